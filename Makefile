@@ -1,0 +1,104 @@
+# cport - build, test, install. `make run` and `make test` are the two commands.
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+SANITIZE ?=
+TSAN ?=
+
+ifeq ($(TSAN),1)
+B := build-tsan
+SANFLAGS := -fsanitize=thread -O1 -g
+else ifeq ($(SANITIZE),1)
+B := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1 -g
+else
+B := build
+SANFLAGS := -O2 -g
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS_ALL := -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Iinclude $(CFLAGS)
+LDLIBS_ALL := -luring -lpthread $(LDLIBS)
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/lib/%.o)
+ECHO_SRC := $(wildcard apps/echo/*.c)
+BENCH_SRC := $(wildcard apps/bench/*.c)
+TEST_SRC := $(wildcard tests/lib/*.c)
+TEST_HELPERS := $(wildcard tests/helpers/*.c)
+COMPAT_TESTS := $(wildcard tests/compat/*.c)
+
+PROGS := $(B)/cport-echo $(if $(BENCH_SRC),$(B)/cport-bench)
+
+.PHONY: all run test test-lib test-echo test-sanitize test-tsan deps deps-test install clean bench
+all: $(B)/libcport.a $(B)/libcport.so $(PROGS)
+
+$(B)/obj/lib/%.o: src/%.c include/cport.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(B)/libcport.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/libcport.so: $(LIB_OBJ)
+	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/cport-echo: $(ECHO_SRC) $(wildcard apps/echo/*.h) $(B)/libcport.a
+	$(CC) $(CFLAGS_ALL) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL)
+
+$(B)/cport-bench: $(BENCH_SRC) $(wildcard apps/bench/*.h) $(B)/libcport.a
+	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ $(BENCH_SRC) $(B)/libcport.a $(LDLIBS_ALL) -lm
+
+$(B)/tests/lib-tests: $(TEST_SRC) $(TEST_HELPERS) $(wildcard tests/helpers/*.h) $(B)/libcport.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/helpers -o $@ $(TEST_SRC) $(TEST_HELPERS) $(B)/libcport.a $(LDLIBS_ALL) -lcriterion -lseccomp
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+# The first of the two commands: build and serve echo on port 5150.
+run: deps
+	@$(MAKE) --no-print-directory all
+	exec ./$(B)/cport-echo
+
+# The second: build and run the whole suite on both backends.
+test: deps-test
+	@$(MAKE) --no-print-directory all $(B)/tests/lib-tests
+	@$(MAKE) --no-print-directory test-lib test-echo $(TEST_EXTRA)
+
+test-lib: $(B)/tests/lib-tests
+	@for be in io_uring epoll; do \
+		echo "== library tests, backend $$be"; \
+		CPORT_TEST_BACKEND=$$be ./$(B)/tests/lib-tests --jobs 2 || exit 1; \
+	done
+
+test-echo: $(PROGS)
+	@echo "== echo server tests (both backends)"
+	CPORT_BUILD=$(B) python3 -m pytest -q -p no:cacheprovider tests/echo
+
+test-sanitize:
+	@$(MAKE) --no-print-directory test SANITIZE=1
+
+test-tsan:
+	@$(MAKE) --no-print-directory test-lib TSAN=1
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 include/cport.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libcport.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libcport.so $(DESTDIR)$(PREFIX)/lib/libcport.so.0
+	ln -sf libcport.so.0 $(DESTDIR)$(PREFIX)/lib/libcport.so
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' cport.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cport.pc
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/man3/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+
+# Optional pieces (bench, ...) add their targets and TEST_EXTRA here.
+-include $(wildcard mk/*.mk)
+
+clean:
+	rm -rf build build-san build-tsan

@@ -1,0 +1,219 @@
+/* cport.h - an I/O completion port for Linux, on io_uring or epoll.
+ *
+ * The model is Windows' IOCP: a port is a queue that finished I/O flows out
+ * of; sockets are attached to it under a key; operations are caller-owned
+ * structs (the OVERLAPPED) handed back with every completion; any number of
+ * threads dequeue completions from one port.
+ *
+ * Conventions: every call returns 0 (or a count) on success and -errno on
+ * failure. The library never prints, exits or aborts.
+ */
+#ifndef CPORT_H
+#define CPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CPORT_VERSION_MAJOR 0
+#define CPORT_VERSION_MINOR 1
+#define CPORT_VERSION_PATCH 0
+#define CPORT_VERSION_STRING "0.1.0"
+
+/* A completion port. Opaque; owned by the library. */
+typedef struct cport cport_t;
+
+/* Which backend turns the kernel's events into completions. */
+enum cport_backend {
+	CPORT_BACKEND_AUTO = 0, /* io_uring if usable, else epoll; CPORT_BACKEND env overrides */
+	CPORT_BACKEND_URING = 1,
+	CPORT_BACKEND_EPOLL = 2,
+};
+
+/* cport_options.flags */
+#define CPORT_SINGLE_THREAD 0x1u /* one thread uses the port: no locks at all */
+
+struct cport_options {
+	int backend;              /* enum cport_backend */
+	unsigned flags;           /* CPORT_SINGLE_THREAD */
+	unsigned queue_depth;     /* kernel queue size hint; 0 = 256 */
+	unsigned concurrency;     /* threads running completions at once; 0 = CPUs */
+	unsigned pool_buffers;    /* buffers in the receive pool; 0 = 1024 */
+	unsigned pool_buffer_size; /* bytes per pool buffer; 0 = 16384 */
+};
+
+/* The kinds of operation; read back with cport_op_kind(). */
+enum cport_op_kind {
+	CPORT_OP_NONE = 0,
+	CPORT_OP_RECV,
+	CPORT_OP_SEND,
+	CPORT_OP_RECVFROM,
+	CPORT_OP_SENDTO,
+	CPORT_OP_ACCEPT,
+	CPORT_OP_CONNECT,
+	CPORT_OP_RECV_POOLED,
+	CPORT_OP_POST,
+	CPORT_OP_DETACH,
+	CPORT_OP_CLOSE,
+};
+
+/*
+ * One operation: the OVERLAPPED. The caller owns it, embeds it in its own
+ * per-I/O struct and recovers that struct from a completion with
+ * container_of. Zero it (or call cport_op_init) before first use; it may be
+ * reused once its completion has been dequeued. Its memory and the buffers
+ * and addresses it names must stay valid until then. The fields are the
+ * library's: do not touch them while the op is in flight.
+ */
+struct cport_op {
+	struct cport_op *_next;
+	void *_fe;
+	uintptr_t _key;
+	int64_t _result;
+	void *_buf;
+	const void *_addr;
+	void *_addrlen;
+	struct msghdr _msg;
+	uint32_t _flags;
+	uint32_t _state;
+	int _fd;
+	uint16_t _kind;
+	uint16_t _bits;
+	uint64_t _spare[2];
+};
+
+/* cport_completion.flags */
+#define CPORT_CF_BUFFER 0x1u /* buf holds pooled data: give it back with cport_buf_release */
+
+/* One dequeued completion. */
+struct cport_completion {
+	uintptr_t key;        /* the key the fd was attached under, or the posted key */
+	struct cport_op *op;  /* the op that finished (NULL for a post without op) */
+	int64_t result;       /* bytes (or new fd for accept) >= 0, or -errno */
+	uint32_t flags;       /* CPORT_CF_* */
+	uint32_t kind;        /* enum cport_op_kind */
+	void *buf;            /* pooled receive: the data; NULL otherwise */
+};
+
+/* Fill *o with the defaults (backend auto, every size default). */
+void cport_options_init(struct cport_options *o);
+
+/* Create a port. opts may be NULL for the defaults. On success *out is the port.
+ * -ENOSYS/-EPERM: the backend asked for cannot run here; -EINVAL: bad option. */
+int cport_create(const struct cport_options *opts, cport_t **out);
+
+/* Destroy a port: wakes every waiter (their wait returns -ESHUTDOWN), cancels
+ * every op in flight (their completions are discarded), closes the fds closed
+ * through it, frees everything. Attached fds that were not closed through the
+ * port stay open. Returns 0. */
+int cport_destroy(cport_t *port);
+
+/* The name of the backend this port runs on: "io_uring" or "epoll". */
+const char *cport_backend_name(const cport_t *port);
+
+/* The number of threads that may run completions at once. */
+unsigned cport_concurrency(const cport_t *port);
+
+/* Attach a socket fd under key. The fd is made non-blocking. An fd belongs to
+ * one port: -EEXIST if attached already here, -EBADF if not an open fd. */
+int cport_attach(cport_t *port, int fd, uintptr_t key);
+
+/* Zero an op before its first use. */
+void cport_op_init(struct cport_op *op);
+
+/* The kind of the op that just completed (enum cport_op_kind). */
+int cport_op_kind(const struct cport_op *op);
+
+/* Receive into iov[0..iovcnt). Completes with bytes received, 0 at end of
+ * stream, or -errno. -EBUSY if op is in flight; -EBADF if fd is not attached;
+ * -EINVAL on a NULL or empty buffer list. */
+int cport_recv(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
+
+/* Send iov[0..iovcnt). Completes with the bytes sent, which may be fewer than
+ * asked (a partial send): the caller sends the rest. */
+int cport_send(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
+
+/* Receive one datagram; *addrlen is in/out and is set when the op completes. */
+int cport_recvfrom(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt,
+		   struct sockaddr *addr, socklen_t *addrlen);
+
+/* Send one datagram to addr. */
+int cport_sendto(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt,
+		 const struct sockaddr *addr, socklen_t addrlen);
+
+/* Receive with a control buffer and flags: msg is the caller's msghdr, which
+ * must stay valid until completion (recvmsg(2) semantics; msg_flags and
+ * msg_controllen are updated). */
+int cport_recvmsg(cport_t *port, int fd, struct cport_op *op, struct msghdr *msg);
+
+/* Send with a control buffer (e.g. IP_PKTINFO): sendmsg(2) semantics. */
+int cport_sendmsg(cport_t *port, int fd, struct cport_op *op, const struct msghdr *msg);
+
+/* Accept one connection on a listening fd. Completes with the new fd (not
+ * attached, non-blocking, close-on-exec) or -errno. addr/addrlen may be NULL. */
+int cport_accept(cport_t *port, int listen_fd, struct cport_op *op, struct sockaddr *addr,
+		 socklen_t *addrlen);
+
+/* Connect fd to addr. Completes with 0 or -errno. */
+int cport_connect(cport_t *port, int fd, struct cport_op *op, const struct sockaddr *addr,
+		  socklen_t addrlen);
+
+/* Receive into a buffer the port takes from its pool only when data is ready,
+ * so an idle connection holds no buffer. The completion has CPORT_CF_BUFFER
+ * and buf set when result > 0; hand buf back with cport_buf_release. When the
+ * pool is empty the op waits (backpressure), it does not fail. */
+int cport_recv_pooled(cport_t *port, int fd, struct cport_op *op);
+
+/* Give a pooled buffer back. -EINVAL if buf is not one of this port's. */
+int cport_buf_release(cport_t *port, void *buf);
+
+/* The size of each pool buffer. */
+size_t cport_buf_size(const cport_t *port);
+
+/* Queue a completion of your own (PostQueuedCompletionStatus): it is
+ * dequeued with this key, op and result. op may be NULL. Any thread. */
+int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int64_t result);
+
+/* Dequeue up to max completions into out, waiting up to timeout_ms
+ * (-1 forever, 0 poll). Returns the count, 0 on timeout, -ESHUTDOWN once the
+ * port is being destroyed, -EINTR if interrupted by a signal. Completions are
+ * FIFO; waiting threads are released most-recent first; at most the
+ * concurrency limit of threads run completions at once (a thread counts from
+ * the return of its wait until it waits again). */
+int cport_wait(cport_t *port, struct cport_completion *out, int max, int timeout_ms);
+
+/* Cancel one op. It completes with -ECANCELED unless it finished first, in
+ * which case it completes with its real result. -ENOENT if not in flight. */
+int cport_cancel(cport_t *port, struct cport_op *op);
+
+/* Cancel every op on fd. Returns 0. */
+int cport_cancel_fd(cport_t *port, int fd);
+
+/* Detach fd from the port: cancels its ops; once every one of them has
+ * completed, op (may be NULL) completes with 0 and the fd may be attached
+ * again or closed. The fd stays open. */
+int cport_detach(cport_t *port, int fd, struct cport_op *op);
+
+/* Close fd through the port: cancels its ops; once every one of them has
+ * completed the fd is closed and then op (may be NULL) completes with 0 or
+ * -errno from close. No completion for this fd follows op's. */
+int cport_close(cport_t *port, int fd, struct cport_op *op);
+
+/* The library version as a string. */
+const char *cport_version(void);
+
+/* Recover the struct that embeds a member, e.g. the per-I/O data from an op. */
+#ifndef cport_container_of
+#define cport_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif
