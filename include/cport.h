@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+#define CPORT_API __attribute__((visibility("default")))
+
 #define CPORT_VERSION_MAJOR 0
 #define CPORT_VERSION_MINOR 1
 #define CPORT_VERSION_PATCH 0
@@ -61,6 +63,8 @@ enum cport_op_kind {
 	CPORT_OP_POST,
 	CPORT_OP_DETACH,
 	CPORT_OP_CLOSE,
+	CPORT_OP_RECVMSG,
+	CPORT_OP_SENDMSG,
 };
 
 /*
@@ -102,83 +106,83 @@ struct cport_completion {
 };
 
 /* Fill *o with the defaults (backend auto, every size default). */
-void cport_options_init(struct cport_options *o);
+CPORT_API void cport_options_init(struct cport_options *o);
 
 /* Create a port. opts may be NULL for the defaults. On success *out is the port.
  * -ENOSYS/-EPERM: the backend asked for cannot run here; -EINVAL: bad option. */
-int cport_create(const struct cport_options *opts, cport_t **out);
+CPORT_API int cport_create(const struct cport_options *opts, cport_t **out);
 
 /* Destroy a port: wakes every waiter (their wait returns -ESHUTDOWN), cancels
  * every op in flight (their completions are discarded), closes the fds closed
  * through it, frees everything. Attached fds that were not closed through the
  * port stay open. Returns 0. */
-int cport_destroy(cport_t *port);
+CPORT_API int cport_destroy(cport_t *port);
 
 /* The name of the backend this port runs on: "io_uring" or "epoll". */
-const char *cport_backend_name(const cport_t *port);
+CPORT_API const char *cport_backend_name(const cport_t *port);
 
 /* The number of threads that may run completions at once. */
-unsigned cport_concurrency(const cport_t *port);
+CPORT_API unsigned cport_concurrency(const cport_t *port);
 
 /* Attach a socket fd under key. The fd is made non-blocking. An fd belongs to
  * one port: -EEXIST if attached already here, -EBADF if not an open fd. */
-int cport_attach(cport_t *port, int fd, uintptr_t key);
+CPORT_API int cport_attach(cport_t *port, int fd, uintptr_t key);
 
 /* Zero an op before its first use. */
-void cport_op_init(struct cport_op *op);
+CPORT_API void cport_op_init(struct cport_op *op);
 
 /* The kind of the op that just completed (enum cport_op_kind). */
-int cport_op_kind(const struct cport_op *op);
+CPORT_API int cport_op_kind(const struct cport_op *op);
 
 /* Receive into iov[0..iovcnt). Completes with bytes received, 0 at end of
  * stream, or -errno. -EBUSY if op is in flight; -EBADF if fd is not attached;
  * -EINVAL on a NULL or empty buffer list. */
-int cport_recv(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
+CPORT_API int cport_recv(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
 
 /* Send iov[0..iovcnt). Completes with the bytes sent, which may be fewer than
  * asked (a partial send): the caller sends the rest. */
-int cport_send(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
+CPORT_API int cport_send(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
 
 /* Receive one datagram; *addrlen is in/out and is set when the op completes. */
-int cport_recvfrom(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt,
+CPORT_API int cport_recvfrom(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt,
 		   struct sockaddr *addr, socklen_t *addrlen);
 
 /* Send one datagram to addr. */
-int cport_sendto(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt,
+CPORT_API int cport_sendto(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt,
 		 const struct sockaddr *addr, socklen_t addrlen);
 
 /* Receive with a control buffer and flags: msg is the caller's msghdr, which
  * must stay valid until completion (recvmsg(2) semantics; msg_flags and
  * msg_controllen are updated). */
-int cport_recvmsg(cport_t *port, int fd, struct cport_op *op, struct msghdr *msg);
+CPORT_API int cport_recvmsg(cport_t *port, int fd, struct cport_op *op, struct msghdr *msg);
 
 /* Send with a control buffer (e.g. IP_PKTINFO): sendmsg(2) semantics. */
-int cport_sendmsg(cport_t *port, int fd, struct cport_op *op, const struct msghdr *msg);
+CPORT_API int cport_sendmsg(cport_t *port, int fd, struct cport_op *op, const struct msghdr *msg);
 
 /* Accept one connection on a listening fd. Completes with the new fd (not
  * attached, non-blocking, close-on-exec) or -errno. addr/addrlen may be NULL. */
-int cport_accept(cport_t *port, int listen_fd, struct cport_op *op, struct sockaddr *addr,
+CPORT_API int cport_accept(cport_t *port, int listen_fd, struct cport_op *op, struct sockaddr *addr,
 		 socklen_t *addrlen);
 
 /* Connect fd to addr. Completes with 0 or -errno. */
-int cport_connect(cport_t *port, int fd, struct cport_op *op, const struct sockaddr *addr,
+CPORT_API int cport_connect(cport_t *port, int fd, struct cport_op *op, const struct sockaddr *addr,
 		  socklen_t addrlen);
 
 /* Receive into a buffer the port takes from its pool only when data is ready,
  * so an idle connection holds no buffer. The completion has CPORT_CF_BUFFER
  * and buf set when result > 0; hand buf back with cport_buf_release. When the
  * pool is empty the op waits (backpressure), it does not fail. */
-int cport_recv_pooled(cport_t *port, int fd, struct cport_op *op);
+CPORT_API int cport_recv_pooled(cport_t *port, int fd, struct cport_op *op);
 
 /* Give a pooled buffer back. -EINVAL if buf is not one of this port's. */
-int cport_buf_release(cport_t *port, void *buf);
+CPORT_API int cport_buf_release(cport_t *port, void *buf);
 
 /* The size of each pool buffer. */
-size_t cport_buf_size(const cport_t *port);
+CPORT_API size_t cport_buf_size(const cport_t *port);
 
 /* Queue a completion of your own (PostQueuedCompletionStatus): it is
  * dequeued with this key, op and result. op may be NULL. Any thread. */
-int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int64_t result);
+CPORT_API int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int64_t result);
 
 /* Dequeue up to max completions into out, waiting up to timeout_ms
  * (-1 forever, 0 poll). Returns the count, 0 on timeout, -ESHUTDOWN once the
@@ -186,27 +190,27 @@ int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int64_t result
  * FIFO; waiting threads are released most-recent first; at most the
  * concurrency limit of threads run completions at once (a thread counts from
  * the return of its wait until it waits again). */
-int cport_wait(cport_t *port, struct cport_completion *out, int max, int timeout_ms);
+CPORT_API int cport_wait(cport_t *port, struct cport_completion *out, int max, int timeout_ms);
 
 /* Cancel one op. It completes with -ECANCELED unless it finished first, in
  * which case it completes with its real result. -ENOENT if not in flight. */
-int cport_cancel(cport_t *port, struct cport_op *op);
+CPORT_API int cport_cancel(cport_t *port, struct cport_op *op);
 
 /* Cancel every op on fd. Returns 0. */
-int cport_cancel_fd(cport_t *port, int fd);
+CPORT_API int cport_cancel_fd(cport_t *port, int fd);
 
 /* Detach fd from the port: cancels its ops; once every one of them has
  * completed, op (may be NULL) completes with 0 and the fd may be attached
  * again or closed. The fd stays open. */
-int cport_detach(cport_t *port, int fd, struct cport_op *op);
+CPORT_API int cport_detach(cport_t *port, int fd, struct cport_op *op);
 
 /* Close fd through the port: cancels its ops; once every one of them has
  * completed the fd is closed and then op (may be NULL) completes with 0 or
  * -errno from close. No completion for this fd follows op's. */
-int cport_close(cport_t *port, int fd, struct cport_op *op);
+CPORT_API int cport_close(cport_t *port, int fd, struct cport_op *op);
 
 /* The library version as a string. */
-const char *cport_version(void);
+CPORT_API const char *cport_version(void);
 
 /* Recover the struct that embeds a member, e.g. the per-I/O data from an op. */
 #ifndef cport_container_of

@@ -1,0 +1,579 @@
+/* backend_uring.c - completions straight from io_uring (liburing).
+ *
+ * One ring per port. liburing is not thread-safe on one ring, so the SQ is
+ * filled under sq_lock and the CQ is reaped only by the port's poller. The
+ * poller flushes the SQ and waits in one io_uring_enter. */
+#include "backend.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define UD_WAKE 1ull   /* the eventfd read that wakes the poller */
+#define UD_CANCEL 2ull /* a cancel request: its own result does not matter */
+#define REAP_BATCH 64
+#define POOL_GROUP 0
+#define MAX_RESUBMITS 1000 /* a request cancelled by the kernel this often is given up */
+#define FINI_DRAIN_ROUNDS 20
+#define FINI_DRAIN_MS 50
+
+struct uring_be {
+	struct io_uring ring;
+	pthread_mutex_t sq_lock;
+	atomic_uint unflushed; /* SQEs written but not yet handed to the kernel */
+	atomic_int inflight;   /* ops the kernel holds */
+	int efd;
+	uint64_t efd_val;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	unsigned br_mask;
+	unsigned br_avail; /* buffers the kernel can still pick */
+	pthread_mutex_t br_lock;
+	struct cport_op *nb_head, *nb_tail; /* pooled recvs waiting for a buffer (-ENOBUFS) */
+};
+
+static struct uring_be *UB(struct cport *p)
+{
+	return p->be;
+}
+
+/* Publish written SQEs to the kernel; returns how many it has not consumed.
+ * sq_lock held. The SQ index array is identity-mapped at init. */
+static unsigned sq_flush(struct uring_be *b)
+{
+	struct io_uring_sq *sq = &b->ring.sq;
+	if (sq->sqe_head != sq->sqe_tail) {
+		sq->sqe_head = sq->sqe_tail;
+		__atomic_store_n(sq->ktail, sq->sqe_tail, __ATOMIC_RELEASE);
+	}
+	atomic_store(&b->unflushed, 0);
+	return sq->sqe_tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
+}
+
+/* Hand everything written so far to the kernel now. sq_lock held. */
+static int sq_submit_now(struct uring_be *b)
+{
+	unsigned n = sq_flush(b);
+	if (!n)
+		return 0;
+	int r = io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL);
+	return r < 0 && r != -EAGAIN && r != -EBUSY && r != -EINTR ? r : 0;
+}
+
+/* A free SQE; if the SQ is full, submit what it holds first. sq_lock held. */
+static struct io_uring_sqe *get_sqe(struct uring_be *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	if (!sqe) {
+		sq_submit_now(b);
+		sqe = io_uring_get_sqe(&b->ring);
+	}
+	return sqe;
+}
+
+static void arm_wake(struct uring_be *b)
+{
+	struct io_uring_sqe *sqe = get_sqe(b);
+	if (!sqe)
+		return; /* the next wake falls back on the poll timeout; the SQ is saturated anyway */
+	io_uring_prep_read(sqe, b->efd, &b->efd_val, sizeof(b->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, UD_WAKE);
+	atomic_fetch_add(&b->unflushed, 1);
+}
+
+/* Write op's request into sqe. */
+static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *op)
+{
+	int fd = op->_fd;
+	struct msghdr *m = &op->_msg;
+	switch (op->_kind) {
+	case CPORT_OP_RECV:
+		if (m->msg_iovlen == 1)
+			io_uring_prep_recv(sqe, fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0);
+		else
+			io_uring_prep_recvmsg(sqe, fd, m, 0);
+		break;
+	case CPORT_OP_RECVFROM:
+		io_uring_prep_recvmsg(sqe, fd, m, 0);
+		break;
+	case CPORT_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, fd, (struct msghdr *)op->_addr, 0);
+		break;
+	case CPORT_OP_SEND:
+		if (m->msg_iovlen == 1)
+			io_uring_prep_send(sqe, fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL);
+		else
+			io_uring_prep_sendmsg(sqe, fd, m, MSG_NOSIGNAL);
+		break;
+	case CPORT_OP_SENDTO:
+		io_uring_prep_sendmsg(sqe, fd, m, MSG_NOSIGNAL);
+		break;
+	case CPORT_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, fd, op->_addr, MSG_NOSIGNAL);
+		break;
+	case CPORT_OP_ACCEPT:
+		io_uring_prep_accept(sqe, fd, (struct sockaddr *)op->_addr, op->_addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		break;
+	case CPORT_OP_CONNECT:
+		if (op->_bits & OPB_POLLCONN)
+			io_uring_prep_poll_add(sqe, fd, POLLOUT);
+		else
+			io_uring_prep_connect(sqe, fd, op->_addr, op->_msg.msg_namelen);
+		break;
+	case CPORT_OP_RECV_POOLED:
+		io_uring_prep_recv(sqe, fd, NULL, p->pool.size, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = POOL_GROUP;
+		break;
+	default:
+		break;
+	}
+	io_uring_sqe_set_data(sqe, op);
+}
+
+/* Queue op's request. A port worker's submissions wait for its next
+ * cport_wait (one io_uring_enter per wait); anyone else's go at once. */
+static int queue_op(struct cport *p, struct cport_op *op, bool now)
+{
+	struct uring_be *b = UB(p);
+	plock(p, &b->sq_lock);
+	struct io_uring_sqe *sqe = get_sqe(b);
+	if (!sqe) {
+		punlock(p, &b->sq_lock);
+		return -EAGAIN;
+	}
+	prep_op(p, sqe, op);
+	atomic_fetch_add(&b->unflushed, 1);
+	atomic_fetch_add(&b->inflight, 1);
+	int r = 0;
+	if (now || !port_thread_is_worker(p))
+		r = sq_submit_now(b);
+	punlock(p, &b->sq_lock);
+	return r;
+}
+
+static int ur_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
+{
+	(void)fe;
+	return queue_op(p, op, false);
+}
+
+static int need_opcodes(struct io_uring *ring)
+{
+	static const int ops[] = {IORING_OP_RECV,	  IORING_OP_SEND,    IORING_OP_RECVMSG,
+				  IORING_OP_SENDMSG,	  IORING_OP_ACCEPT,  IORING_OP_CONNECT,
+				  IORING_OP_ASYNC_CANCEL, IORING_OP_READ,    IORING_OP_POLL_ADD};
+	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+	if (!probe)
+		return -EOPNOTSUPP;
+	int r = 0;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (!io_uring_opcode_supported(probe, ops[i]))
+			r = -EOPNOTSUPP;
+	}
+	io_uring_free_probe(probe);
+	return r;
+}
+
+static int setup_buf_ring(struct cport *p, struct uring_be *b)
+{
+	unsigned entries = 1;
+	while (entries < p->pool.count)
+		entries <<= 1;
+	b->br_bytes = entries * sizeof(struct io_uring_buf);
+	void *mem = mmap(NULL, b->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	b->br = mem;
+	io_uring_buf_ring_init(b->br);
+	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = entries, .bgid = POOL_GROUP};
+	int r = io_uring_register_buf_ring(&b->ring, &reg, 0);
+	if (r < 0) {
+		munmap(mem, b->br_bytes);
+		b->br = NULL;
+		return r;
+	}
+	b->br_mask = io_uring_buf_ring_mask(entries);
+	for (unsigned i = 0; i < p->pool.count; i++)
+		io_uring_buf_ring_add(b->br, pool_buf(p, i), (unsigned)p->pool.size, (unsigned short)i, b->br_mask,
+				      (int)i);
+	io_uring_buf_ring_advance(b->br, (int)p->pool.count);
+	b->br_avail = p->pool.count;
+	return 0;
+}
+
+static int ring_init(struct cport *p, struct uring_be *b)
+{
+	struct io_uring_params prm;
+	memset(&prm, 0, sizeof(prm));
+	unsigned cq = p->queue_depth * 16;
+	prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	prm.cq_entries = cq > 65536 ? 65536 : cq;
+	if (!p->mt)
+		prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	int r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
+	if (r == -EINVAL && !p->mt) { /* an older kernel: no single-issuer mode */
+		memset(&prm, 0, sizeof(prm));
+		prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+		prm.cq_entries = cq > 65536 ? 65536 : cq;
+		r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
+	}
+	if (r < 0)
+		return r;
+	if (!(b->ring.features & IORING_FEAT_EXT_ARG) || !(b->ring.features & IORING_FEAT_NODROP)) {
+		io_uring_queue_exit(&b->ring);
+		return -EOPNOTSUPP;
+	}
+	/* sq_flush relies on SQ slot i holding SQE i. */
+	for (unsigned i = 0; i < b->ring.sq.ring_entries; i++)
+		b->ring.sq.array[i] = i;
+	r = need_opcodes(&b->ring);
+	if (r == 0)
+		r = setup_buf_ring(p, b);
+	if (r < 0)
+		io_uring_queue_exit(&b->ring);
+	return r;
+}
+
+static int ur_init(struct cport *p)
+{
+	struct uring_be *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	int r = ring_init(p, b);
+	if (r < 0) {
+		free(b);
+		return r;
+	}
+	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (b->efd < 0) {
+		r = -errno;
+		io_uring_queue_exit(&b->ring);
+		munmap(b->br, b->br_bytes);
+		free(b);
+		return r;
+	}
+	pthread_mutex_init(&b->sq_lock, NULL);
+	pthread_mutex_init(&b->br_lock, NULL);
+	p->be = b;
+	if (p->mt) {
+		arm_wake(b);
+		sq_submit_now(b);
+	}
+	return 0;
+}
+
+static void reap_discard(struct uring_be *b)
+{
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	unsigned n;
+	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t ud = cqes[i]->user_data;
+			if (ud != UD_WAKE && ud != UD_CANCEL && !(cqes[i]->flags & IORING_CQE_F_MORE))
+				atomic_fetch_sub(&b->inflight, 1);
+		}
+		io_uring_cq_advance(&b->ring, n);
+	}
+}
+
+static void ur_fini(struct cport *p)
+{
+	struct uring_be *b = UB(p);
+	/* Cancel everything and let the kernel finish with the callers' buffers
+	 * before they are given back. */
+	struct io_uring_sqe *sqe = get_sqe(b);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
+	sq_submit_now(b);
+	for (int i = 0; i < FINI_DRAIN_ROUNDS && atomic_load(&b->inflight) > 0; i++) {
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = FINI_DRAIN_MS * 1000000L};
+		struct io_uring_cqe *cqe;
+		io_uring_wait_cqe_timeout(&b->ring, &cqe, &ts);
+		reap_discard(b);
+	}
+	io_uring_unregister_buf_ring(&b->ring, POOL_GROUP);
+	io_uring_queue_exit(&b->ring);
+	munmap(b->br, b->br_bytes);
+	close(b->efd);
+	pthread_mutex_destroy(&b->sq_lock);
+	pthread_mutex_destroy(&b->br_lock);
+	free(b);
+	p->be = NULL;
+}
+
+static int ur_attach(struct cport *p, struct fdent *fe)
+{
+	(void)p;
+	(void)fe;
+	return 0;
+}
+
+static void ur_detach(struct cport *p, struct fdent *fe)
+{
+	(void)p;
+	(void)fe;
+}
+
+/* Put a buffer back in the kernel's ring. br_lock held. */
+static void ring_put(struct cport *p, struct uring_be *b, unsigned id)
+{
+	io_uring_buf_ring_add(b->br, pool_buf(p, id), (unsigned)p->pool.size, (unsigned short)id, b->br_mask, 0);
+	io_uring_buf_ring_advance(b->br, 1);
+	b->br_avail++;
+}
+
+static void nb_unlink(struct uring_be *b, struct cport_op *op)
+{
+	struct cport_op *prev = NULL;
+	for (struct cport_op *o = b->nb_head; o; prev = o, o = o->_next) {
+		if (o != op)
+			continue;
+		if (prev)
+			prev->_next = o->_next;
+		else
+			b->nb_head = o->_next;
+		if (b->nb_tail == o)
+			b->nb_tail = prev;
+		return;
+	}
+}
+
+static int ur_cancel(struct cport *p, struct cport_op *op)
+{
+	struct uring_be *b = UB(p);
+	plock(p, &b->br_lock);
+	bool parked = op->_bits & OPB_WAITBUF;
+	if (parked) {
+		nb_unlink(b, op);
+		op->_bits &= (uint16_t)~OPB_WAITBUF;
+	}
+	punlock(p, &b->br_lock);
+	if (parked) {
+		struct batch bt = {0};
+		port_op_done(p, op, -ECANCELED, &bt);
+		port_deliver(p, &bt);
+		return 0;
+	}
+	plock(p, &b->sq_lock);
+	struct io_uring_sqe *sqe = get_sqe(b);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+		atomic_fetch_add(&b->unflushed, 1);
+	}
+	int r = sq_submit_now(b);
+	punlock(p, &b->sq_lock);
+	return sqe ? r : -EAGAIN;
+}
+
+static void ur_cancel_fd(struct cport *p, struct fdent *fe)
+{
+	struct uring_be *b = UB(p);
+	struct batch bt = {0};
+	plock(p, &b->br_lock);
+	for (struct cport_op *o = b->nb_head, *next; o; o = next) {
+		next = o->_next;
+		if (o->_fe != fe)
+			continue;
+		nb_unlink(b, o);
+		o->_bits &= (uint16_t)~OPB_WAITBUF;
+		o->_result = -ECANCELED;
+		batch_add(&bt, o); /* re-linked below, after the lock */
+	}
+	punlock(p, &b->br_lock);
+	struct batch out = {0};
+	for (struct cport_op *o = bt.head, *next; o; o = next) {
+		next = o->_next;
+		port_op_done(p, o, -ECANCELED, &out);
+	}
+	port_deliver(p, &out);
+
+	plock(p, &b->sq_lock);
+	struct io_uring_sqe *sqe = get_sqe(b);
+	if (sqe) {
+		io_uring_prep_cancel_fd(sqe, fe->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+		atomic_fetch_add(&b->unflushed, 1);
+	}
+	sq_submit_now(b);
+	punlock(p, &b->sq_lock);
+}
+
+static void ur_flush(struct cport *p)
+{
+	struct uring_be *b = UB(p);
+	if (!atomic_load(&b->unflushed))
+		return;
+	plock(p, &b->sq_lock);
+	sq_submit_now(b);
+	punlock(p, &b->sq_lock);
+}
+
+/* Was op cancelled by the kernel on its own (its submitting thread exited),
+ * rather than by the caller or a close? Then it is started again. */
+static bool cancelled_by_kernel(struct cport *p, struct cport_op *op)
+{
+	if (__atomic_load_n(&op->_bits, __ATOMIC_SEQ_CST) & OPB_CANCEL || atomic_load(&p->shutdown))
+		return false;
+	struct fdent *fe = op->_fe;
+	plock(p, &fe->lock);
+	bool ours = fe->state == FD_ATTACHED && fe->cancel_epoch == op->_spare[0];
+	punlock(p, &fe->lock);
+	return ours && op->_spare[1]++ < MAX_RESUBMITS;
+}
+
+static void park_nobufs(struct cport *p, struct uring_be *b, struct cport_op *op)
+{
+	plock(p, &b->br_lock);
+	/* A buffer may have come back since the kernel looked: then retry at once. */
+	bool retry = b->br_avail > 0;
+	if (!retry) {
+		op->_bits |= OPB_WAITBUF;
+		op->_next = NULL;
+		if (b->nb_tail)
+			b->nb_tail->_next = op;
+		else
+			b->nb_head = op;
+		b->nb_tail = op;
+	}
+	punlock(p, &b->br_lock);
+	if (retry)
+		queue_op(p, op, false);
+}
+
+/* One CQE for op: fix up its result, or start it again; true if it completed. */
+static bool finish_cqe(struct cport *p, struct uring_be *b, struct cport_op *op, int res, unsigned flags)
+{
+	if (res == -ECANCELED && cancelled_by_kernel(p, op)) {
+		queue_op(p, op, true);
+		return false;
+	}
+	if (op->_kind == CPORT_OP_RECV_POOLED) {
+		if (flags & IORING_CQE_F_BUFFER) {
+			unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+			plock(p, &b->br_lock);
+			b->br_avail--;
+			if (res <= 0)
+				ring_put(p, b, id);
+			punlock(p, &b->br_lock);
+			if (res > 0) {
+				op->_buf = pool_buf(p, id);
+				op->_flags = CPORT_CF_BUFFER;
+				pool_lend(p, id);
+			}
+		} else if (res == -ENOBUFS) {
+			park_nobufs(p, b, op);
+			return false;
+		}
+	}
+	if (op->_kind == CPORT_OP_CONNECT && (op->_bits & OPB_POLLCONN) && res >= 0) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		res = getsockopt(op->_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
+	}
+	op->_result = res;
+	return true;
+}
+
+static int reap(struct cport *p, struct uring_be *b)
+{
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	struct batch out = {0};
+	int total = 0;
+	unsigned n;
+	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t ud = cqes[i]->user_data;
+			if (ud == UD_WAKE) {
+				plock(p, &b->sq_lock);
+				arm_wake(b);
+				punlock(p, &b->sq_lock);
+				continue;
+			}
+			if (ud == UD_CANCEL)
+				continue;
+			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
+			atomic_fetch_sub(&b->inflight, 1);
+			if (finish_cqe(p, b, op, cqes[i]->res, cqes[i]->flags)) {
+				port_op_done(p, op, op->_result, &out);
+				total++;
+			}
+		}
+		io_uring_cq_advance(&b->ring, n);
+	}
+	port_deliver(p, &out);
+	return total;
+}
+
+static int ur_poll(struct cport *p, int timeout_ms)
+{
+	struct uring_be *b = UB(p);
+	plock(p, &b->sq_lock);
+	unsigned to_submit = sq_flush(b);
+	punlock(p, &b->sq_lock);
+
+	struct __kernel_timespec ts;
+	struct io_uring_getevents_arg arg;
+	memset(&arg, 0, sizeof(arg));
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000LL;
+		arg.ts = (uint64_t)(uintptr_t)&ts;
+	}
+	bool ready = io_uring_cq_ready(&b->ring) > 0;
+	unsigned wait_nr = timeout_ms == 0 || ready ? 0 : 1;
+	int r = io_uring_enter2(b->ring.ring_fd, to_submit, wait_nr, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+				(sigset_t *)&arg, sizeof(arg));
+	if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+		return r;
+	int n = reap(p, b);
+	return n ? n : (r < 0 ? r : 0);
+}
+
+static void ur_wake(struct cport *p)
+{
+	uint64_t one = 1;
+	/* EAGAIN: the counter is saturated, so a wake is pending anyway. */
+	if (write(UB(p)->efd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static void ur_buf_returned(struct cport *p, unsigned id)
+{
+	struct uring_be *b = UB(p);
+	plock(p, &b->br_lock);
+	ring_put(p, b, id);
+	struct cport_op *op = b->nb_head;
+	if (op) {
+		b->nb_head = op->_next;
+		if (!b->nb_head)
+			b->nb_tail = NULL;
+		op->_bits &= (uint16_t)~OPB_WAITBUF;
+	}
+	punlock(p, &b->br_lock);
+	if (op)
+		queue_op(p, op, false);
+}
+
+const struct backend backend_uring = {
+	.name = "io_uring",
+	.init = ur_init,
+	.fini = ur_fini,
+	.attach = ur_attach,
+	.detach = ur_detach,
+	.submit = ur_submit,
+	.cancel = ur_cancel,
+	.cancel_fd = ur_cancel_fd,
+	.flush = ur_flush,
+	.poll = ur_poll,
+	.wake = ur_wake,
+	.buf_returned = ur_buf_returned,
+};
