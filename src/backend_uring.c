@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define UD_WAKE 1ull   /* the eventfd read that wakes the poller */
@@ -35,6 +36,7 @@ struct uring_be {
 	unsigned br_avail; /* buffers the kernel can still pick */
 	pthread_mutex_t br_lock;
 	struct cport_op *nb_head, *nb_tail; /* pooled recvs waiting for a buffer (-ENOBUFS) */
+	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
 };
 
 static struct uring_be *UB(struct cport *p)
@@ -55,9 +57,25 @@ static unsigned sq_flush(struct uring_be *b)
 	return sq->sqe_tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
 }
 
+/* A single-issuer ring belongs to the first thread that uses it, which need
+ * not be the one that created the port. */
+static int enable(struct uring_be *b)
+{
+	if (!b->disabled)
+		return 0;
+	/* liburing 2.3 declares io_uring_enable_rings but does not export it. */
+	if (syscall(__NR_io_uring_register, b->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	b->disabled = false;
+	return 0;
+}
+
 /* Hand everything written so far to the kernel now. sq_lock held. */
 static int sq_submit_now(struct uring_be *b)
 {
+	int e = enable(b);
+	if (e < 0)
+		return e;
 	unsigned n = sq_flush(b);
 	if (!n)
 		return 0;
@@ -215,8 +233,9 @@ static int ring_init(struct cport *p, struct uring_be *b)
 	prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
 	prm.cq_entries = cq > 65536 ? 65536 : cq;
 	if (!p->mt)
-		prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+		prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
 	int r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
+	b->disabled = r == 0 && !p->mt;
 	if (r == -EINVAL && !p->mt) { /* an older kernel: no single-issuer mode */
 		memset(&prm, 0, sizeof(prm));
 		prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
@@ -516,6 +535,9 @@ static int reap(struct cport *p, struct uring_be *b)
 static int ur_poll(struct cport *p, int timeout_ms)
 {
 	struct uring_be *b = UB(p);
+	int e = enable(b);
+	if (e < 0)
+		return e;
 	plock(p, &b->sq_lock);
 	unsigned to_submit = sq_flush(b);
 	punlock(p, &b->sq_lock);
