@@ -154,8 +154,10 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 	io_uring_sqe_set_data(sqe, op);
 }
 
-/* Queue op's request. A port worker's submissions wait for its next
- * cport_wait (one io_uring_enter per wait); anyone else's go at once. */
+/* Queue op's request. On a shared port it goes to the kernel at once: the
+ * I/O starts now, as on Windows, whatever the caller does next. On a
+ * single-thread port it waits for the thread's next cport_wait, which
+ * submits and waits in one io_uring_enter. */
 static int queue_op(struct cport *p, struct cport_op *op, bool now)
 {
 	struct uring_be *b = UB(p);
@@ -168,11 +170,19 @@ static int queue_op(struct cport *p, struct cport_op *op, bool now)
 	prep_op(p, sqe, op);
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
-	int r = 0;
-	if (now || !port_thread_is_worker(p))
-		r = sq_submit_now(b);
+	if (!p->mt && !now) {
+		punlock(p, &b->sq_lock);
+		return 0;
+	}
+	unsigned n = sq_flush(b);
 	punlock(p, &b->sq_lock);
-	return r;
+	/* Outside the lock: the kernel takes whatever is published, so a
+	 * concurrent enter by another thread is harmless. Once published the
+	 * SQE is the kernel's: if this enter fails, the poller's next one
+	 * submits it. */
+	if (n && enable(b) == 0)
+		io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL);
+	return 0;
 }
 
 static int ur_submit(struct cport *p, struct fdent *fe, struct cport_op *op)

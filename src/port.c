@@ -121,11 +121,6 @@ static void become_running(struct cport *p)
 	}
 }
 
-bool port_thread_is_worker(const struct cport *p)
-{
-	return p->mt ? (tls_port == p && tls_counted) || tls_polling == p : true;
-}
-
 void batch_add(struct batch *b, struct cport_op *op)
 {
 	op->_next = NULL;

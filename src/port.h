@@ -116,8 +116,6 @@ void port_op_done(struct cport *p, struct cport_op *op, int64_t res, struct batc
 void port_finish_fd(struct cport *p, struct fdent *fe, struct batch *b);
 /* Append b to the completion queue and wake whoever should run it. */
 void port_deliver(struct cport *p, struct batch *b);
-/* Is the calling thread a running worker of p (it will wait again soon)? */
-bool port_thread_is_worker(const struct cport *p);
 
 /* pool.c */
 int pool_init(struct cport *p, unsigned count, size_t size);
