@@ -75,12 +75,12 @@ static void ep_detach(struct cport *p, struct fdent *fe)
 
 static ssize_t try_connect(struct cport_op *op, int fd)
 {
-	if (!(op->_bits & OPB_POLLCONN)) {
+	if (!op_bits_test(op, OPB_POLLCONN)) {
 		if (connect(fd, op->_addr, op->_msg.msg_namelen) == 0)
 			return 0;
 		if (errno != EINPROGRESS)
 			return -errno;
-		op->_bits |= OPB_POLLCONN;
+		op_bits_set(op, OPB_POLLCONN);
 		return -EAGAIN;
 	}
 	int err = 0;

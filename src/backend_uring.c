@@ -138,7 +138,7 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 		io_uring_prep_accept(sqe, fd, (struct sockaddr *)op->_addr, op->_addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		break;
 	case CPORT_OP_CONNECT:
-		if (op->_bits & OPB_POLLCONN)
+		if (op_bits_test(op, OPB_POLLCONN))
 			io_uring_prep_poll_add(sqe, fd, POLLOUT);
 		else
 			io_uring_prep_connect(sqe, fd, op->_addr, op->_msg.msg_namelen);
@@ -379,10 +379,10 @@ static int ur_cancel(struct cport *p, struct cport_op *op)
 {
 	struct uring_be *b = UB(p);
 	plock(p, &b->br_lock);
-	bool parked = op->_bits & OPB_WAITBUF;
+	bool parked = op_bits_test(op, OPB_WAITBUF);
 	if (parked) {
 		nb_unlink(b, op);
-		op->_bits &= (uint16_t)~OPB_WAITBUF;
+		op_bits_clear(op, OPB_WAITBUF);
 	}
 	punlock(p, &b->br_lock);
 	if (parked) {
@@ -413,7 +413,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe)
 		if (o->_fe != fe)
 			continue;
 		nb_unlink(b, o);
-		o->_bits &= (uint16_t)~OPB_WAITBUF;
+		op_bits_clear(o, OPB_WAITBUF);
 		o->_result = -ECANCELED;
 		batch_add(&bt, o); /* re-linked below, after the lock */
 	}
@@ -450,7 +450,7 @@ static void ur_flush(struct cport *p)
  * rather than by the caller or a close? Then it is started again. */
 static bool cancelled_by_kernel(struct cport *p, struct cport_op *op)
 {
-	if (__atomic_load_n(&op->_bits, __ATOMIC_SEQ_CST) & OPB_CANCEL || atomic_load(&p->shutdown))
+	if (op_bits_test(op, OPB_CANCEL) || atomic_load(&p->shutdown))
 		return false;
 	struct fdent *fe = op->_fe;
 	plock(p, &fe->lock);
@@ -465,7 +465,7 @@ static void park_nobufs(struct cport *p, struct uring_be *b, struct cport_op *op
 	/* A buffer may have come back since the kernel looked: then retry at once. */
 	bool retry = b->br_avail > 0;
 	if (!retry) {
-		op->_bits |= OPB_WAITBUF;
+		op_bits_set(op, OPB_WAITBUF);
 		op->_next = NULL;
 		if (b->nb_tail)
 			b->nb_tail->_next = op;
@@ -503,7 +503,7 @@ static bool finish_cqe(struct cport *p, struct uring_be *b, struct cport_op *op,
 			return false;
 		}
 	}
-	if (op->_kind == CPORT_OP_CONNECT && (op->_bits & OPB_POLLCONN) && res >= 0) {
+	if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_POLLCONN) && res >= 0) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 		res = getsockopt(op->_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
@@ -588,7 +588,7 @@ static void ur_buf_returned(struct cport *p, unsigned id)
 		b->nb_head = op->_next;
 		if (!b->nb_head)
 			b->nb_tail = NULL;
-		op->_bits &= (uint16_t)~OPB_WAITBUF;
+		op_bits_clear(op, OPB_WAITBUF);
 	}
 	punlock(p, &b->br_lock);
 	if (op)

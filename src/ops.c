@@ -74,7 +74,7 @@ static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
 	if (!cas_state(op, OP_IDLE, OP_INFLIGHT))
 		return -EBUSY;
 	op->_kind = (uint16_t)kind;
-	op->_bits = 0;
+	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
 	op->_buf = NULL;
 	op->_fe = fe;
@@ -89,6 +89,7 @@ static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
 	fe->inflight++;
 	op->_key = fe->key;
 	op->_spare[0] = fe->cancel_epoch;
+	op->_spare[1] = 0; /* times the kernel cancelled it on its own */
 	int r = p->be_ops->submit(p, fe, op);
 	if (r < 0)
 		fe->inflight--;
@@ -247,7 +248,7 @@ int cport_cancel(cport_t *p, struct cport_op *op)
 		return -ENOENT;
 	if (op->_kind == CPORT_OP_CLOSE || op->_kind == CPORT_OP_DETACH || op->_kind == CPORT_OP_POST)
 		return -ENOENT;
-	__atomic_fetch_or(&op->_bits, (uint16_t)OPB_CANCEL, __ATOMIC_SEQ_CST);
+	op_bits_set(op, OPB_CANCEL);
 	return p->be_ops->cancel(p, op);
 }
 
@@ -280,7 +281,7 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 		return -EBUSY;
 	if (op) {
 		op->_kind = close_fd ? CPORT_OP_CLOSE : CPORT_OP_DETACH;
-		op->_bits = 0;
+		__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 		op->_flags = 0;
 		op->_buf = NULL;
 		op->_fe = NULL; /* the closer is not one of the fd's counted ops */

@@ -385,7 +385,7 @@ int cport_post(cport_t *p, uintptr_t key, struct cport_op *op, int64_t result)
 		uint32_t idle = OP_IDLE;
 		if (!atomic_compare_exchange_strong((_Atomic uint32_t *)&op->_state, &idle, OP_INFLIGHT))
 			return -EBUSY;
-		op->_bits = 0;
+		__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	}
 	op->_key = key;
 	op->_result = result;

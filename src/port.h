@@ -19,6 +19,20 @@ enum { OP_IDLE = 0, OP_INFLIGHT = 1, OP_DONE = 2 };
 #define OPB_POLLCONN 0x8u /* connect: in progress, wait for writability */
 #define OPB_LINK 0x10u    /* internal: queued on a backend list */
 
+/* op->_bits may be changed by cport_cancel on another thread: always atomically. */
+static inline void op_bits_set(struct cport_op *op, uint16_t b)
+{
+	__atomic_fetch_or(&op->_bits, b, __ATOMIC_SEQ_CST);
+}
+static inline void op_bits_clear(struct cport_op *op, uint16_t b)
+{
+	__atomic_fetch_and(&op->_bits, (uint16_t)~b, __ATOMIC_SEQ_CST);
+}
+static inline bool op_bits_test(const struct cport_op *op, uint16_t b)
+{
+	return __atomic_load_n(&op->_bits, __ATOMIC_SEQ_CST) & b;
+}
+
 /* fdent->state */
 enum { FD_FREE = 0, FD_ATTACHED, FD_CLOSING };
 
