@@ -1,0 +1,52 @@
+/* counters.h - what cport-echo counts, per worker thread, summed to print. */
+#ifndef ECHO_COUNTERS_H
+#define ECHO_COUNTERS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum counter {
+	C_CONN_TOTAL,        /* connections accepted and served */
+	C_CONN_REFUSED,      /* closed at once: over --max-connections */
+	C_CONN_SHED,         /* closed at once: out of descriptors (reserve fd) */
+	C_CONN_IDLE_CLOSED,  /* closed by --idle-timeout */
+	C_CONN_DRAIN_CLOSED, /* closed when the drain timed out */
+	C_TCP_BYTES_IN,
+	C_TCP_BYTES_OUT,
+	C_UDP_DGRAMS_IN,
+	C_UDP_DGRAMS_OUT,
+	C_UDP_BYTES_IN,
+	C_UDP_BYTES_OUT,
+	C_UDP_DROP_PRIVPORT,  /* source port below --udp-min-source-port */
+	C_UDP_DROP_BROADCAST, /* broadcast or multicast source or destination */
+	C_UDP_DROP_TRUNC,     /* larger than the receive buffer */
+	C_ERR_ACCEPT_NOFD,    /* EMFILE, ENFILE */
+	C_ERR_ACCEPT_NOMEM,   /* ENOBUFS, ENOMEM */
+	C_ERR_ACCEPT_ABORTED, /* ECONNABORTED, EPROTO, EPERM: the peer's problem */
+	C_ERR_ACCEPT_OTHER,
+	C_ERR_CONN_RESET, /* ECONNRESET, EPIPE, ETIMEDOUT, ... */
+	C_ERR_CONN_OTHER,
+	C_ERR_CONN_SETUP, /* could not allocate or attach a new connection */
+	C_ERR_UDP_RECV,
+	C_ERR_UDP_SEND,
+	C_COUNT
+};
+
+/* One thread's counters: written by that thread only (relaxed atomics, no
+ * shared cache line on the hot path), read by whoever prints. */
+struct counters {
+	_Alignas(64) _Atomic uint64_t v[C_COUNT];
+};
+
+static inline void counter_add(struct counters *c, enum counter i, uint64_t n)
+{
+	atomic_fetch_add_explicit(&c->v[i], n, memory_order_relaxed);
+}
+
+/* Sum n counter sets into out (plain numbers). */
+void counters_sum(struct counters *const *sets, unsigned n, uint64_t out[C_COUNT]);
+
+/* Print one line "counters: connections_open=N name=value ...". */
+void counters_print(const uint64_t sum[C_COUNT], uint64_t open_now);
+
+#endif

@@ -1,0 +1,284 @@
+/* loop.c - a worker thread: wait on the port, dispatch, keep house. */
+#include "server.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#define FORCE_EXIT_MS 2000 /* after closing everything, how long ops may linger */
+#define IDLE_SCAN_MIN_MS TICK_MS
+#define IDLE_SCAN_MAX_MS 1000
+
+void loop_ref(struct loop *lp)
+{
+	atomic_fetch_add(&lp->pending, 1);
+}
+
+/* The loop is finished: wake every other worker of its port to leave. */
+static void loop_finish(struct loop *lp)
+{
+	int no = 0;
+
+	if (!atomic_compare_exchange_strong(&lp->done, &no, 1))
+		return;
+	for (unsigned i = 1; i < lp->nworkers; i++)
+		cport_post(lp->port, KEY_WAKE, NULL, 0);
+}
+
+void loop_unref(struct loop *lp)
+{
+	if (atomic_fetch_sub(&lp->pending, 1) == 1 && atomic_load(&lp->stopping))
+		loop_finish(lp);
+}
+
+static void dispatch(struct worker *w, const struct cport_completion *c)
+{
+	struct req *r;
+
+	if (!c->op) {
+		if (c->key == KEY_WAKE)
+			atomic_store(&w->loop->next_hk_ms, 0);
+		return;
+	}
+	r = cport_container_of(c->op, struct req, op);
+	switch (r->type) {
+	case REQ_CONN:
+		conn_done(w, cport_container_of(r, struct conn, r), c);
+		break;
+	case REQ_ACCEPT:
+		accept_done(w, cport_container_of(r, struct accept_slot, r), c);
+		break;
+	case REQ_LISTEN_CLOSE: {
+		struct listener *l = cport_container_of(r, struct listener, close_req);
+		l->closed = 1;
+		if (c->result < 0)
+			log_msg(LOG_WARNING, "closing a listener: %s", strerror((int)-c->result));
+		loop_unref(w->loop);
+		break;
+	}
+	case REQ_UDP:
+		udp_done(w, cport_container_of(r, struct udp_slot, r), c);
+		break;
+	case REQ_UDP_CLOSE: {
+		struct udp_sock *u = cport_container_of(r, struct udp_sock, close_req);
+		u->closed = 1;
+		loop_unref(w->loop);
+		break;
+	}
+	}
+}
+
+static void loop_begin_stop(struct worker *w, uint64_t now)
+{
+	struct loop *lp = w->loop;
+
+	lp->drain_deadline_ms = now + w->srv->cfg->drain_ms;
+	atomic_store(&lp->stopping, 1);
+	for (unsigned i = 0; i < lp->nlisteners; i++)
+		if (lp->listeners[i].fd >= 0)
+			listener_close(w, &lp->listeners[i]);
+	for (unsigned i = 0; i < lp->nudps; i++)
+		if (lp->udps[i].fd >= 0)
+			udp_close(w, &lp->udps[i]);
+}
+
+/* Close every connection (drain over), or those idle since before cutoff. */
+static void kill_conns(struct loop *lp, enum kill_reason why, uint64_t cutoff)
+{
+	pthread_mutex_lock(&lp->lock);
+	for (struct conn *cn = lp->conns; cn; cn = cn->next)
+		if (why == KILL_DRAIN || atomic_load_explicit(&cn->last_ms, memory_order_relaxed) <= cutoff)
+			conn_kill(lp, cn, why);
+	pthread_mutex_unlock(&lp->lock);
+}
+
+static void housekeep_stopping(struct worker *w, uint64_t now)
+{
+	struct loop *lp = w->loop;
+	struct server *srv = w->srv;
+
+	accept_rearm_parked(w, now, 1);
+	if (atomic_load(&lp->pending) == 0) {
+		loop_finish(lp);
+		return;
+	}
+	if (atomic_load(&srv->stop_now) && lp->drain_deadline_ms > now)
+		lp->drain_deadline_ms = now;
+	if (now < lp->drain_deadline_ms)
+		return;
+	kill_conns(lp, KILL_DRAIN, 0); /* again each tick: a cancel can lose a race */
+	if (now >= lp->drain_deadline_ms + FORCE_EXIT_MS) {
+		/* cport_destroy cancels whatever is left */
+		log_msg(LOG_WARNING, "%ld operations did not finish; exiting anyway",
+			(long)atomic_load(&lp->pending));
+		loop_finish(lp);
+	}
+}
+
+/* Timers without timers: every TICK_MS one thread of the loop runs this. */
+static void housekeep(struct worker *w)
+{
+	struct loop *lp = w->loop;
+	struct server *srv = w->srv;
+	unsigned long idle = srv->cfg->idle_ms;
+	uint64_t now = now_ms();
+
+	if (now < atomic_load(&lp->next_hk_ms) || pthread_mutex_trylock(&lp->hk_lock) != 0)
+		return;
+	atomic_store(&lp->next_hk_ms, now + TICK_MS);
+	if (atomic_load(&srv->stop_requested) && !atomic_load(&lp->stopping))
+		loop_begin_stop(w, now);
+	if (atomic_load(&lp->stopping)) {
+		housekeep_stopping(w, now);
+	} else {
+		accept_rearm_parked(w, now, 0);
+		reserve_fd_refill(srv);
+		if (idle && now >= lp->next_idle_ms) {
+			unsigned long scan = idle / 4;
+			scan = scan < IDLE_SCAN_MIN_MS ? IDLE_SCAN_MIN_MS : scan > IDLE_SCAN_MAX_MS ? IDLE_SCAN_MAX_MS : scan;
+			lp->next_idle_ms = now + scan;
+			if (now > idle)
+				kill_conns(lp, KILL_IDLE, now - idle);
+		}
+	}
+	pthread_mutex_unlock(&lp->hk_lock);
+}
+
+/* Create the loop's port in the thread that will use it (a single-thread
+ * io_uring belongs to the thread that made it), attach, start the I/O. */
+static int loop_setup(struct worker *w)
+{
+	struct loop *lp = w->loop;
+	struct server *srv = w->srv;
+	const struct config *cfg = srv->cfg;
+	struct cport_options o;
+	int r;
+
+	cport_options_init(&o);
+	o.backend = cfg->backend;
+	if (cfg->model == MODEL_PER_THREAD)
+		o.flags |= CPORT_SINGLE_THREAD;
+	if (cfg->pool_buffers)
+		o.pool_buffers = cfg->pool_buffers;
+	r = cport_create(&o, &lp->port);
+	if (r < 0) {
+		lp->port = NULL;
+		log_msg(LOG_ERR, "cannot create a completion port (backend %s): %s",
+			cfg->backend == CPORT_BACKEND_URING   ? "io_uring"
+			: cfg->backend == CPORT_BACKEND_EPOLL ? "epoll"
+							      : "auto",
+			strerror(-r));
+		return r;
+	}
+	for (unsigned i = 0; i < lp->nlisteners; i++) {
+		struct listener *l = &lp->listeners[i];
+		if (l->fd < 0)
+			continue;
+		r = cport_attach(lp->port, l->fd, (uintptr_t)l);
+		if (r < 0)
+			goto attach_failed;
+		l->attached = 1;
+		r = listener_arm(w, l);
+		if (r < 0)
+			return r;
+	}
+	for (unsigned i = 0; i < lp->nudps; i++) {
+		struct udp_sock *u = &lp->udps[i];
+		if (u->fd < 0)
+			continue;
+		r = cport_attach(lp->port, u->fd, (uintptr_t)u);
+		if (r < 0)
+			goto attach_failed;
+		u->attached = 1;
+		r = udp_arm(w, u);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+attach_failed:
+	log_msg(LOG_ERR, "cannot attach a socket to the port: %s", strerror(-r));
+	return r;
+}
+
+static void start_report(struct server *srv, int r)
+{
+	pthread_mutex_lock(&srv->start_lock);
+	if (r < 0) {
+		srv->loops_failed++;
+		if (!srv->start_err)
+			srv->start_err = r;
+	} else {
+		srv->loops_ready++;
+	}
+	pthread_cond_broadcast(&srv->start_cv);
+	pthread_mutex_unlock(&srv->start_lock);
+}
+
+/* The owner sets the loop up; the others wait for it. 0: run the loop. */
+static int loop_start(struct worker *w)
+{
+	struct loop *lp = w->loop;
+	int r = 0;
+
+	if (w->owner) {
+		r = loop_setup(w);
+		if (r == 0 && lp->index == 0)
+			w->srv->backend_name = cport_backend_name(lp->port);
+		pthread_mutex_lock(&lp->ready_lock);
+		lp->ready = r < 0 ? -1 : 1;
+		pthread_cond_broadcast(&lp->ready_cv);
+		pthread_mutex_unlock(&lp->ready_lock);
+		start_report(w->srv, r);
+	} else {
+		pthread_mutex_lock(&lp->ready_lock);
+		while (!lp->ready)
+			pthread_cond_wait(&lp->ready_cv, &lp->ready_lock);
+		r = lp->ready < 0 ? -1 : 0;
+		pthread_mutex_unlock(&lp->ready_lock);
+	}
+	/* A loop whose setup failed half way still runs, to close what it
+	 * started; one without a port has nothing to run. */
+	return lp->port ? 0 : -1;
+}
+
+static void loop_run(struct worker *w)
+{
+	struct loop *lp = w->loop;
+	struct cport_completion comp[WAIT_BATCH];
+
+	while (!atomic_load(&lp->done)) {
+		int n = cport_wait(lp->port, comp, WAIT_BATCH, TICK_MS);
+
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			log_msg(LOG_ERR, "cport_wait: %s", strerror(-n));
+			atomic_store(&w->srv->failed, 1);
+			server_request_stop(w->srv, 1);
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			dispatch(w, &comp[i]);
+		housekeep(w);
+	}
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct loop *lp = w->loop;
+	struct server *srv = w->srv;
+
+	if (loop_start(w) == 0)
+		loop_run(w);
+	/* A single-thread port is destroyed by its own thread. */
+	if (lp->nworkers == 1 && lp->port) {
+		cport_destroy(lp->port);
+		lp->port = NULL;
+	}
+	if (atomic_fetch_sub(&srv->workers_left, 1) == 1)
+		pthread_kill(srv->main_thread, SIGUSR2); /* main: all done */
+	return NULL;
+}

@@ -1,0 +1,399 @@
+/* options.c - parsing cport-echo's command line. */
+#include "options.h"
+
+#include "cport.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 1024
+#define MAX_ADDRS 64
+#define DEFAULT_DRAIN_MS 10000UL
+#define DEFAULT_UDP_MIN_PORT 1024
+
+enum {
+	OPT_BACKEND = 256,
+	OPT_MODEL,
+	OPT_TCP_ONLY,
+	OPT_UDP_ONLY,
+	OPT_MAX_CONNS,
+	OPT_IDLE,
+	OPT_DRAIN,
+	OPT_UDP_MIN_PORT,
+	OPT_UDP_ALLOW_BCAST,
+	OPT_POOL,
+};
+
+static const struct option long_opts[] = {
+	{"port", required_argument, NULL, 'p'},
+	{"bind", required_argument, NULL, 'b'},
+	{"listen", required_argument, NULL, 'l'},
+	{"threads", required_argument, NULL, 't'},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"model", required_argument, NULL, OPT_MODEL},
+	{"tcp-only", no_argument, NULL, OPT_TCP_ONLY},
+	{"udp-only", no_argument, NULL, OPT_UDP_ONLY},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE},
+	{"drain-timeout", required_argument, NULL, OPT_DRAIN},
+	{"udp-min-source-port", required_argument, NULL, OPT_UDP_MIN_PORT},
+	{"udp-allow-broadcast", no_argument, NULL, OPT_UDP_ALLOW_BCAST},
+	{"pool-buffers", required_argument, NULL, OPT_POOL},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cport-echo [OPTION]...\n"
+		"Echo server (TCP and UDP, RFC 862) on a cport completion port.\n"
+		"By default serves TCP and UDP on 0.0.0.0:%d and [::]:%d.\n"
+		"\n"
+		"  -p, --port N             port to serve (0: pick a free one; default %d)\n"
+		"  -b, --bind ADDR          serve on this IPv4 or IPv6 address only\n"
+		"  -l, --listen ADDR:PORT   serve on ADDR:PORT ([ADDR]:PORT for IPv6); repeatable\n"
+		"  -t, --threads N          worker threads (default: 2 x CPUs shared, CPUs per-thread)\n"
+		"      --backend NAME       auto, io_uring or epoll (default auto)\n"
+		"      --model NAME         shared (one port for all threads) or per-thread\n"
+		"                           (one port and listener per thread; default shared)\n"
+		"      --tcp-only           serve TCP only\n"
+		"      --udp-only           serve UDP only\n"
+		"      --max-connections N  close connections beyond N at once (default: no limit)\n"
+		"      --idle-timeout SECS  close connections idle that long (default: never)\n"
+		"      --drain-timeout SECS on SIGTERM, time left to connections (default 10)\n"
+		"      --udp-min-source-port N\n"
+		"                           drop datagrams from source ports below N (default %d)\n"
+		"      --udp-allow-broadcast\n"
+		"                           answer broadcast and multicast sources too\n"
+		"      --pool-buffers N     receive pool buffers per port (default: the library's)\n"
+		"  -q, --quiet              print errors only\n"
+		"  -v, --verbose            print more (twice: debug)\n"
+		"  -h, --help               print this help and exit\n"
+		"  -V, --version            print the version and exit\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT drain and exit 0 (a second one closes everything at\n"
+		"once); SIGUSR1 prints the counters.\n",
+		ECHO_DEFAULT_PORT, ECHO_DEFAULT_PORT, ECHO_DEFAULT_PORT, DEFAULT_UDP_MIN_PORT);
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cport-echo: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'cport-echo --help' for more information.\n");
+	return -1;
+}
+
+static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Seconds, fractions allowed, to milliseconds. */
+static int parse_secs(const char *s, unsigned long *ms)
+{
+	double v;
+	char *end;
+
+	if (!((*s >= '0' && *s <= '9') || *s == '.'))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < 0 || v > 86400.0 * 365)
+		return -1;
+	*ms = (unsigned long)(v * 1000.0 + 0.5);
+	if (v > 0 && *ms == 0)
+		*ms = 1;
+	return 0;
+}
+
+/* An IPv4 or IPv6 literal (brackets allowed around IPv6), no names. */
+static int parse_host(const char *host, unsigned port, struct listen_addr *la)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&la->ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&la->ss;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+
+	memset(la, 0, sizeof(*la));
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= sizeof(buf))
+			return -1;
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	} else if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		la->len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+		return -1;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons((uint16_t)port);
+	la->len = sizeof(*in6);
+	return 0;
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT". */
+static int parse_listen(const char *arg, struct listen_addr *la)
+{
+	const char *colon = strrchr(arg, ':');
+	unsigned long port;
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t hlen;
+
+	if (!colon || parse_ulong(colon + 1, 0, 65535, &port) != 0)
+		return -1;
+	hlen = (size_t)(colon - arg);
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, arg, hlen);
+	host[hlen] = '\0';
+	/* A bare IPv6 address has colons of its own: insist on brackets. */
+	if (host[0] != '[' && strchr(host, ':'))
+		return -1;
+	return parse_host(host, (unsigned)port, la);
+}
+
+static int add_addr(struct config *cfg, const struct listen_addr *la)
+{
+	struct listen_addr *a;
+
+	if (cfg->naddrs >= MAX_ADDRS)
+		return -1;
+	a = realloc(cfg->addrs, (cfg->naddrs + 1) * sizeof(*a));
+	if (!a)
+		return -1;
+	cfg->addrs = a;
+	cfg->addrs[cfg->naddrs++] = *la;
+	return 0;
+}
+
+static unsigned default_threads(enum model model)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > MAX_THREADS / 2)
+		n = MAX_THREADS / 2;
+	return model == MODEL_SHARED ? 2 * (unsigned)n : (unsigned)n;
+}
+
+static int parse_backend(const char *s, int *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = CPORT_BACKEND_AUTO;
+	else if (!strcmp(s, "io_uring") || !strcmp(s, "uring"))
+		*out = CPORT_BACKEND_URING;
+	else if (!strcmp(s, "epoll"))
+		*out = CPORT_BACKEND_EPOLL;
+	else
+		return -1;
+	return 0;
+}
+
+struct cmdline {
+	const char *bind;
+	long port; /* -1: not given */
+	int tcp_only, udp_only;
+	int quiet, verbose;
+};
+
+/* The addresses: --listen entries, plus --bind/--port if given, else the
+ * default wildcard pair; each entry is its own port group. */
+static int build_addrs(struct config *cfg, const struct cmdline *cl, unsigned groups)
+{
+	unsigned port = cl->port >= 0 ? (unsigned)cl->port : ECHO_DEFAULT_PORT;
+	struct listen_addr la;
+
+	if (cl->bind) {
+		if (parse_host(cl->bind, port, &la) != 0)
+			return bad("bad --bind address '%s' (an IPv4 or IPv6 literal)", cl->bind);
+		la.group = groups;
+		return add_addr(cfg, &la) == 0 ? 0 : bad("too many addresses%s", "");
+	}
+	if (cfg->naddrs && cl->port < 0)
+		return 0;
+	if (parse_host("0.0.0.0", port, &la) != 0)
+		return -1;
+	la.group = groups;
+	if (add_addr(cfg, &la) != 0)
+		return bad("too many addresses%s", "");
+	if (parse_host("::", port, &la) != 0)
+		return -1;
+	la.group = groups;
+	la.optional = 1;
+	return add_addr(cfg, &la) == 0 ? 0 : bad("too many addresses%s", "");
+}
+
+static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline *cl, unsigned *groups)
+{
+	unsigned long v;
+	struct listen_addr la;
+
+	switch (c) {
+	case 'p':
+		if (parse_ulong(arg, 0, 65535, &v) != 0)
+			return bad("bad --port '%s' (0..65535)", arg);
+		cl->port = (long)v;
+		return 0;
+	case 'b':
+		cl->bind = arg;
+		return 0;
+	case 'l':
+		if (parse_listen(arg, &la) != 0)
+			return bad("bad --listen '%s' (ADDR:PORT or [ADDR6]:PORT)", arg);
+		la.group = (*groups)++;
+		return add_addr(cfg, &la) == 0 ? 0 : bad("too many --listen addresses%s", "");
+	case 't':
+		if (parse_ulong(arg, 1, MAX_THREADS, &v) != 0)
+			return bad("bad --threads '%s' (1..1024)", arg);
+		cfg->threads = (unsigned)v;
+		return 0;
+	case OPT_BACKEND:
+		if (parse_backend(arg, &cfg->backend) != 0)
+			return bad("bad --backend '%s' (auto, io_uring or epoll)", arg);
+		return 0;
+	case OPT_MODEL:
+		if (!strcmp(arg, "shared"))
+			cfg->model = MODEL_SHARED;
+		else if (!strcmp(arg, "per-thread"))
+			cfg->model = MODEL_PER_THREAD;
+		else
+			return bad("bad --model '%s' (shared or per-thread)", arg);
+		return 0;
+	case OPT_TCP_ONLY:
+		cl->tcp_only = 1;
+		return 0;
+	case OPT_UDP_ONLY:
+		cl->udp_only = 1;
+		return 0;
+	case OPT_MAX_CONNS:
+		if (parse_ulong(arg, 0, ULONG_MAX, &cfg->max_conns) != 0)
+			return bad("bad --max-connections '%s'", arg);
+		return 0;
+	case OPT_IDLE:
+		if (parse_secs(arg, &cfg->idle_ms) != 0)
+			return bad("bad --idle-timeout '%s' (seconds)", arg);
+		return 0;
+	case OPT_DRAIN:
+		if (parse_secs(arg, &cfg->drain_ms) != 0)
+			return bad("bad --drain-timeout '%s' (seconds)", arg);
+		return 0;
+	case OPT_UDP_MIN_PORT:
+		if (parse_ulong(arg, 0, 65535, &v) != 0)
+			return bad("bad --udp-min-source-port '%s' (0..65535)", arg);
+		cfg->udp_min_port = (unsigned)v;
+		return 0;
+	case OPT_UDP_ALLOW_BCAST:
+		cfg->udp_allow_broadcast = 1;
+		return 0;
+	case OPT_POOL:
+		if (parse_ulong(arg, 1, 1u << 20, &v) != 0)
+			return bad("bad --pool-buffers '%s' (1..1048576)", arg);
+		cfg->pool_buffers = (unsigned)v;
+		return 0;
+	case 'q':
+		cl->quiet = 1;
+		return 0;
+	case 'v':
+		cl->verbose++;
+		return 0;
+	default:
+		return bad("%s", "bad option");
+	}
+}
+
+int options_parse(int argc, char **argv, struct config *cfg)
+{
+	struct cmdline cl = {.port = -1};
+	unsigned groups = 0;
+	int c;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->drain_ms = DEFAULT_DRAIN_MS;
+	cfg->udp_min_port = DEFAULT_UDP_MIN_PORT;
+	opterr = 0; /* our own messages */
+	while ((c = getopt_long(argc, argv, ":p:b:l:t:qvhV", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("cport-echo %s (libcport %s)\n", CPORT_VERSION_STRING, cport_version());
+			return 1;
+		}
+		if (c == '?' || c == ':') {
+			const char *what = c == '?' ? "unknown option '%s'" : "option '%s' needs a value";
+			return bad(what, argv[optind - 1]);
+		}
+		if (parse_one(c, optarg, cfg, &cl, &groups) != 0)
+			return -1;
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (cl.tcp_only && cl.udp_only)
+		return bad("%s", "--tcp-only and --udp-only exclude each other");
+	if (cl.quiet && cl.verbose)
+		return bad("%s", "--quiet and --verbose exclude each other");
+	cfg->tcp = !cl.udp_only;
+	cfg->udp = !cl.tcp_only;
+	if (!cfg->threads)
+		cfg->threads = default_threads(cfg->model);
+	cfg->log_level = cl.quiet ? LOG_ERR : cl.verbose >= 2 ? LOG_DEBUG : cl.verbose ? LOG_INFO : LOG_NOTICE;
+	if (cl.bind || cl.port >= 0 || !cfg->naddrs)
+		return build_addrs(cfg, &cl, groups);
+	return 0;
+}
+
+void options_free(struct config *cfg)
+{
+	free(cfg->addrs);
+	cfg->addrs = NULL;
+	cfg->naddrs = 0;
+}
+
+void addr_format(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+		if (!inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host)))
+			snprintf(host, sizeof(host), "?");
+		snprintf(out, outlen, "%s:%u", host, ntohs(in4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)))
+			snprintf(host, sizeof(host), "?");
+		snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, outlen, "(family %d)", sa->sa_family);
+	}
+}

@@ -1,0 +1,221 @@
+/* sockets.c - opening and binding cport-echo's listening sockets. */
+#include "sockets.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BIND_TRIES 16 /* port 0 in a group: tries to find a port free for all */
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static void sa_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static int set_int(int fd, int level, int name, int v)
+{
+	return setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+/* Set the options a socket needs before bind; -1 with errno set and *what. */
+static int socket_prepare(int fd, int family, int type, int reuseport, const char **what)
+{
+	if (type == SOCK_STREAM && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0) {
+		*what = "setsockopt(SO_REUSEADDR)";
+		return -1;
+	}
+	if (reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) {
+		*what = "setsockopt(SO_REUSEPORT)";
+		return -1;
+	}
+	/* Explicit, whatever net.ipv6.bindv6only says: IPv4 has its own socket. */
+	if (family == AF_INET6 && set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
+		*what = "setsockopt(IPV6_V6ONLY)";
+		return -1;
+	}
+	/* Datagrams tell which address they were sent to, so the reply can
+	 * leave from that address. */
+	if (type == SOCK_DGRAM && family == AF_INET && set_int(fd, IPPROTO_IP, IP_PKTINFO, 1) != 0) {
+		*what = "setsockopt(IP_PKTINFO)";
+		return -1;
+	}
+	if (type == SOCK_DGRAM && family == AF_INET6 &&
+	    set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) != 0) {
+		*what = "setsockopt(IPV6_RECVPKTINFO)";
+		return -1;
+	}
+	return 0;
+}
+
+/* A bound (and for TCP listening) socket on la with the given port.
+ * Returns the fd and the bound address, or -errno and *what failed. */
+static int socket_open(const struct listen_addr *la, int type, uint16_t port, int reuseport,
+		       struct sockaddr_storage *bound, const char **what)
+{
+	struct sockaddr_storage ss = la->ss;
+	socklen_t len = sizeof(*bound);
+	int fd, err;
+
+	fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*what = "socket";
+		return -errno;
+	}
+	sa_set_port(&ss, port);
+	if (socket_prepare(fd, ss.ss_family, type, reuseport, what) != 0)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&ss, la->len) != 0) {
+		*what = "bind";
+		goto fail;
+	}
+	if (type == SOCK_STREAM && listen(fd, SOMAXCONN) != 0) {
+		*what = "listen";
+		goto fail;
+	}
+	if (getsockname(fd, (struct sockaddr *)bound, &len) != 0) {
+		*what = "getsockname";
+		goto fail;
+	}
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	return -err;
+}
+
+static void close_addr(struct server *srv, unsigned i)
+{
+	for (unsigned k = 0; k < srv->nloops; k++) {
+		struct loop *lp = &srv->loops[k];
+		if (lp->nlisteners && lp->listeners[i].fd >= 0) {
+			close(lp->listeners[i].fd);
+			lp->listeners[i].fd = -1;
+		}
+		if (lp->nudps && lp->udps[i].fd >= 0) {
+			close(lp->udps[i].fd);
+			lp->udps[i].fd = -1;
+		}
+	}
+}
+
+/* Every socket of address i: TCP and/or UDP, one per loop. */
+static int open_addr(struct server *srv, unsigned i, uint16_t *port, const char **what, int *type)
+{
+	const struct config *cfg = srv->cfg;
+	int reuseport = srv->nloops > 1;
+
+	for (unsigned k = 0; k < srv->nloops; k++) {
+		struct loop *lp = &srv->loops[k];
+		for (int t = 0; t < 2; t++) {
+			struct sockaddr_storage bound;
+			int fd;
+
+			*type = t == 0 ? SOCK_STREAM : SOCK_DGRAM;
+			if ((t == 0 && !cfg->tcp) || (t == 1 && !cfg->udp))
+				continue;
+			fd = socket_open(&cfg->addrs[i], *type, *port, reuseport, &bound, what);
+			if (fd < 0)
+				return fd;
+			if (t == 0) {
+				lp->listeners[i].fd = fd;
+				lp->listeners[i].addr = bound;
+			} else {
+				lp->udps[i].fd = fd;
+				lp->udps[i].addr = bound;
+			}
+			if (*port == 0)
+				*port = sa_port(&bound);
+			srv->bound[i] = bound;
+		}
+	}
+	return 0;
+}
+
+static int optional_missing(int err)
+{
+	return err == -EAFNOSUPPORT || err == -EADDRNOTAVAIL || err == -EPROTONOSUPPORT;
+}
+
+/* Open the sockets of one port group. With port 0 the first socket picks
+ * the port and the others must get the same; if one cannot, start over. */
+static int open_group(struct server *srv, unsigned g)
+{
+	const struct config *cfg = srv->cfg;
+	uint16_t want = 0;
+	const char *what = "";
+	int err = 0, type = SOCK_STREAM;
+	unsigned bad_i = 0;
+	char a[80];
+
+	for (unsigned i = 0; i < cfg->naddrs; i++)
+		if (cfg->addrs[i].group == g)
+			want = sa_port(&cfg->addrs[i].ss);
+	for (int tries = 0; tries < BIND_TRIES; tries++) {
+		uint16_t port = want;
+		unsigned i;
+
+		err = 0;
+		for (i = 0; i < cfg->naddrs && !err; i++) {
+			if (cfg->addrs[i].group != g)
+				continue;
+			err = open_addr(srv, i, &port, &what, &type);
+			bad_i = i;
+			if (err && cfg->addrs[i].optional && optional_missing(err)) {
+				addr_format((const struct sockaddr *)&cfg->addrs[i].ss, a, sizeof(a));
+				log_msg(LOG_WARNING, "not serving %s: %s", a, strerror(-err));
+				close_addr(srv, i);
+				srv->skipped[i] = 1;
+				err = 0;
+			}
+		}
+		if (!err)
+			return 0;
+		for (unsigned j = 0; j < cfg->naddrs; j++)
+			if (cfg->addrs[j].group == g)
+				close_addr(srv, j);
+		if (!(err == -EADDRINUSE && want == 0))
+			break;
+	}
+	addr_format((const struct sockaddr *)&cfg->addrs[bad_i].ss, a, sizeof(a));
+	log_msg(LOG_ERR, "cannot serve %s (%s): %s: %s", a, type == SOCK_STREAM ? "tcp" : "udp", what,
+		strerror(-err));
+	return err;
+}
+
+int sockets_open(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	unsigned served = 0;
+
+	for (unsigned i = 0; i < cfg->naddrs; i++) {
+		int first = 1;
+		for (unsigned j = 0; j < i; j++)
+			if (cfg->addrs[j].group == cfg->addrs[i].group)
+				first = 0;
+		if (first) {
+			int r = open_group(srv, cfg->addrs[i].group);
+			if (r < 0)
+				return r;
+		}
+	}
+	for (unsigned i = 0; i < cfg->naddrs; i++)
+		served += !srv->skipped[i];
+	if (!served) {
+		log_msg(LOG_ERR, "no address to serve");
+		return -EADDRNOTAVAIL;
+	}
+	return 0;
+}

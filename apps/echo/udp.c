@@ -1,0 +1,255 @@
+/* udp.c - UDP echo (RFC 862): each datagram back to its sender, from the
+ * address it was sent to, unless it looks like a reflection attack. */
+#include "server.h"
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+/* Where a datagram was sent to, read from its IP_PKTINFO/IPV6_PKTINFO. */
+struct dgram_dst {
+	int family; /* 0: unknown */
+	struct in_addr a4;
+	struct in6_addr a6;
+	unsigned ifindex;
+};
+
+static void dst_read(struct msghdr *msg, struct dgram_dst *d)
+{
+	memset(d, 0, sizeof(*d));
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			d->family = AF_INET;
+			d->a4 = pi.ipi_addr;
+			d->ifindex = (unsigned)pi.ipi_ifindex;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi6;
+			memcpy(&pi6, CMSG_DATA(cm), sizeof(pi6));
+			d->family = AF_INET6;
+			d->a6 = pi6.ipi6_addr;
+			d->ifindex = pi6.ipi6_ifindex;
+		}
+	}
+}
+
+static int v4_is_group(struct in_addr a)
+{
+	uint32_t h = ntohl(a.s_addr);
+
+	return IN_MULTICAST(h) || h == INADDR_BROADCAST;
+}
+
+static int v6_is_group(const struct in6_addr *a)
+{
+	struct in_addr a4;
+
+	if (IN6_IS_ADDR_MULTICAST(a))
+		return 1;
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		memcpy(&a4, &a->s6_addr[12], sizeof(a4));
+		return v4_is_group(a4);
+	}
+	return 0;
+}
+
+/* The reflection guards: 0 to answer, else the counter of the drop. */
+static enum counter dgram_guard(const struct config *cfg, const struct sockaddr_storage *peer,
+				const struct dgram_dst *dst)
+{
+	unsigned port;
+	int group;
+
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)peer;
+		port = ntohs(in4->sin_port);
+		group = v4_is_group(in4->sin_addr) || in4->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+		port = ntohs(in6->sin6_port);
+		group = v6_is_group(&in6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+	}
+	/* A datagram sent to a broadcast or multicast address would be answered
+	 * by every server that heard it: an amplifier too. */
+	if (dst->family == AF_INET && v4_is_group(dst->a4))
+		group = 1;
+	if (dst->family == AF_INET6 && v6_is_group(&dst->a6))
+		group = 1;
+	if (port < cfg->udp_min_port)
+		return C_UDP_DROP_PRIVPORT;
+	if (group && !cfg->udp_allow_broadcast)
+		return C_UDP_DROP_BROADCAST;
+	return 0;
+}
+
+/* The reply's control data: leave from the address the datagram came to.
+ * Without it a wildcard socket answers from the route's preferred address. */
+static void reply_ctl(struct udp_slot *s, const struct dgram_dst *d)
+{
+	struct msghdr *msg = &s->msg;
+	struct cmsghdr *cm;
+
+	memset(&s->ctl, 0, sizeof(s->ctl));
+	msg->msg_control = s->ctl.buf;
+	if (d->family == AF_INET && !v4_is_group(d->a4)) {
+		struct in_pktinfo pi = {.ipi_spec_dst = d->a4};
+		msg->msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(msg);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	} else if (d->family == AF_INET6 && !v6_is_group(&d->a6)) {
+		struct in6_pktinfo pi6 = {.ipi6_addr = d->a6, .ipi6_ifindex = d->ifindex};
+		msg->msg_controllen = CMSG_SPACE(sizeof(pi6));
+		cm = CMSG_FIRSTHDR(msg);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi6));
+		memcpy(CMSG_DATA(cm), &pi6, sizeof(pi6));
+	} else {
+		msg->msg_control = NULL;
+		msg->msg_controllen = 0;
+	}
+}
+
+/* Receive the next datagram into the slot; a closing socket's slot retires,
+ * and so does one that cannot start (-errno, logged). */
+static int udp_recv(struct worker *w, struct udp_slot *s)
+{
+	struct udp_sock *u = s->u;
+	struct loop *lp = u->loop;
+	int r;
+
+	pthread_mutex_lock(&u->lock);
+	if (u->closing) {
+		pthread_mutex_unlock(&u->lock);
+		loop_unref(lp);
+		return 0;
+	}
+	s->sending = 0;
+	s->iov.iov_base = s->data;
+	s->iov.iov_len = sizeof(s->data);
+	s->msg = (struct msghdr){
+		.msg_name = &s->peer,
+		.msg_namelen = sizeof(s->peer),
+		.msg_iov = &s->iov,
+		.msg_iovlen = 1,
+		.msg_control = s->ctl.buf,
+		.msg_controllen = sizeof(s->ctl.buf),
+	};
+	r = cport_recvmsg(lp->port, u->fd, &s->r.op, &s->msg);
+	pthread_mutex_unlock(&u->lock);
+	if (r < 0) {
+		/* Without a receive in flight this slot is lost; the socket
+		 * still has its others. */
+		counter_add(&w->ctr, C_ERR_UDP_RECV, 1);
+		log_limited(LK_UDP, LOG_ERR, "cannot start a datagram receive: %s", strerror(-r));
+		loop_unref(lp);
+	}
+	return r;
+}
+
+static void udp_reply(struct worker *w, struct udp_slot *s, size_t len)
+{
+	struct udp_sock *u = s->u;
+	struct loop *lp = u->loop;
+	struct dgram_dst dst;
+	enum counter drop;
+	int r;
+
+	if (s->msg.msg_flags & MSG_TRUNC) {
+		counter_add(&w->ctr, C_UDP_DROP_TRUNC, 1);
+		(void)udp_recv(w, s);
+		return;
+	}
+	dst_read(&s->msg, &dst);
+	drop = dgram_guard(lp->srv->cfg, &s->peer, &dst);
+	if (drop) {
+		counter_add(&w->ctr, drop, 1);
+		udp_recv(w, s);
+		return;
+	}
+	reply_ctl(s, &dst);
+	s->iov.iov_len = len;
+	s->msg.msg_flags = 0;
+	pthread_mutex_lock(&u->lock);
+	if (u->closing) {
+		pthread_mutex_unlock(&u->lock);
+		loop_unref(lp);
+		return;
+	}
+	s->sending = 1;
+	r = cport_sendmsg(lp->port, u->fd, &s->r.op, &s->msg);
+	pthread_mutex_unlock(&u->lock);
+	if (r < 0) {
+		counter_add(&w->ctr, C_ERR_UDP_SEND, 1);
+		log_limited(LK_UDP, LOG_WARNING, "cannot send a datagram: %s", strerror(-r));
+		udp_recv(w, s);
+	}
+}
+
+void udp_done(struct worker *w, struct udp_slot *s, const struct cport_completion *c)
+{
+	int64_t res = c->result;
+
+	if (s->sending) {
+		if (res >= 0) {
+			counter_add(&w->ctr, C_UDP_DGRAMS_OUT, 1);
+			counter_add(&w->ctr, C_UDP_BYTES_OUT, (uint64_t)res);
+		} else if (res != -ECANCELED) {
+			counter_add(&w->ctr, C_ERR_UDP_SEND, 1);
+			log_limited(LK_UDP, LOG_WARNING, "datagram send: %s", strerror((int)-res));
+		}
+		udp_recv(w, s);
+		return;
+	}
+	if (res < 0) {
+		if (res != -ECANCELED) {
+			counter_add(&w->ctr, C_ERR_UDP_RECV, 1);
+			log_limited(LK_UDP, LOG_WARNING, "datagram receive: %s", strerror((int)-res));
+		}
+		udp_recv(w, s);
+		return;
+	}
+	counter_add(&w->ctr, C_UDP_DGRAMS_IN, 1);
+	counter_add(&w->ctr, C_UDP_BYTES_IN, (uint64_t)res);
+	udp_reply(w, s, (size_t)res);
+}
+
+int udp_arm(struct worker *w, struct udp_sock *u)
+{
+	struct loop *lp = u->loop;
+
+	for (unsigned i = 0; i < u->nslots; i++) {
+		int r;
+
+		loop_ref(lp);
+		r = udp_recv(w, u->slots[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void udp_close(struct worker *w, struct udp_sock *u)
+{
+	struct loop *lp = u->loop;
+	int r;
+
+	pthread_mutex_lock(&u->lock);
+	if (!u->closing && u->attached && !u->closed) {
+		loop_ref(lp);
+		r = cport_close(lp->port, u->fd, &u->close_req.op);
+		if (r < 0) {
+			loop_unref(lp);
+			log_msg(LOG_ERR, "cannot close a datagram socket: %s", strerror(-r));
+		}
+	}
+	u->closing = 1;
+	pthread_mutex_unlock(&u->lock);
+	(void)w;
+}
