@@ -1,0 +1,217 @@
+/* cancel.c - cancelling ops: in flight, racing their own completion, by fd,
+ * and not in flight at all. Every op completes exactly once. */
+#include "cport_test.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RACE_ROUNDS 300
+#define RACE_CHUNK 8
+#define RACE_SEED 0xCA7u
+
+Test(cancel, a_recv_in_flight_with_no_data_completes_once_with_ecanceled,
+     .timeout = TEST_TIMEOUT)
+{
+	int a, b;
+	struct cport_op op;
+	struct cport_completion c;
+	char buf[32];
+	struct iovec iov = {buf, sizeof(buf)};
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = test_port_new(NULL);
+
+	cr_assert_eq(cport_attach(port, a, 3), 0);
+	cport_op_init(&op);
+	cr_assert_eq(cport_recv(port, a, &op, &iov, 1), 0);
+	test_expect_idle(port, 10);
+	cr_assert_eq(cport_cancel(port, &op), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &op);
+	cr_assert_eq(c.key, 3);
+	cr_assert_eq(c.kind, CPORT_OP_RECV);
+	cr_assert_eq(c.result, -ECANCELED, "cancelled recv gave %lld", (long long)c.result);
+	test_expect_idle(port, 50);
+	/* Done means done: a second cancel finds nothing. */
+	cr_assert_eq(cport_cancel(port, &op), -ENOENT);
+	/* The op and the fd still work afterwards. */
+	cr_assert_eq(cport_recv(port, a, &op, &iov, 1), 0);
+	cr_assert_eq(test_write_all(b, "after", 5), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.result, 5, "recv after cancel gave %lld", (long long)c.result);
+	cr_assert_eq(memcmp(buf, "after", 5), 0);
+
+	cport_destroy(port);
+	close(a);
+	close(b);
+}
+
+Test(cancel, an_accept_in_flight_completes_once_with_ecanceled, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int lfd = test_tcp_listener(AF_INET, 0, &addr, &len);
+	cport_t *port = test_port_new(NULL);
+	struct cport_op op;
+	struct cport_completion c;
+
+	cr_assert_eq(cport_attach(port, lfd, 1), 0);
+	cport_op_init(&op);
+	cr_assert_eq(cport_accept(port, lfd, &op, NULL, NULL), 0);
+	cr_assert_eq(cport_cancel(port, &op), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &op);
+	cr_assert_eq(c.result, -ECANCELED, "cancelled accept gave %lld", (long long)c.result);
+	test_expect_idle(port, 50);
+
+	cport_destroy(port);
+	close(lfd);
+}
+
+Test(cancel, an_op_never_started_or_already_dequeued_is_not_found, .timeout = TEST_TIMEOUT)
+{
+	cport_t *port = test_port_new(NULL);
+	struct cport_op op;
+	struct cport_completion c;
+
+	cport_op_init(&op);
+	cr_assert_eq(cport_cancel(port, &op), -ENOENT);
+	cr_assert_eq(cport_post(port, 1, &op, 0), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(cport_cancel(port, &op), -ENOENT);
+
+	cport_destroy(port);
+}
+
+/* Read until recvd catches up with sent, checking the stream pattern. */
+static void drain_to(cport_t *port, int fd, struct cport_op *op, uint64_t *recvd, uint64_t sent)
+{
+	char buf[64];
+	struct cport_completion c;
+
+	while (*recvd < sent) {
+		struct iovec iov = {buf, sizeof(buf)};
+
+		cr_assert_eq(cport_recv(port, fd, op, &iov, 1), 0);
+		test_wait_one(port, &c);
+		cr_assert_gt(c.result, 0, "drain recv gave %lld", (long long)c.result);
+		cr_assert_eq(test_pattern_mismatch(buf, (size_t)c.result, *recvd, RACE_SEED), -1,
+			     "wrong byte near stream offset %llu", (unsigned long long)*recvd);
+		*recvd += (uint64_t)c.result;
+	}
+}
+
+Test(cancel, a_cancel_racing_arriving_data_completes_the_op_once_and_loses_no_bytes,
+     .timeout = 60)
+{
+	int a, b;
+	struct cport_op op;
+	struct cport_completion c;
+	uint64_t sent = 0, recvd = 0;
+	unsigned cancelled = 0, won = 0;
+	char buf[64], chunk[RACE_CHUNK];
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = test_port_new(NULL);
+
+	cr_assert_eq(cport_attach(port, a, 1), 0);
+	cport_op_init(&op);
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		struct iovec iov = {buf, sizeof(buf)};
+		int rc;
+
+		cr_assert_eq(cport_recv(port, a, &op, &iov, 1), 0);
+		test_pattern_fill(chunk, sizeof(chunk), sent, RACE_SEED);
+		if (round % 2 == 0) {
+			cr_assert_eq(test_write_all(b, chunk, sizeof(chunk)), 0);
+			rc = cport_cancel(port, &op);
+		} else {
+			rc = cport_cancel(port, &op);
+			cr_assert_eq(test_write_all(b, chunk, sizeof(chunk)), 0);
+		}
+		sent += sizeof(chunk);
+		cr_assert(rc == 0 || rc == -ENOENT, "round %d: cancel gave %d", round, rc);
+		test_wait_one(port, &c);
+		cr_assert_eq(c.op, &op);
+		if (c.result == -ECANCELED) {
+			cancelled++;
+		} else {
+			cr_assert_gt(c.result, 0, "round %d: recv gave %lld", round,
+				     (long long)c.result);
+			cr_assert_eq(test_pattern_mismatch(buf, (size_t)c.result, recvd, RACE_SEED),
+				     -1, "round %d: wrong bytes", round);
+			recvd += (uint64_t)c.result;
+			won++;
+		}
+		test_expect_idle(port, 0);
+		/* Bytes a cancelled recv did not deliver are still in the socket. */
+		drain_to(port, a, &op, &recvd, sent);
+	}
+	test_expect_idle(port, 50);
+	cr_log_info("%s: %u cancelled, %u completed first", test_backend_label(), cancelled, won);
+	cr_assert_eq(recvd, sent);
+
+	cport_destroy(port);
+	close(a);
+	close(b);
+}
+
+Test(cancel, cancel_fd_completes_every_op_of_that_fd_once_and_leaves_other_fds_alone,
+     .timeout = TEST_TIMEOUT)
+{
+	int a, b, x, y;
+	int small = 4096;
+	struct cport_op rop, sop, xop;
+	struct cport_completion cs[2], c;
+	static char big[256 * 1024];
+	char rbuf[16], xbuf[16];
+	struct iovec riov = {rbuf, sizeof(rbuf)}, siov = {big, sizeof(big)};
+	struct iovec xiov = {xbuf, sizeof(xbuf)};
+
+	test_tcp_pair_family(AF_INET, small, &a, &b);
+	test_tcp_pair(&x, &y);
+	cr_assert_eq(setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	test_fill_send_buffer(a);
+	cport_t *port = test_port_new(NULL);
+
+	cr_assert_eq(cport_attach(port, a, 1), 0);
+	cr_assert_eq(cport_attach(port, x, 2), 0);
+	cport_op_init(&rop);
+	cport_op_init(&sop);
+	cport_op_init(&xop);
+	cr_assert_eq(cport_recv(port, a, &rop, &riov, 1), 0);
+	cr_assert_eq(cport_send(port, a, &sop, &siov, 1), 0);
+	cr_assert_eq(cport_recv(port, x, &xop, &xiov, 1), 0);
+	cr_assert_eq(cport_cancel_fd(port, a), 0);
+	cr_assert_eq(test_wait_n(port, cs, 2, TEST_WAIT_MS), 2);
+	bool got_r = false, got_s = false;
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(cs[i].key, 1, "a completion for the other fd");
+		if (cs[i].op == &rop) {
+			cr_assert_not(got_r);
+			got_r = true;
+			cr_assert_eq(cs[i].result, -ECANCELED, "recv gave %lld",
+				     (long long)cs[i].result);
+		} else {
+			cr_assert_eq(cs[i].op, &sop);
+			cr_assert_not(got_s);
+			got_s = true;
+			/* A send may have moved some bytes before the cancel. */
+			cr_assert(cs[i].result == -ECANCELED || cs[i].result > 0, "send gave %lld",
+				  (long long)cs[i].result);
+		}
+	}
+	test_expect_idle(port, 50);
+	cr_assert_eq(test_write_all(y, "still", 5), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &xop);
+	cr_assert_eq(c.result, 5, "other fd's recv gave %lld", (long long)c.result);
+
+	cport_destroy(port);
+	close(a);
+	close(b);
+	close(x);
+	close(y);
+}
