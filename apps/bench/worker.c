@@ -1,0 +1,346 @@
+/* worker.c - one client thread: its own port, its share of the connections,
+ * connecting at the asked rate, dispatching completions, giving up the stuck. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define KEY_TICK 0               /* completion key of the open-loop pacer's posts */
+#define MAX_CONNECTING 256       /* connects in flight per thread: spares the listen backlog */
+#define HOUSEKEEP_NS (20 * 1000000ull)
+#define WAIT_MS 20
+#define BATCH 128
+#define POOL_BUFFERS 1024
+#define POOL_SMALL 16384u
+#define POOL_LARGE 65536u
+#define PACER_MIN_NS 10000ull    /* 10 us */
+#define PACER_MAX_NS 1000000ull  /* 1 ms */
+#define GRACE_NS (2 * BENCH_NS)   /* after the drain, for the closes to complete */
+
+bool in_window(const struct worker *w, uint64_t t)
+{
+	uint64_t m = atomic_load_explicit(&w->run->t_measure, memory_order_relaxed);
+	return m && t >= m && t <= atomic_load_explicit(&w->run->t_end, memory_order_relaxed);
+}
+
+void conn_count(struct worker *w, enum counter k)
+{
+	w->st.counters[k]++;
+	if (counter_is_fatal(k, w->run->cfg->udp))
+		atomic_fetch_add_explicit(&w->live_errors, 1, memory_order_relaxed);
+}
+
+/* Sequentially consistent: the main thread reads the port pointer only after
+ * every connection is resolved. */
+static void conn_resolved(struct worker *w)
+{
+	atomic_fetch_add(&w->run->resolved, 1);
+}
+
+/* Close through the port: the close completion ends the connection; nothing
+ * for its fd follows. */
+void conn_close(struct worker *w, struct conn *c)
+{
+	if (c->state == CONN_CLOSING || c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_CONNECTING) {
+		w->connecting--;
+		conn_resolved(w);
+	}
+	c->state = CONN_CLOSING;
+	if (cport_close(w->port, c->fd, &c->op_close) < 0) {
+		close(c->fd);
+		c->state = CONN_CLOSED;
+		w->live--;
+	}
+}
+
+/* Open loop: message m of this worker goes to connection m % n, so message
+ * seq of connection idx was meant to leave at t_start + (seq*n + idx) / rate. */
+uint64_t intended_time(const struct worker *w, const struct conn *c, uint64_t seq)
+{
+	double rate = w->run->cfg->rate / w->run->cfg->threads;
+	double m = (double)seq * w->n + c->idx;
+	return atomic_load_explicit(&w->run->t_start, memory_order_relaxed) + (uint64_t)(m * 1e9 / rate);
+}
+
+static void conn_pump(struct worker *w, struct conn *c, uint64_t now)
+{
+	if (w->run->cfg->udp)
+		udp_pump(w, c, now);
+	else
+		tcp_pump(w, c, now);
+}
+
+static void schedule_open_loop(struct worker *w, uint64_t now)
+{
+	uint64_t t0 = atomic_load_explicit(&w->run->t_start, memory_order_relaxed);
+	if (!t0 || now < t0 || w->stopping || w->n == 0)
+		return;
+	double rate = w->run->cfg->rate / w->run->cfg->threads;
+	uint64_t due = (uint64_t)((double)(now - t0) / 1e9 * rate) + 1;
+	for (; w->next_m < due; w->next_m++) {
+		struct conn *c = &w->conns[w->next_m % w->n];
+		c->limit++;
+		if (c->state == CONN_OPEN)
+			conn_pump(w, c, now);
+	}
+}
+
+static int start_tcp_connect(struct worker *w, struct conn *c, uint64_t now)
+{
+	const struct config *cfg = w->run->cfg;
+	int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int rc = cport_attach(w->port, fd, (uintptr_t)c);
+	if (rc == 0)
+		rc = cport_connect(w->port, fd, &c->op_tx, (const struct sockaddr *)&cfg->addr, cfg->addrlen);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	c->fd = fd;
+	c->state = CONN_CONNECTING;
+	c->t_started = now;
+	w->connecting++;
+	w->live++;
+	return 0;
+}
+
+static void report_setup_error(struct worker *w, const char *what, int err)
+{
+	static atomic_int said;
+	if (atomic_exchange(&said, 1) == 0)
+		fprintf(stderr, "cport-bench: %s: %s\n", what, strerror(-err));
+	(void)w;
+}
+
+static void start_one(struct worker *w, struct conn *c, uint64_t now)
+{
+	int rc;
+	if (w->run->cfg->udp) {
+		rc = udp_open(w, c, now);
+		if (rc == 0) {
+			w->live++;
+			w->st.connected++;
+			conn_resolved(w);
+			udp_pump(w, c, now);
+			return;
+		}
+	} else {
+		rc = start_tcp_connect(w, c, now);
+		if (rc == 0)
+			return;
+	}
+	report_setup_error(w, "cannot open a connection", rc);
+	conn_count(w, C_CONNECT_FAILED);
+	c->state = CONN_CLOSED;
+	conn_resolved(w);
+}
+
+static void start_connects(struct worker *w, uint64_t now)
+{
+	const struct config *cfg = w->run->cfg;
+	unsigned allowed = w->n;
+	if (cfg->connect_rate > 0) {
+		double per_thread = cfg->connect_rate / cfg->threads;
+		double may = (double)(now - w->t_begin) / 1e9 * per_thread + 1;
+		if (may < allowed)
+			allowed = (unsigned)may;
+	}
+	while (w->next_connect < allowed && w->connecting < MAX_CONNECTING && !w->stopping)
+		start_one(w, &w->conns[w->next_connect++], now);
+}
+
+static void on_connected(struct worker *w, struct conn *c, int64_t res, uint64_t now)
+{
+	if (res < 0) {
+		conn_count(w, C_CONNECT_FAILED);
+		conn_close(w, c);
+		return;
+	}
+	w->connecting--;
+	conn_resolved(w);
+	w->st.connected++;
+	c->state = CONN_OPEN;
+	c->t_progress = now;
+	tcp_opened(w, c, now);
+}
+
+static void dispatch(struct worker *w, const struct cport_completion *cp, uint64_t now)
+{
+	if (cp->key == KEY_TICK) {
+		atomic_store_explicit(&w->tick_pending, 0, memory_order_relaxed);
+		return;
+	}
+	struct conn *c = (struct conn *)cp->key;
+	bool udp = w->run->cfg->udp;
+	if (cp->op == &c->op_close) {
+		c->state = CONN_CLOSED;
+		w->live--;
+		return;
+	}
+	if (c->state != CONN_OPEN && c->state != CONN_CONNECTING) {
+		if (cp->flags & CPORT_CF_BUFFER)
+			cport_buf_release(w->port, cp->buf);
+		return; /* a cancelled op of a closing connection */
+	}
+	if (cp->op == &c->op_tx && c->state == CONN_CONNECTING)
+		on_connected(w, c, cp->result, now);
+	else if (cp->op == &c->op_tx)
+		udp ? udp_sent(w, c, cp->result, now) : tcp_sent(w, c, cp->result, now);
+	else if (cp->op == &c->op_rx)
+		udp ? udp_received(w, c, cp, now) : tcp_received(w, c, cp, now);
+}
+
+static void housekeep(struct worker *w, uint64_t now)
+{
+	const struct config *cfg = w->run->cfg;
+	uint64_t timeout = (uint64_t)(cfg->timeout * 1e9);
+	w->last_housekeep = now;
+	for (unsigned i = 0; i < w->n; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state == CONN_CONNECTING && now - c->t_started > timeout) {
+			conn_count(w, C_CONNECT_TIMEOUT);
+			conn_close(w, c);
+		} else if (c->state == CONN_OPEN) {
+			cfg->udp ? udp_housekeep(w, c, now) : tcp_housekeep(w, c, now);
+		}
+	}
+}
+
+/* After the window: no new messages; close each connection once its last
+ * message is back, and whatever is left once the drain time is over. */
+static void wind_down(struct worker *w, uint64_t now)
+{
+	uint64_t end = atomic_load_explicit(&w->run->t_end, memory_order_relaxed);
+	bool over = atomic_load_explicit(&w->run->abort, memory_order_relaxed) || (end && now >= end);
+	if (!over)
+		return;
+	w->stopping = true;
+	bool drained = now >= end + (uint64_t)(w->run->cfg->timeout * 1e9);
+	for (unsigned i = 0; i < w->n; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state == CONN_CONNECTING) {
+			conn_close(w, c);
+		} else if (c->state == CONN_OPEN) {
+			bool udp = w->run->cfg->udp;
+			bool idle = udp ? udp_idle(c) : tcp_idle(c);
+			if (!idle && drained && !udp)
+				conn_count(w, C_TIMEOUT); /* UDP counted its datagrams lost already */
+			if (idle || drained)
+				conn_close(w, c);
+		}
+	}
+}
+
+static int create_port(struct worker *w)
+{
+	const struct config *cfg = w->run->cfg;
+	struct cport_options o;
+	cport_options_init(&o);
+	o.backend = cfg->backend;
+	/* The open-loop pacer posts from its own thread; otherwise the port is ours alone. */
+	o.flags = cfg->mode == MODE_OPEN ? 0 : CPORT_SINGLE_THREAD;
+	o.pool_buffers = POOL_BUFFERS;
+	o.pool_buffer_size = cfg->size >= POOL_LARGE ? POOL_LARGE : POOL_SMALL;
+	o.queue_depth = w->n * 2 + 64 < 4096 ? w->n * 2 + 64 : 4096;
+	return cport_create(&o, &w->port);
+}
+
+static void publish(struct worker *w)
+{
+	atomic_store_explicit(&w->live_conns, w->st.connected, memory_order_relaxed);
+}
+
+static void run_loop(struct worker *w)
+{
+	struct cport_completion comp[BATCH];
+	w->t_begin = now_ns();
+	while (w->live > 0 || w->next_connect < w->n) {
+		uint64_t now = now_ns();
+		if (w->next_connect < w->n)
+			start_connects(w, now);
+		if (w->run->cfg->mode == MODE_OPEN)
+			schedule_open_loop(w, now);
+		if (now - w->last_housekeep >= HOUSEKEEP_NS) {
+			housekeep(w, now);
+			wind_down(w, now);
+			publish(w);
+		}
+		uint64_t end = atomic_load_explicit(&w->run->t_end, memory_order_relaxed);
+		if (end && now > end + (uint64_t)(w->run->cfg->timeout * 1e9) + GRACE_NS) {
+			report_setup_error(w, "connections did not close in time", -ETIMEDOUT);
+			break;
+		}
+		if (w->stopping && w->next_connect < w->n) {
+			for (; w->next_connect < w->n; w->next_connect++)
+				conn_resolved(w); /* never started: the run is over */
+			continue;
+		}
+		int n = cport_wait(w->port, comp, BATCH, WAIT_MS);
+		if (n < 0 && n != -EINTR) {
+			report_setup_error(w, "cport_wait", n);
+			atomic_store(&w->run->abort, 1);
+			break;
+		}
+		now = now_ns();
+		for (int i = 0; i < n; i++)
+			dispatch(w, &comp[i], now);
+	}
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int rc = create_port(w);
+	if (rc < 0) {
+		w->setup_error = rc;
+		atomic_fetch_add(&w->run->resolved, w->n);
+		return NULL;
+	}
+	snprintf(w->backend, sizeof(w->backend), "%s", cport_backend_name(w->port));
+	run_loop(w);
+	publish(w);
+	cport_destroy(w->port);
+	for (unsigned i = 0; i < w->n; i++) {
+		enum conn_state st = w->conns[i].state;
+		if (st != CONN_IDLE && st != CONN_CLOSED)
+			close(w->conns[i].fd); /* destroy discarded its close, if any */
+	}
+	return NULL;
+}
+
+/* Open loop: wake each worker often enough that no message waits on a
+ * sleeping thread longer than about one message interval. */
+void *pacer_main(void *arg)
+{
+	struct run *run = arg;
+	const struct config *cfg = run->cfg;
+	prctl(PR_SET_TIMERSLACK, 1UL);
+	uint64_t interval = (uint64_t)(1e9 * cfg->threads / cfg->rate);
+	if (interval < PACER_MIN_NS)
+		interval = PACER_MIN_NS;
+	if (interval > PACER_MAX_NS)
+		interval = PACER_MAX_NS;
+	uint64_t end = atomic_load(&run->t_end);
+	for (uint64_t t = atomic_load(&run->t_start); t < end && !atomic_load(&run->abort); t += interval) {
+		struct timespec ts = {(time_t)(t / BENCH_NS), (long)(t % BENCH_NS)};
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		for (unsigned i = 0; i < cfg->threads; i++) {
+			struct worker *w = &run->workers[i];
+			if (w->port && atomic_exchange_explicit(&w->tick_pending, 1, memory_order_relaxed) == 0)
+				cport_post(w->port, KEY_TICK, NULL, 0);
+		}
+	}
+	return NULL;
+}
