@@ -1,5 +1,7 @@
 # cport - build, test, install. `make run` and `make test` are the two commands.
 PREFIX ?= /usr/local
+# Tests use Debian's python3 and its python3-* packages, whatever python3 comes first in PATH.
+export PATH := /usr/bin:$(PATH)
 DESTDIR ?=
 CC ?= cc
 SANITIZE ?=
