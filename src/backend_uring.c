@@ -36,6 +36,7 @@ struct uring_be {
 	unsigned br_avail; /* buffers the kernel can still pick */
 	pthread_mutex_t br_lock;
 	struct cport_op *nb_head, *nb_tail; /* pooled recvs waiting for a buffer (-ENOBUFS) */
+	atomic_uint nb_count;               /* how many; read without br_lock for a quick look */
 	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
 };
 
@@ -371,7 +372,35 @@ static void nb_unlink(struct uring_be *b, struct cport_op *op)
 			b->nb_head = o->_next;
 		if (b->nb_tail == o)
 			b->nb_tail = prev;
+		atomic_fetch_sub(&b->nb_count, 1);
 		return;
+	}
+}
+
+/* Start again as many parked pooled recvs as there are buffers in the ring.
+ * Starting too many is harmless: the extra ones park again on -ENOBUFS. */
+static void nobufs_kick(struct cport *p, struct uring_be *b)
+{
+	struct cport_op *run = NULL, **tail = &run;
+	if (!atomic_load(&b->nb_count))
+		return;
+	plock(p, &b->br_lock);
+	for (unsigned n = b->br_avail; n && b->nb_head; n--) {
+		struct cport_op *op = b->nb_head;
+		b->nb_head = op->_next;
+		if (!b->nb_head)
+			b->nb_tail = NULL;
+		op_bits_clear(op, OPB_WAITBUF);
+		atomic_fetch_sub(&b->nb_count, 1);
+		op->_next = NULL;
+		*tail = op;
+		tail = &op->_next;
+	}
+	punlock(p, &b->br_lock);
+	while (run) {
+		struct cport_op *next = run->_next;
+		queue_op(p, run, false);
+		run = next;
 	}
 }
 
@@ -462,20 +491,17 @@ static bool cancelled_by_kernel(struct cport *p, struct cport_op *op)
 static void park_nobufs(struct cport *p, struct uring_be *b, struct cport_op *op)
 {
 	plock(p, &b->br_lock);
-	/* A buffer may have come back since the kernel looked: then retry at once. */
-	bool retry = b->br_avail > 0;
-	if (!retry) {
-		op_bits_set(op, OPB_WAITBUF);
-		op->_next = NULL;
-		if (b->nb_tail)
-			b->nb_tail->_next = op;
-		else
-			b->nb_head = op;
-		b->nb_tail = op;
-	}
+	op_bits_set(op, OPB_WAITBUF);
+	op->_next = NULL;
+	if (b->nb_tail)
+		b->nb_tail->_next = op;
+	else
+		b->nb_head = op;
+	b->nb_tail = op;
+	atomic_fetch_add(&b->nb_count, 1);
 	punlock(p, &b->br_lock);
-	if (retry)
-		queue_op(p, op, false);
+	/* A buffer may have come back since the kernel looked. */
+	nobufs_kick(p, b);
 }
 
 /* One CQE for op: fix up its result, or start it again; true if it completed. */
@@ -502,6 +528,8 @@ static bool finish_cqe(struct cport *p, struct uring_be *b, struct cport_op *op,
 			park_nobufs(p, b, op);
 			return false;
 		}
+		/* This one is done (a buffer may even have gone back): others waiting may go on. */
+		nobufs_kick(p, b);
 	}
 	if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_POLLCONN) && res >= 0) {
 		int err = 0;
@@ -583,16 +611,8 @@ static void ur_buf_returned(struct cport *p, unsigned id)
 	struct uring_be *b = UB(p);
 	plock(p, &b->br_lock);
 	ring_put(p, b, id);
-	struct cport_op *op = b->nb_head;
-	if (op) {
-		b->nb_head = op->_next;
-		if (!b->nb_head)
-			b->nb_tail = NULL;
-		op_bits_clear(op, OPB_WAITBUF);
-	}
 	punlock(p, &b->br_lock);
-	if (op)
-		queue_op(p, op, false);
+	nobufs_kick(p, b);
 }
 
 const struct backend backend_uring = {
