@@ -54,8 +54,8 @@ static void shed_one(struct worker *w, struct listener *l)
 		srv->reserve_fd = -1;
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			close(fd);
 			counter_add(&w->ctr, C_CONN_SHED, 1);
+			close(fd);
 		}
 		reserve_refill_locked(srv);
 	}
@@ -359,8 +359,8 @@ static void conn_start(struct worker *w, struct listener *l, int fd)
 	}
 	if (atomic_fetch_add(&srv->open_conns, 1) >= max && max) {
 		atomic_fetch_sub(&srv->open_conns, 1);
+		counter_add(&w->ctr, C_CONN_REFUSED, 1); /* before the peer can see it */
 		close(fd);
-		counter_add(&w->ctr, C_CONN_REFUSED, 1);
 		log_limited(LK_MAX_CONN, LOG_INFO, "connection refused: %lu open (--max-connections)", max);
 		return;
 	}

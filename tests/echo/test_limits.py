@@ -1,0 +1,67 @@
+"""--max-connections and --idle-timeout."""
+import time
+
+from echoserver import IO_TIMEOUT, closed_by_peer, echo_once
+
+
+def test_connections_over_the_limit_are_closed_at_once_and_counted(launch):
+    srv = launch("--max-connections", "2")
+    a, b = srv.connect(), srv.connect()
+    try:
+        assert echo_once(a, b"a") == b"a"
+        assert echo_once(b, b"b") == b"b"
+        with srv.connect() as c:
+            assert closed_by_peer(c)
+        cnt = srv.counters()
+        assert cnt["connections_refused"] == 1
+        assert cnt["connections_open"] == 2
+        assert echo_once(a, b"still") == b"still"
+        a.close()
+        srv.wait_counters(lambda c: c["connections_open"] == 1)
+        with srv.connect() as d:
+            assert echo_once(d, b"room again") == b"room again"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout(launch):
+    srv = launch("--idle-timeout", "0.5")
+    with srv.connect() as idle:
+        assert echo_once(idle, b"then silence") == b"then silence"
+        assert closed_by_peer(idle)
+    c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
+    assert c["connections_idle_closed"] == 1
+
+
+def test_a_connection_that_keeps_talking_is_not_idle(launch):
+    srv = launch("--idle-timeout", "2")
+    with srv.connect() as busy:
+        # Talk for longer than the idle timeout, never pausing near it.
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            assert echo_once(busy, b".") == b"."
+        assert srv.counters()["connections_idle_closed"] == 0
+
+
+def test_a_never_reading_client_is_idle_once_stuck(launch):
+    """It stops being read when its send side is full; then no progress is
+    made, so the idle timeout closes it and frees its buffer."""
+    srv = launch("--idle-timeout", "0.5")
+    with srv.connect() as hog:
+        hog.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + IO_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                sent += hog.send(b"\0" * 65536)
+        except (BlockingIOError, ConnectionResetError, BrokenPipeError):
+            pass
+        assert sent > 0
+        hog.setblocking(True)
+        c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
+        assert c["connections_idle_closed"] == 1, sorted(c.items())
+        # the server stopped reading: far less came in than could be sent
+        assert c["tcp_bytes_in"] <= sent
+    with srv.connect() as s:
+        assert echo_once(s, b"ok") == b"ok"
