@@ -208,6 +208,7 @@ double self_cpu_seconds(void);
 /* report.c */
 struct summary {
 	struct stats total;
+	uint64_t echoed_all; /* messages echoed in the whole run, warmup and drain included */
 	double window_s;
 	double client_cpu_s;
 	struct proc_sample server_before, server_after;

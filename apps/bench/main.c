@@ -122,6 +122,7 @@ static void collect(struct run *run, struct summary *s)
 		s->total.msgs += st->msgs;
 		s->total.bytes += st->bytes;
 		s->total.connected += st->connected;
+		s->echoed_all += atomic_load(&run->workers[t].live_msgs);
 		for (int k = 0; k < C_NCOUNTERS; k++)
 			s->total.counters[k] += st->counters[k];
 	}

@@ -48,8 +48,8 @@ int summary_exit_status(const struct config *cfg, const struct summary *s)
 	}
 	if (mismatch)
 		return 1;
-	if (conn_error || s->total.connected == 0)
-		return 3;
+	if (conn_error || s->total.connected == 0 || (s->echoed_all == 0 && cfg->mode != MODE_STREAM))
+		return 3; /* nothing echoed verifies nothing */
 	return 0;
 }
 
@@ -137,7 +137,7 @@ void report_human(const struct config *cfg, const struct summary *s)
 	human_cpu(cfg, s);
 	static const char *const verdicts[] = {
 		[0] = "OK: every byte echoed verified", [1] = "FAIL: the echo did not match what was sent",
-		[3] = "FAIL: connection errors"};
+		[3] = "FAIL: connection errors, or nothing echoed"};
 	printf("result:      %s\n", verdicts[s->exit_status == 1 || s->exit_status == 3 ? s->exit_status : 0]);
 }
 

@@ -74,7 +74,7 @@ void udp_sent(struct worker *w, struct conn *c, int64_t res, uint64_t now)
 	c->tx_busy = false;
 	if (res != (int64_t)w->run->cfg->size) {
 		/* ECONNREFUSED: nothing listens there (an earlier datagram's ICMP). */
-		conn_count(w, res == -ECONNREFUSED ? C_RESET : C_IO_ERROR);
+		conn_count(w, res == -ECONNREFUSED ? C_CONNECT_FAILED : C_IO_ERROR);
 		conn_close(w, c);
 		return;
 	}
@@ -140,15 +140,14 @@ static void check_datagram(struct worker *w, struct conn *c, const uint8_t *d, s
 void udp_received(struct worker *w, struct conn *c, const struct cport_completion *cp, uint64_t now)
 {
 	c->rx_busy = false;
-	if (cp->result < 0 && cp->result != -ECONNREFUSED) {
-		conn_count(w, C_IO_ERROR);
+	if (cp->result < 0) {
+		/* ECONNREFUSED: an ICMP port unreachable came back, nothing listens. */
+		conn_count(w, cp->result == -ECONNREFUSED ? C_CONNECT_FAILED : C_IO_ERROR);
 		conn_close(w, c);
 		return;
 	}
-	if (cp->result >= 0) {
-		c->t_progress = now;
-		check_datagram(w, c, c->rbuf, (size_t)cp->result, now);
-	}
+	c->t_progress = now;
+	check_datagram(w, c, c->rbuf, (size_t)cp->result, now);
 	if (cport_recv(w->port, c->fd, &c->op_rx, &c->rx_iov, 1) < 0) {
 		conn_count(w, C_IO_ERROR);
 		conn_close(w, c);

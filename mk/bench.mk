@@ -1,0 +1,39 @@
+# bench.mk - cport-bench's reference servers, `make bench` (QUICK=1: reduced) and its tests.
+# Included by the Makefile; `make test` runs test-bench through TEST_EXTRA.
+
+# Debian's python3 has the packages deps.sh installs (pytest, uvloop).
+BENCH_PY := $(firstword $(wildcard /usr/bin/python3) python3)
+BENCH_REFS := $(B)/bench/ref-epoll $(B)/bench/ref-uv $(B)/bench/ref-threads
+BENCH_TEST_BINS := $(B)/bench/ref-epoll $(B)/tests/bench-hist-test $(B)/tests/bench-pattern-test
+
+$(B)/bench/ref-epoll: bench/ref/echo_epoll.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+$(B)/bench/ref-threads: bench/ref/echo_threads.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -lpthread
+
+$(B)/bench/ref-uv: bench/ref/echo_uv.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -luv
+
+$(B)/tests/bench-hist-test: tests/bench/hist_test.c apps/bench/hist.c apps/bench/hist.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ tests/bench/hist_test.c apps/bench/hist.c -lm
+
+$(B)/tests/bench-pattern-test: tests/bench/pattern_test.c apps/bench/pattern.c apps/bench/pattern.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ tests/bench/pattern_test.c apps/bench/pattern.c
+
+.PHONY: bench test-bench
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all $(BENCH_REFS)
+	$(BENCH_PY) bench/run.py --build $(B) $(if $(QUICK),--quick)
+
+test-bench: $(B)/cport-bench $(BENCH_TEST_BINS)
+	@echo "== cport-bench tests"
+	CPORT_BUILD=$(B) $(BENCH_PY) -m pytest -q -p no:cacheprovider tests/bench
+
+TEST_EXTRA += test-bench
