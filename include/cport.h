@@ -109,13 +109,17 @@ struct cport_completion {
 CPORT_API void cport_options_init(struct cport_options *o);
 
 /* Create a port. opts may be NULL for the defaults. On success *out is the port.
- * -ENOSYS/-EPERM: the backend asked for cannot run here; -EINVAL: bad option. */
+ * -ENOSYS/-EPERM/-EOPNOTSUPP: the backend asked for (or named by CPORT_BACKEND
+ * when auto is asked) cannot run here; -EINVAL: bad option or an unknown
+ * CPORT_BACKEND name. Only auto without CPORT_BACKEND falls back to epoll. */
 CPORT_API int cport_create(const struct cport_options *opts, cport_t **out);
 
 /* Destroy a port: wakes every waiter (their wait returns -ESHUTDOWN), cancels
- * every op in flight (their completions are discarded), closes the fds closed
- * through it, frees everything. Attached fds that were not closed through the
- * port stay open. Returns 0. */
+ * every op in flight (their completions are discarded; connections accepted
+ * but never dequeued are closed), closes the fds closed through it, frees
+ * everything. Attached fds that were not closed through the port stay open.
+ * A single-thread port is destroyed by the thread that used it.
+ * Returns 0, -EINVAL for NULL, -EALREADY if already being destroyed. */
 CPORT_API int cport_destroy(cport_t *port);
 
 /* The name of the backend this port runs on: "io_uring" or "epoll". */
@@ -125,7 +129,8 @@ CPORT_API const char *cport_backend_name(const cport_t *port);
 CPORT_API unsigned cport_concurrency(const cport_t *port);
 
 /* Attach a socket fd under key. The fd is made non-blocking. An fd belongs to
- * one port: -EEXIST if attached already here, -EBADF if not an open fd. */
+ * one port: -EEXIST if attached already here (attaching one fd to two ports
+ * is not detected, and not supported), -EBADF if not an open fd. */
 CPORT_API int cport_attach(cport_t *port, int fd, uintptr_t key);
 
 /* Zero an op before its first use. */
@@ -136,7 +141,8 @@ CPORT_API int cport_op_kind(const struct cport_op *op);
 
 /* Receive into iov[0..iovcnt). Completes with bytes received, 0 at end of
  * stream, or -errno. -EBUSY if op is in flight; -EBADF if fd is not attached;
- * -EINVAL on a NULL or empty buffer list. */
+ * -EINVAL on a NULL or empty buffer list. The iovec array itself, not only
+ * the buffers, must stay valid until the op completes. */
 CPORT_API int cport_recv(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
 
 /* Send iov[0..iovcnt). Completes with the bytes sent, which may be fewer than
@@ -181,22 +187,25 @@ CPORT_API int cport_buf_release(cport_t *port, void *buf);
 CPORT_API size_t cport_buf_size(const cport_t *port);
 
 /* Queue a completion of your own (PostQueuedCompletionStatus): it is
- * dequeued with this key, op and result. op may be NULL. Any thread. */
+ * dequeued with this key, op and result. op may be NULL. Any thread, except
+ * on a CPORT_SINGLE_THREAD port, which only its own thread may touch. */
 CPORT_API int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int64_t result);
 
 /* Dequeue up to max completions into out, waiting up to timeout_ms
  * (-1 forever, 0 poll). Returns the count, 0 on timeout, -ESHUTDOWN once the
- * port is being destroyed, -EINTR if interrupted by a signal. Completions are
+ * port is being destroyed; signals do not end a wait. Completions are
  * FIFO; waiting threads are released most-recent first; at most the
  * concurrency limit of threads run completions at once (a thread counts from
  * the return of its wait until it waits again). */
 CPORT_API int cport_wait(cport_t *port, struct cport_completion *out, int max, int timeout_ms);
 
 /* Cancel one op. It completes with -ECANCELED unless it finished first, in
- * which case it completes with its real result. -ENOENT if not in flight. */
+ * which case it completes with its real result. -ENOENT if not in flight
+ * (done, even if not yet dequeued; or a post, detach or close). */
 CPORT_API int cport_cancel(cport_t *port, struct cport_op *op);
 
-/* Cancel every op on fd. Returns 0. */
+/* Cancel every op on fd. Returns 0, or -EBADF if fd is not attached (or is
+ * being detached or closed already). */
 CPORT_API int cport_cancel_fd(cport_t *port, int fd);
 
 /* Detach fd from the port: cancels its ops; once every one of them has

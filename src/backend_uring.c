@@ -305,8 +305,13 @@ static void reap_discard(struct uring_be *b)
 	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t ud = cqes[i]->user_data;
-			if (ud != UD_WAKE && ud != UD_CANCEL && !(cqes[i]->flags & IORING_CQE_F_MORE))
-				atomic_fetch_sub(&b->inflight, 1);
+			if (ud == UD_WAKE || ud == UD_CANCEL)
+				continue;
+			atomic_fetch_sub(&b->inflight, 1);
+			/* Nobody will dequeue this connection: do not leak it. */
+			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
+			if (op->_kind == CPORT_OP_ACCEPT && cqes[i]->res >= 0)
+				close(cqes[i]->res);
 		}
 		io_uring_cq_advance(&b->ring, n);
 	}
@@ -508,6 +513,9 @@ static void park_nobufs(struct cport *p, struct uring_be *b, struct cport_op *op
 static bool finish_cqe(struct cport *p, struct uring_be *b, struct cport_op *op, int res, unsigned flags)
 {
 	if (res == -ECANCELED && cancelled_by_kernel(p, op)) {
+		/* A connect may be under way in the kernel already: wait for it instead. */
+		if (op->_kind == CPORT_OP_CONNECT)
+			op_bits_set(op, OPB_POLLCONN);
 		queue_op(p, op, true);
 		return false;
 	}

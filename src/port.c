@@ -496,10 +496,13 @@ int cport_destroy(cport_t *p)
 		p->be_ops->wake(p);
 	while (p->mt && p->nwaiters)
 		pthread_cond_wait(&p->idle_cv, &p->lock);
-	/* Completions nobody dequeued: free our own post nodes. */
+	/* Completions nobody dequeued: free our own post nodes, close accepted
+	 * connections nobody will see. */
 	while (p->q_head) {
 		struct cport_op *op = p->q_head;
 		p->q_head = op->_next;
+		if (op->_kind == CPORT_OP_ACCEPT && op->_result >= 0)
+			close((int)op->_result);
 		if (op->_bits & OPB_NODE)
 			free(op);
 	}
