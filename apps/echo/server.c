@@ -26,6 +26,8 @@ static int loop_init(struct server *srv, struct loop *lp, unsigned index)
 
 	lp->srv = srv;
 	lp->index = index;
+	lp->pool_pressure = (cfg->pool_buffers ? cfg->pool_buffers : LIB_POOL_BUFFERS) *
+			    POOL_PRESSURE_NUM / POOL_PRESSURE_DEN;
 	pthread_mutex_init(&lp->lock, NULL);
 	pthread_mutex_init(&lp->hk_lock, NULL);
 	pthread_mutex_init(&lp->ready_lock, NULL);

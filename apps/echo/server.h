@@ -23,6 +23,12 @@
 #define BACKOFF_MIN_MS 50  /* accept pause after running out of fds... */
 #define BACKOFF_MAX_MS 1000 /* ...doubling up to this */
 #define KEY_WAKE ((uintptr_t)1) /* posted: run housekeeping now (no op) */
+#define LIB_POOL_BUFFERS 1024  /* cport_options.pool_buffers 0 means this */
+/* Chunks waiting to be sent hold pool buffers. Past this share of the pool
+ * held, a chunk is copied out so clients that never read cannot starve
+ * everybody else's receives. */
+#define POOL_PRESSURE_NUM 3
+#define POOL_PRESSURE_DEN 4
 
 /* What a completed op belongs to; every op we start is the first member of
  * a struct that begins with a struct req. */
@@ -112,8 +118,9 @@ struct conn {
 	struct conn *prev, *next; /* the loop's list (under loop->lock) */
 	int fd;
 	enum conn_state state;
-	void *buf; /* the pooled chunk being echoed */
+	void *buf; /* the chunk being echoed: a pool buffer, or our own copy */
 	uint32_t len, off;
+	int buf_own; /* buf is malloc'd (copied out under pool pressure) */
 	struct iovec iov; /* what the send in flight names */
 	_Atomic int kill;          /* enum kill_reason: close at the next step */
 	_Atomic uint64_t last_ms;  /* last completion, for --idle-timeout */
@@ -131,6 +138,11 @@ struct loop {
 	unsigned nlisteners;
 	struct udp_sock *udps;
 	unsigned nudps;
+
+	unsigned pool_pressure; /* pool buffers held that count as pressure */
+	char pad0[64];          /* bufs_held changes per chunk: a line of its own */
+	_Atomic unsigned bufs_held; /* pool buffers held by connections */
+	char pad1[64];
 
 	pthread_mutex_t lock; /* conns list and parked accept slots */
 	struct conn *conns;

@@ -312,10 +312,34 @@ static void conn_send(struct worker *w, struct conn *cn)
 
 static void conn_release_buf(struct conn *cn)
 {
-	if (cn->buf) {
+	if (!cn->buf)
+		return;
+	if (cn->buf_own) {
+		free(cn->buf);
+	} else {
 		cport_buf_release(cn->loop->port, cn->buf);
-		cn->buf = NULL;
+		atomic_fetch_sub_explicit(&cn->loop->bufs_held, 1, memory_order_relaxed);
 	}
+	cn->buf = NULL;
+	cn->buf_own = 0;
+}
+
+/* Most of the pool waits in sends (clients that do not read): move this
+ * chunk to memory of its own and give the pool buffer back at once. */
+static void conn_unpool_if_pressed(struct conn *cn)
+{
+	struct loop *lp = cn->loop;
+	void *own;
+
+	if (atomic_load_explicit(&lp->bufs_held, memory_order_relaxed) < lp->pool_pressure)
+		return;
+	own = malloc(cn->len);
+	if (!own)
+		return; /* keep the pool buffer: slower, not wrong */
+	memcpy(own, cn->buf, cn->len);
+	conn_release_buf(cn);
+	cn->buf = own;
+	cn->buf_own = 1;
 }
 
 static void conn_close(struct worker *w, struct conn *cn)
@@ -423,8 +447,10 @@ void conn_done(struct worker *w, struct conn *cn, const struct cport_completion 
 		conn_recv(w, cn); /* all out: only now read more (backpressure) */
 		return;
 	}
-	if (c->flags & CPORT_CF_BUFFER)
+	if (c->flags & CPORT_CF_BUFFER) {
 		cn->buf = c->buf;
+		atomic_fetch_add_explicit(&cn->loop->bufs_held, 1, memory_order_relaxed);
+	}
 	if (res == 0) {
 		conn_close(w, cn); /* end of stream: everything read was echoed */
 		return;
@@ -436,6 +462,7 @@ void conn_done(struct worker *w, struct conn *cn, const struct cport_completion 
 	counter_add(&w->ctr, C_TCP_BYTES_IN, (uint64_t)res);
 	cn->len = (uint32_t)res;
 	cn->off = 0;
+	conn_unpool_if_pressed(cn);
 	conn_send(w, cn);
 }
 

@@ -1,4 +1,6 @@
 """--max-connections and --idle-timeout."""
+import os
+import socket
 import time
 
 from echoserver import IO_TIMEOUT, closed_by_peer, echo_once
@@ -65,3 +67,31 @@ def test_a_never_reading_client_is_idle_once_stuck(launch):
         assert c["tcp_bytes_in"] <= sent
     with srv.connect() as s:
         assert echo_once(s, b"ok") == b"ok"
+
+
+def test_clients_that_never_read_do_not_starve_the_others(launch):
+    """More never-readers than the receive pool has buffers: each stops
+    being read once stuck, their chunks leave the pool, and a well-behaved
+    client still gets every byte back."""
+    srv = launch("--pool-buffers", "8")
+    hogs = []
+    try:
+        for _ in range(24):
+            h = socket.socket()
+            h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            h.connect(("127.0.0.1", srv.port))
+            h.setblocking(False)
+            deadline = time.monotonic() + IO_TIMEOUT
+            try:
+                while time.monotonic() < deadline:
+                    h.send(b"\\xff" * 65536)
+            except BlockingIOError:
+                pass  # this one is stuck now: the server stopped reading it
+            hogs.append(h)
+        with srv.connect() as s:
+            data = os.urandom(1 << 20)
+            assert echo_once(s, data) == data
+        srv.wait_counters(lambda c: c["connections_open"] == 24)
+    finally:
+        for h in hogs:
+            h.close()
