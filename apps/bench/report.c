@@ -155,10 +155,27 @@ static void json_latency(FILE *f, const struct hist *h)
 		(double)hist_percentile(h, 99) / 1e3, (double)hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3);
 }
 
+/* A JSON string: quotes and control characters escaped. */
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
 static void json_params(FILE *f, const struct config *cfg, const struct summary *s)
 {
-	fprintf(f, "  \"params\": {\"host\": \"%s\", \"port\": %u, \"address\": \"%s\", \"family\": \"%s\", ",
-		cfg->host, cfg->port, cfg->addr_text, cfg->addr.ss_family == AF_INET6 ? "ipv6" : "ipv4");
+	fprintf(f, "  \"params\": {\"host\": ");
+	json_string(f, cfg->host);
+	fprintf(f, ", \"port\": %u, \"address\": \"%s\", \"family\": \"%s\", ", cfg->port, cfg->addr_text, cfg->addr.ss_family == AF_INET6 ? "ipv6" : "ipv4");
 	fprintf(f, "\"proto\": \"%s\", \"mode\": \"%s\", \"connections\": %u, \"size\": %zu, \"pipeline\": %u, ",
 		cfg->udp ? "udp" : "tcp", mode_name(cfg), cfg->conns, cfg->size, cfg->pipeline);
 	if (cfg->mode == MODE_OPEN)
