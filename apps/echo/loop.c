@@ -278,7 +278,10 @@ void *worker_main(void *arg)
 		cport_destroy(lp->port);
 		lp->port = NULL;
 	}
-	if (atomic_fetch_sub(&srv->workers_left, 1) == 1)
-		pthread_kill(srv->main_thread, SIGUSR2); /* main: all done */
+	if (atomic_fetch_sub(&srv->workers_left, 1) == 1) {
+		int r = pthread_kill(srv->main_thread, SIGUSR2); /* main: all done */
+		if (r != 0)
+			log_msg(LOG_ERR, "pthread_kill: %s", strerror(r));
+	}
 	return NULL;
 }

@@ -14,20 +14,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void block_signals(sigset_t *set)
+/* Before any thread exists, so that every thread inherits the mask and
+ * only sigwait() in the main thread ever takes these signals. */
+static int block_signals(sigset_t *set)
 {
 	struct sigaction sa;
+	int r;
 
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2); /* internal: the workers have all left */
-	pthread_sigmask(SIG_BLOCK, set, NULL);
+	r = pthread_sigmask(SIG_BLOCK, set, NULL);
+	if (r != 0) {
+		log_msg(LOG_ERR, "pthread_sigmask: %s", strerror(r));
+		return -1;
+	}
 	/* A peer that went away must cost an EPIPE, not the process. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	if (sigaction(SIGPIPE, &sa, NULL) != 0) {
+		log_msg(LOG_ERR, "sigaction(SIGPIPE): %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static void print_ready(struct server *srv)
@@ -92,7 +103,10 @@ int main(int argc, char **argv)
 		return r > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 	}
 	log_init(cfg.log_level);
-	block_signals(&set);
+	if (block_signals(&set) != 0) {
+		options_free(&cfg);
+		return EXIT_FAILURE;
+	}
 	r = server_init(&srv, &cfg);
 	if (r == 0) {
 		r = server_start(&srv);

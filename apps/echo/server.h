@@ -74,7 +74,7 @@ struct listener {
 	struct sockaddr_storage addr;
 	pthread_mutex_t lock; /* closing vs re-arming an accept */
 	int closing;
-	unsigned backoff_ms;
+	_Atomic unsigned backoff_ms; /* accept pause after an error; 0 after a success */
 	struct req close_req;
 	struct accept_slot *slots;
 	unsigned nslots;

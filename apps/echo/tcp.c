@@ -73,11 +73,12 @@ static void accept_park(struct worker *w, struct accept_slot *s)
 	struct loop *lp = l->loop;
 	unsigned b;
 
-	pthread_mutex_lock(&l->lock);
-	b = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
-	l->backoff_ms = b > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b;
-	s->wake_ms = now_ms() + l->backoff_ms;
-	pthread_mutex_unlock(&l->lock);
+	/* Racing parkers may both double it: a pause is a pause. */
+	b = atomic_load_explicit(&l->backoff_ms, memory_order_relaxed);
+	b = b ? b * 2 : BACKOFF_MIN_MS;
+	b = b > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b;
+	atomic_store_explicit(&l->backoff_ms, b, memory_order_relaxed);
+	s->wake_ms = now_ms() + b;
 	pthread_mutex_lock(&lp->lock);
 	s->next_parked = lp->parked;
 	lp->parked = s;
@@ -223,11 +224,8 @@ void accept_done(struct worker *w, struct accept_slot *s, const struct cport_com
 		accept_failed(w, s, (int)-c->result);
 		return;
 	}
-	if (l->backoff_ms) {
-		pthread_mutex_lock(&l->lock);
-		l->backoff_ms = 0;
-		pthread_mutex_unlock(&l->lock);
-	}
+	if (atomic_load_explicit(&l->backoff_ms, memory_order_relaxed))
+		atomic_store_explicit(&l->backoff_ms, 0, memory_order_relaxed);
 	conn_start(w, l, (int)c->result);
 	accept_submit(w, s);
 }
