@@ -18,6 +18,11 @@
 /* The longest any single bounded wait in a test may take, in ms. */
 #define TEST_WAIT_MS 10000
 
+/* Every test file declares its suite with this fini (TEST_SUITE below):
+ * under ASan it fails the test if it leaked. */
+void test_suite_fini(void);
+#define TEST_SUITE(name) TestSuite(name, .fini = test_suite_fini)
+
 /* The backend under test, from CPORT_TEST_BACKEND=io_uring|epoll
  * (io_uring when unset): CPORT_BACKEND_URING or CPORT_BACKEND_EPOLL. */
 int test_backend(void);

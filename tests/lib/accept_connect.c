@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(accept_connect);
+
 #define KEY_LISTEN 10
 #define KEY_CLIENT 20
 #define ACCEPTS 4

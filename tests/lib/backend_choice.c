@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+TEST_SUITE(backend_choice);
+
 /* A child reports failure as one line on a pipe, then exits non-zero. */
 struct child_report {
 	int fd;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(bad_input);
+
 Test(bad_input, ops_on_an_fd_that_is_not_attached_fail_with_ebadf, .timeout = TEST_TIMEOUT)
 {
 	int a, b;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(close);
+
 #define KEY_CLOSING 0xC105Eu
 #define KEY_OTHER 0x07u
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+TEST_SUITE(concurrency);
+
 #define WAITERS 4
 #define POSTS 20000
 #define KEY_STOP ((uintptr_t)-1)

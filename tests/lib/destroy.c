@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+TEST_SUITE(destroy);
+
 #define WAITERS 3
 
 Test(destroy, destroying_a_port_wakes_every_blocked_waiter_with_eshutdown,

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(detach);
+
 Test(detach, detaching_an_fd_with_a_recv_in_flight_cancels_it_then_completes_and_leaves_it_open,
      .timeout = TEST_TIMEOUT)
 {

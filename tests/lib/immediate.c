@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(immediate);
+
 Test(immediate, a_recv_with_data_already_there_returns_zero_and_completes_through_wait,
      .timeout = TEST_TIMEOUT)
 {

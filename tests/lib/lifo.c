@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
+TEST_SUITE(lifo);
+
 #define WAITERS 3
 
 struct release_log {

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(partial_send);
+
 #define PAYLOAD (4u << 20)
 #define SEED 0x5e9du
 #define SMALL_BUF 4096

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(pooled_recv);
+
 #define POOL_BUF_SIZE 4096
 #define TINY_POOL 2
 #define CONNS 8

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(post);
+
 #define WAITERS 4
 #define POSTERS 2
 #define POSTS_EACH 50000

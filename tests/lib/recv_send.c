@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(recv_send);
+
 #define KEY_A 0xA11CEu
 #define KEY_B 0xB0Bu
 

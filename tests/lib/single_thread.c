@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(single_thread);
+
 static cport_t *single_thread_port(void)
 {
 	struct cport_options o;

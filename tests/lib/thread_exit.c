@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(thread_exit);
+
 #define STARTERS 16
 
 enum start_kind { START_RECV, START_POOLED, START_ACCEPT };

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+TEST_SUITE(timeout);
+
 Test(timeout, a_wait_of_zero_ms_on_an_empty_port_returns_zero_at_once, .timeout = TEST_TIMEOUT)
 {
 	cport_t *port = test_port_new(NULL);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+TEST_SUITE(udp);
+
 #define KEY_RX 1
 #define KEY_TX 2
 
