@@ -33,6 +33,48 @@ void loop_unref(struct loop *lp)
 		loop_finish(lp);
 }
 
+void sock_init(struct sock *sk, struct loop *lp)
+{
+	sk->loop = lp;
+	sk->fd = -1;
+	sk->close_req.type = REQ_SOCK_CLOSE;
+	pthread_mutex_init(&sk->lock, NULL);
+}
+
+/* Attached under the address of its listener or UDP socket (sk is the first
+ * member of both). */
+int sock_attach(struct sock *sk)
+{
+	int r = cport_attach(sk->loop->port, sk->fd, (uintptr_t)sk);
+
+	if (r < 0) {
+		log_msg(LOG_ERR, "cannot attach a socket to the port: %s", strerror(-r));
+		return r;
+	}
+	sk->attached = 1;
+	return 0;
+}
+
+/* Close through the port: its ops end with -ECANCELED, their slots retire
+ * (they check closing under the lock before starting anything on fd). */
+void sock_close(struct sock *sk)
+{
+	struct loop *lp = sk->loop;
+	int r;
+
+	pthread_mutex_lock(&sk->lock);
+	if (!sk->closing && sk->attached && !sk->closed) {
+		loop_ref(lp);
+		r = cport_close(lp->port, sk->fd, &sk->close_req.op);
+		if (r < 0) {
+			loop_unref(lp);
+			log_msg(LOG_ERR, "cannot close a socket: %s", strerror(-r));
+		}
+	}
+	sk->closing = 1;
+	pthread_mutex_unlock(&sk->lock);
+}
+
 static void dispatch(struct worker *w, const struct cport_completion *c)
 {
 	struct req *r;
@@ -50,20 +92,14 @@ static void dispatch(struct worker *w, const struct cport_completion *c)
 	case REQ_ACCEPT:
 		accept_done(w, cport_container_of(r, struct accept_slot, r), c);
 		break;
-	case REQ_LISTEN_CLOSE: {
-		struct listener *l = cport_container_of(r, struct listener, close_req);
-		l->closed = 1;
-		if (c->result < 0)
-			log_msg(LOG_WARNING, "closing a listener: %s", strerror((int)-c->result));
-		loop_unref(w->loop);
-		break;
-	}
 	case REQ_UDP:
 		udp_done(w, cport_container_of(r, struct udp_slot, r), c);
 		break;
-	case REQ_UDP_CLOSE: {
-		struct udp_sock *u = cport_container_of(r, struct udp_sock, close_req);
-		u->closed = 1;
+	case REQ_SOCK_CLOSE: {
+		struct sock *sk = cport_container_of(r, struct sock, close_req);
+		sk->closed = 1;
+		if (c->result < 0)
+			log_msg(LOG_WARNING, "closing a socket: %s", strerror((int)-c->result));
 		loop_unref(w->loop);
 		break;
 	}
@@ -77,11 +113,9 @@ static void loop_begin_stop(struct worker *w, uint64_t now)
 	lp->drain_deadline_ms = now + w->srv->cfg->drain_ms;
 	atomic_store(&lp->stopping, 1);
 	for (unsigned i = 0; i < lp->nlisteners; i++)
-		if (lp->listeners[i].fd >= 0)
-			listener_close(w, &lp->listeners[i]);
+		sock_close(&lp->listeners[i].sk);
 	for (unsigned i = 0; i < lp->nudps; i++)
-		if (lp->udps[i].fd >= 0)
-			udp_close(w, &lp->udps[i]);
+		sock_close(&lp->udps[i].sk);
 }
 
 /* Close every connection (drain over), or those idle since before cutoff. */
@@ -174,32 +208,19 @@ static int loop_setup(struct worker *w)
 	}
 	for (unsigned i = 0; i < lp->nlisteners; i++) {
 		struct listener *l = &lp->listeners[i];
-		if (l->fd < 0)
+		if (l->sk.fd < 0)
 			continue;
-		r = cport_attach(lp->port, l->fd, (uintptr_t)l);
-		if (r < 0)
-			goto attach_failed;
-		l->attached = 1;
-		r = listener_arm(w, l);
-		if (r < 0)
+		if ((r = sock_attach(&l->sk)) < 0 || (r = listener_arm(w, l)) < 0)
 			return r;
 	}
 	for (unsigned i = 0; i < lp->nudps; i++) {
 		struct udp_sock *u = &lp->udps[i];
-		if (u->fd < 0)
+		if (u->sk.fd < 0)
 			continue;
-		r = cport_attach(lp->port, u->fd, (uintptr_t)u);
-		if (r < 0)
-			goto attach_failed;
-		u->attached = 1;
-		r = udp_arm(w, u);
-		if (r < 0)
+		if ((r = sock_attach(&u->sk)) < 0 || (r = udp_arm(w, u)) < 0)
 			return r;
 	}
 	return 0;
-attach_failed:
-	log_msg(LOG_ERR, "cannot attach a socket to the port: %s", strerror(-r));
-	return r;
 }
 
 static void start_report(struct server *srv, int r)

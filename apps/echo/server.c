@@ -37,26 +37,16 @@ static int loop_init(struct server *srv, struct loop *lp, unsigned index)
 		if (!lp->listeners)
 			return -ENOMEM;
 		lp->nlisteners = cfg->naddrs;
-		for (unsigned i = 0; i < cfg->naddrs; i++) {
-			struct listener *l = &lp->listeners[i];
-			l->loop = lp;
-			l->fd = -1;
-			l->close_req.type = REQ_LISTEN_CLOSE;
-			pthread_mutex_init(&l->lock, NULL);
-		}
+		for (unsigned i = 0; i < cfg->naddrs; i++)
+			sock_init(&lp->listeners[i].sk, lp);
 	}
 	if (cfg->udp) {
 		lp->udps = calloc(cfg->naddrs, sizeof(*lp->udps));
 		if (!lp->udps)
 			return -ENOMEM;
 		lp->nudps = cfg->naddrs;
-		for (unsigned i = 0; i < cfg->naddrs; i++) {
-			struct udp_sock *u = &lp->udps[i];
-			u->loop = lp;
-			u->fd = -1;
-			u->close_req.type = REQ_UDP_CLOSE;
-			pthread_mutex_init(&u->lock, NULL);
-		}
+		for (unsigned i = 0; i < cfg->naddrs; i++)
+			sock_init(&lp->udps[i].sk, lp);
 	}
 	return 0;
 }
@@ -70,7 +60,7 @@ static int loop_alloc_slots(struct server *srv, struct loop *lp)
 
 	for (unsigned i = 0; i < lp->nlisteners; i++) {
 		struct listener *l = &lp->listeners[i];
-		if (l->fd < 0)
+		if (l->sk.fd < 0)
 			continue;
 		l->slots = calloc(naccept, sizeof(*l->slots));
 		if (!l->slots)
@@ -83,7 +73,7 @@ static int loop_alloc_slots(struct server *srv, struct loop *lp)
 	}
 	for (unsigned i = 0; i < lp->nudps; i++) {
 		struct udp_sock *u = &lp->udps[i];
-		if (u->fd < 0)
+		if (u->sk.fd < 0)
 			continue;
 		u->slots = calloc(nudp, sizeof(*u->slots));
 		if (!u->slots)
@@ -234,19 +224,19 @@ static void loop_free(struct loop *lp)
 
 	for (unsigned i = 0; i < lp->nlisteners; i++) {
 		struct listener *l = &lp->listeners[i];
-		if (l->fd >= 0 && !l->closed)
-			close(l->fd);
+		if (l->sk.fd >= 0 && !l->sk.closed)
+			close(l->sk.fd);
 		free(l->slots);
-		pthread_mutex_destroy(&l->lock);
+		pthread_mutex_destroy(&l->sk.lock);
 	}
 	for (unsigned i = 0; i < lp->nudps; i++) {
 		struct udp_sock *u = &lp->udps[i];
-		if (u->fd >= 0 && !u->closed)
-			close(u->fd);
+		if (u->sk.fd >= 0 && !u->sk.closed)
+			close(u->sk.fd);
 		for (unsigned k = 0; k < u->nslots; k++)
 			free(u->slots[k]);
 		free(u->slots);
-		pthread_mutex_destroy(&u->lock);
+		pthread_mutex_destroy(&u->sk.lock);
 	}
 	/* Only after a forced exit: connections the port gave up on. */
 	while ((cn = lp->conns)) {

@@ -35,9 +35,8 @@
 enum req_type {
 	REQ_CONN,        /* a connection's recv/send/close */
 	REQ_ACCEPT,      /* an accept slot */
-	REQ_LISTEN_CLOSE,
 	REQ_UDP,         /* a datagram slot's recvmsg/sendmsg */
-	REQ_UDP_CLOSE,
+	REQ_SOCK_CLOSE,  /* a listening or UDP socket closed */
 };
 
 struct req {
@@ -66,16 +65,21 @@ struct accept_slot {
 	uint64_t wake_ms; /* parked until then (backoff) */
 };
 
-struct listener {
+/* What a listening TCP socket and a UDP socket have in common. */
+struct sock {
 	struct loop *loop;
 	int fd;
 	int attached;
-	int closed; /* closed through the port (or by hand) */
+	int closed; /* its close through the port completed */
 	struct sockaddr_storage addr;
-	pthread_mutex_t lock; /* closing vs re-arming an accept */
+	pthread_mutex_t lock; /* closing vs starting an op on fd */
 	int closing;
-	_Atomic unsigned backoff_ms; /* accept pause after an error; 0 after a success */
 	struct req close_req;
+};
+
+struct listener {
+	struct sock sk;
+	_Atomic unsigned backoff_ms; /* accept pause after an error; 0 after a success */
 	struct accept_slot *slots;
 	unsigned nslots;
 };
@@ -95,14 +99,7 @@ struct udp_slot {
 };
 
 struct udp_sock {
-	struct loop *loop;
-	int fd;
-	int attached;
-	int closed;
-	struct sockaddr_storage addr;
-	pthread_mutex_t lock;
-	int closing;
-	struct req close_req;
+	struct sock sk;
 	struct udp_slot **slots;
 	unsigned nslots;
 };
@@ -204,9 +201,13 @@ void *worker_main(void *arg);
 void loop_ref(struct loop *lp);
 void loop_unref(struct loop *lp);
 
+/* loop.c: a listening or UDP socket */
+void sock_init(struct sock *sk, struct loop *lp);
+int sock_attach(struct sock *sk);
+void sock_close(struct sock *sk);
+
 /* tcp.c */
 int listener_arm(struct worker *w, struct listener *l);
-void listener_close(struct worker *w, struct listener *l);
 void accept_done(struct worker *w, struct accept_slot *s, const struct cport_completion *c);
 void accept_rearm_parked(struct worker *w, uint64_t now, int all);
 void conn_done(struct worker *w, struct conn *cn, const struct cport_completion *c);
@@ -215,7 +216,6 @@ int reserve_fd_refill(struct server *srv);
 
 /* udp.c */
 int udp_arm(struct worker *w, struct udp_sock *u);
-void udp_close(struct worker *w, struct udp_sock *u);
 void udp_done(struct worker *w, struct udp_slot *s, const struct cport_completion *c);
 
 #endif

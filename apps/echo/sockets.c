@@ -100,13 +100,13 @@ static void close_addr(struct server *srv, unsigned i)
 {
 	for (unsigned k = 0; k < srv->nloops; k++) {
 		struct loop *lp = &srv->loops[k];
-		if (lp->nlisteners && lp->listeners[i].fd >= 0) {
-			close(lp->listeners[i].fd);
-			lp->listeners[i].fd = -1;
+		if (lp->nlisteners && lp->listeners[i].sk.fd >= 0) {
+			close(lp->listeners[i].sk.fd);
+			lp->listeners[i].sk.fd = -1;
 		}
-		if (lp->nudps && lp->udps[i].fd >= 0) {
-			close(lp->udps[i].fd);
-			lp->udps[i].fd = -1;
+		if (lp->nudps && lp->udps[i].sk.fd >= 0) {
+			close(lp->udps[i].sk.fd);
+			lp->udps[i].sk.fd = -1;
 		}
 	}
 }
@@ -130,11 +130,11 @@ static int open_addr(struct server *srv, unsigned i, uint16_t *port, const char 
 			if (fd < 0)
 				return fd;
 			if (t == 0) {
-				lp->listeners[i].fd = fd;
-				lp->listeners[i].addr = bound;
+				lp->listeners[i].sk.fd = fd;
+				lp->listeners[i].sk.addr = bound;
 			} else {
-				lp->udps[i].fd = fd;
-				lp->udps[i].addr = bound;
+				lp->udps[i].sk.fd = fd;
+				lp->udps[i].sk.addr = bound;
 			}
 			if (*port == 0)
 				*port = sa_port(&bound);

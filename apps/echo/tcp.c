@@ -52,7 +52,7 @@ static void shed_one(struct worker *w, struct listener *l)
 	if (srv->reserve_fd >= 0) {
 		close(srv->reserve_fd);
 		srv->reserve_fd = -1;
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(l->sk.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			counter_add(&w->ctr, C_CONN_SHED, 1);
 			close(fd);
@@ -70,7 +70,7 @@ static void accept_submit(struct worker *w, struct accept_slot *s);
 static void accept_park(struct worker *w, struct accept_slot *s)
 {
 	struct listener *l = s->l;
-	struct loop *lp = l->loop;
+	struct loop *lp = l->sk.loop;
 	unsigned b;
 
 	/* Racing parkers may both double it: a pause is a pause. */
@@ -89,17 +89,17 @@ static void accept_park(struct worker *w, struct accept_slot *s)
 static void accept_submit(struct worker *w, struct accept_slot *s)
 {
 	struct listener *l = s->l;
-	struct loop *lp = l->loop;
+	struct loop *lp = l->sk.loop;
 	int r;
 
-	pthread_mutex_lock(&l->lock);
-	if (l->closing) {
-		pthread_mutex_unlock(&l->lock);
+	pthread_mutex_lock(&l->sk.lock);
+	if (l->sk.closing) {
+		pthread_mutex_unlock(&l->sk.lock);
 		loop_unref(lp);
 		return;
 	}
-	r = cport_accept(lp->port, l->fd, &s->r.op, NULL, NULL);
-	pthread_mutex_unlock(&l->lock);
+	r = cport_accept(lp->port, l->sk.fd, &s->r.op, NULL, NULL);
+	pthread_mutex_unlock(&l->sk.lock);
 	if (r < 0) {
 		counter_add(&w->ctr, C_ERR_ACCEPT_OTHER, 1);
 		log_limited(LK_ACCEPT_OTHER, LOG_ERR, "cannot start an accept: %s", strerror(-r));
@@ -109,14 +109,14 @@ static void accept_submit(struct worker *w, struct accept_slot *s)
 
 int listener_arm(struct worker *w, struct listener *l)
 {
-	struct loop *lp = l->loop;
+	struct loop *lp = l->sk.loop;
 
 	for (unsigned i = 0; i < l->nslots; i++) {
 		struct accept_slot *s = &l->slots[i];
 		int r;
 
 		loop_ref(lp);
-		r = cport_accept(lp->port, l->fd, &s->r.op, NULL, NULL);
+		r = cport_accept(lp->port, l->sk.fd, &s->r.op, NULL, NULL);
 		if (r < 0) {
 			loop_unref(lp);
 			log_msg(LOG_ERR, "cannot start accepting: %s", strerror(-r));
@@ -147,25 +147,6 @@ void accept_rearm_parked(struct worker *w, uint64_t now, int all)
 		due = s->next_parked;
 		accept_submit(w, s);
 	}
-}
-
-void listener_close(struct worker *w, struct listener *l)
-{
-	struct loop *lp = l->loop;
-	int r;
-
-	pthread_mutex_lock(&l->lock);
-	if (!l->closing && l->attached && !l->closed) {
-		loop_ref(lp);
-		r = cport_close(lp->port, l->fd, &l->close_req.op);
-		if (r < 0) {
-			loop_unref(lp);
-			log_msg(LOG_ERR, "cannot close a listener: %s", strerror(-r));
-		}
-	}
-	l->closing = 1;
-	pthread_mutex_unlock(&l->lock);
-	(void)w;
 }
 
 static void conn_start(struct worker *w, struct listener *l, int fd);
@@ -369,7 +350,7 @@ static void conn_close(struct worker *w, struct conn *cn)
 
 static void conn_start(struct worker *w, struct listener *l, int fd)
 {
-	struct loop *lp = l->loop;
+	struct loop *lp = l->sk.loop;
 	struct server *srv = w->srv;
 	unsigned long max = srv->cfg->max_conns;
 	struct conn *cn;

@@ -56,7 +56,7 @@ static int v6_is_group(const struct in6_addr *a)
 	return 0;
 }
 
-/* The reflection guards: 0 to answer, else the counter of the drop. */
+/* The reflection guards: C_COUNT to answer, else the counter of the drop. */
 static enum counter dgram_guard(const struct config *cfg, const struct sockaddr_storage *peer,
 				const struct dgram_dst *dst)
 {
@@ -82,7 +82,7 @@ static enum counter dgram_guard(const struct config *cfg, const struct sockaddr_
 		return C_UDP_DROP_PRIVPORT;
 	if (group && !cfg->udp_allow_broadcast)
 		return C_UDP_DROP_BROADCAST;
-	return 0;
+	return C_COUNT;
 }
 
 /* The reply's control data: leave from the address the datagram came to.
@@ -121,12 +121,12 @@ static void reply_ctl(struct udp_slot *s, const struct dgram_dst *d)
 static int udp_recv(struct worker *w, struct udp_slot *s)
 {
 	struct udp_sock *u = s->u;
-	struct loop *lp = u->loop;
+	struct loop *lp = u->sk.loop;
 	int r;
 
-	pthread_mutex_lock(&u->lock);
-	if (u->closing) {
-		pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&u->sk.lock);
+	if (u->sk.closing) {
+		pthread_mutex_unlock(&u->sk.lock);
 		loop_unref(lp);
 		return 0;
 	}
@@ -141,8 +141,8 @@ static int udp_recv(struct worker *w, struct udp_slot *s)
 		.msg_control = s->ctl.buf,
 		.msg_controllen = sizeof(s->ctl.buf),
 	};
-	r = cport_recvmsg(lp->port, u->fd, &s->r.op, &s->msg);
-	pthread_mutex_unlock(&u->lock);
+	r = cport_recvmsg(lp->port, u->sk.fd, &s->r.op, &s->msg);
+	pthread_mutex_unlock(&u->sk.lock);
 	if (r < 0) {
 		/* Without a receive in flight this slot is lost; the socket
 		 * still has its others. */
@@ -156,7 +156,7 @@ static int udp_recv(struct worker *w, struct udp_slot *s)
 static void udp_reply(struct worker *w, struct udp_slot *s, size_t len)
 {
 	struct udp_sock *u = s->u;
-	struct loop *lp = u->loop;
+	struct loop *lp = u->sk.loop;
 	struct dgram_dst dst;
 	enum counter drop;
 	int r;
@@ -168,7 +168,7 @@ static void udp_reply(struct worker *w, struct udp_slot *s, size_t len)
 	}
 	dst_read(&s->msg, &dst);
 	drop = dgram_guard(lp->srv->cfg, &s->peer, &dst);
-	if (drop) {
+	if (drop != C_COUNT) {
 		counter_add(&w->ctr, drop, 1);
 		udp_recv(w, s);
 		return;
@@ -176,15 +176,15 @@ static void udp_reply(struct worker *w, struct udp_slot *s, size_t len)
 	reply_ctl(s, &dst);
 	s->iov.iov_len = len;
 	s->msg.msg_flags = 0;
-	pthread_mutex_lock(&u->lock);
-	if (u->closing) {
-		pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&u->sk.lock);
+	if (u->sk.closing) {
+		pthread_mutex_unlock(&u->sk.lock);
 		loop_unref(lp);
 		return;
 	}
 	s->sending = 1;
-	r = cport_sendmsg(lp->port, u->fd, &s->r.op, &s->msg);
-	pthread_mutex_unlock(&u->lock);
+	r = cport_sendmsg(lp->port, u->sk.fd, &s->r.op, &s->msg);
+	pthread_mutex_unlock(&u->sk.lock);
 	if (r < 0) {
 		counter_add(&w->ctr, C_ERR_UDP_SEND, 1);
 		log_limited(LK_UDP, LOG_WARNING, "cannot send a datagram: %s", strerror(-r));
@@ -222,7 +222,7 @@ void udp_done(struct worker *w, struct udp_slot *s, const struct cport_completio
 
 int udp_arm(struct worker *w, struct udp_sock *u)
 {
-	struct loop *lp = u->loop;
+	struct loop *lp = u->sk.loop;
 
 	for (unsigned i = 0; i < u->nslots; i++) {
 		int r;
@@ -233,23 +233,4 @@ int udp_arm(struct worker *w, struct udp_sock *u)
 			return r;
 	}
 	return 0;
-}
-
-void udp_close(struct worker *w, struct udp_sock *u)
-{
-	struct loop *lp = u->loop;
-	int r;
-
-	pthread_mutex_lock(&u->lock);
-	if (!u->closing && u->attached && !u->closed) {
-		loop_ref(lp);
-		r = cport_close(lp->port, u->fd, &u->close_req.op);
-		if (r < 0) {
-			loop_unref(lp);
-			log_msg(LOG_ERR, "cannot close a datagram socket: %s", strerror(-r));
-		}
-	}
-	u->closing = 1;
-	pthread_mutex_unlock(&u->lock);
-	(void)w;
 }

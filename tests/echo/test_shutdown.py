@@ -21,8 +21,9 @@ def test_signal_exits_0_and_prints_counters(launch, sig):
     assert c["tcp_bytes_in"] == 4
 
 
-def test_sigterm_with_open_connections_exits_0_after_the_drain_timeout(launch):
-    srv = launch("--drain-timeout", "0.5")
+@pytest.mark.parametrize("model", ["shared", "per-thread"])
+def test_sigterm_with_open_connections_exits_0_after_the_drain_timeout(launch, model):
+    srv = launch("--drain-timeout", "0.5", "--model", model, "--threads", "2")
     socks = [srv.connect() for _ in range(20)]
     try:
         for s in socks:
