@@ -16,6 +16,7 @@ import os
 import random
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -215,40 +216,195 @@ def run_until(loop, done, deadline, what, stuck=None):
         loop.poll(min(left, 0.5))
 
 
-def run_echoes(addr, jobs, concurrency, timeout, sources=None, loop=None):
-    """Run Echo clients from the iterable of dicts (payload, chunk,
-    half_close), at most `concurrency` at once. Returns Stats."""
-    own = loop is None
-    loop = loop or Loop()
+def run_clients(make, count, concurrency, timeout, what="clients"):
+    """Run `count` clients made by make(loop, stats, on_end, i), at most
+    `concurrency` at once; each calls on_end(itself) when finished. Returns
+    Stats; fails if they are not all finished by the timeout."""
+    loop = Loop()
     stats = Stats()
-    it = iter(jobs)
     active = set()
-    exhausted = [False]
+    started = [0]
 
-    def start_next(_=None):
-        if _ is not None:
-            active.discard(_)
-        while not exhausted[0] and len(active) < concurrency:
-            try:
-                job = next(it)
-            except StopIteration:
-                exhausted[0] = True
-                return
-            c = Echo(loop, addr, stats=stats, on_end=start_next, sources=sources, **job)
-            if c.fd >= 0:
-                active.add(c)
+    def start_next(c=None):
+        if c is not None:
+            active.discard(c)
+        while started[0] < count and len(active) < concurrency:
+            i = started[0]
+            started[0] += 1
+            c2 = make(loop, stats, start_next, i)
+            if c2.fd >= 0:
+                active.add(c2)
 
     start_next()
     try:
-        run_until(loop, lambda: exhausted[0] and not active, time.monotonic() + timeout, "echo clients",
+        run_until(loop, lambda: started[0] == count and not active, time.monotonic() + timeout, what,
                   lambda: f"{len(active)} in flight, e.g. {[c.state() for c in list(active)[:5]]}")
     finally:
         for c in list(active):
             loop.remove(c.fd)
             c.s.close()
-        if own:
-            loop.close()
+        loop.close()
     return stats
+
+
+def run_echoes(addr, jobs, concurrency, timeout, sources=None):
+    """Run Echo clients from a list of dicts (payload, chunk, half_close,
+    tag), at most `concurrency` at once. Returns Stats."""
+    jobs = list(jobs)
+    return run_clients(lambda loop, stats, on_end, i: Echo(loop, addr, stats=stats, on_end=on_end, sources=sources,
+                                                          **jobs[i]),
+                       len(jobs), concurrency, timeout, "echo clients")
+
+
+class Reset:
+    """A client that resets its connection (SO_LINGER 0, close) at one of
+    several points: right after connect() (at_once), once connected (empty
+    payload), after sending payload and reading `read` bytes of it back, or
+    (read < 0) at the first send that would block, the server's send to it
+    left pending. What it reads must match what it sent."""
+
+    __slots__ = ("loop", "s", "fd", "stats", "on_end", "payload", "mv", "sent", "got", "read", "connected", "tag")
+
+    def __init__(self, loop, addr, payload, read, stats, on_end, sources=None, tag="", at_once=False,
+                 small_buffers=False):
+        self.loop, self.stats, self.on_end, self.tag = loop, stats, on_end, tag
+        self.payload, self.mv, self.read = payload, memoryview(payload), read
+        self.sent = self.got = 0
+        self.s = tcp_socket(addr, sources)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if small_buffers:  # the window fills at once: the server's send is left pending
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        self.fd = self.s.fileno()
+        err = self.s.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS):
+            self.s.close()
+            self.fd = -1
+            stats.fail(f"{tag} connect: {os.strerror(err)}")
+            on_end(self)
+            return
+        self.connected = err == 0
+        if at_once:  # before the handshake is seen through, maybe before the accept
+            self.s.close()
+            self.fd = -1
+            stats.done += 1
+            on_end(self)
+            return
+        loop.add(self, self.fd, EPOLLIN | EPOLLOUT)
+
+    def state(self):
+        return f"{self.tag} sent {self.sent}/{len(self.payload)} read {self.got}/{self.read}"
+
+    def reset(self, failure=None):
+        self.loop.remove(self.fd)
+        self.s.close()  # SO_LINGER 0: RST
+        if failure:
+            self.stats.fail(f"{failure}: {self.state()}")
+        else:
+            self.stats.done += 1
+        self.on_end(self)
+
+    def on_event(self, ev):
+        if not self.connected:
+            err = self.s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                return self.reset(f"connect: {os.strerror(err)}")
+            self.connected = True
+        try:
+            if ev & EPOLLOUT and self.sent < len(self.payload):
+                self.sent += self.s.send(self.mv[self.sent:])
+                if self.read < 0 and self.sent < len(self.payload):
+                    self.s.send(self.mv[self.sent:])  # reset at the first EAGAIN
+            if ev & (EPOLLIN | EPOLLBAD) and self.read >= 0:
+                data = self.s.recv(RECV_MAX)
+                if not data:
+                    return self.reset("EOF from the server before the reset")
+                if data != self.mv[self.got:self.got + len(data)]:
+                    return self.reset(f"bytes {self.got}.. differ from what was sent")
+                self.got += len(data)
+        except BlockingIOError:
+            if self.read < 0:
+                return self.reset()
+        except OSError as e:
+            return self.reset(f"{e.strerror}")
+        if self.sent == len(self.payload) and self.got >= self.read:
+            self.reset()
+        elif self.sent == len(self.payload):
+            self.loop.modify(self.fd, EPOLLIN)
+
+
+class Pusher:
+    """A client that only writes: up to `limit` bytes from `block`, never
+    reading a byte back. Optional small socket buffers and MSS make the
+    server's send to it block sooner. `progress` is the monotonic time of its last
+    successful write."""
+
+    __slots__ = ("loop", "s", "fd", "block", "limit", "sent", "connected", "progress", "failure", "full")
+
+    def __init__(self, loop, addr, block, limit, sources=None, rcvbuf=None, sndbuf=None, mss=None):
+        self.loop, self.block, self.limit = loop, block, limit
+        self.sent = 0
+        self.failure = None
+        self.full = False  # saw EAGAIN since the last write that went through
+        self.s = tcp_socket(addr, sources)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sndbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        if mss:  # a small MSS keeps the server's send buffer from autotuning up
+            self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        self.fd = self.s.fileno()
+        self.progress = time.monotonic()
+        err = self.s.connect_ex(addr)
+        self.connected = err == 0
+        if err not in (0, errno.EINPROGRESS):
+            self.failure = f"connect: {os.strerror(err)}"
+            return
+        loop.add(self, self.fd, EPOLLOUT)
+
+    def on_event(self, ev):
+        if not self.connected:
+            err = self.s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self.failure = f"connect: {os.strerror(err)}"
+                return self.loop.remove(self.fd)
+            self.connected = True
+        if ev & EPOLLBAD:
+            self.failure = "error or hang-up while pushing"
+            return self.loop.remove(self.fd)
+        try:
+            for _ in range(WRITES_PER_EVENT):
+                n = min(self.limit - self.sent, len(self.block))
+                if n == 0:
+                    return self.loop.remove(self.fd)
+                self.sent += self.s.send(self.block[:n])
+                self.progress = time.monotonic()
+                self.full = False
+        except BlockingIOError:
+            self.full = True
+        except OSError as e:
+            self.failure = e.strerror
+            self.loop.remove(self.fd)
+
+    def close(self):
+        self.loop.remove(self.fd)
+        self.s.close()
+
+
+def push_until_stalled(loop, pushers, quiet, timeout):
+    """Let the pushers write until each has written its limit or is blocked
+    on a full window, and no write at all has gone through for `quiet`
+    seconds (the server has stopped reading them); bounded by timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        loop.poll(quiet / 4)
+        now = time.monotonic()
+        last = max(p.progress for p in pushers)
+        if all(p.full or p.sent == p.limit or p.failure for p in pushers) and now - last >= quiet:
+            return
+        if now > deadline:
+            raise AssertionError(f"pushers still writing after {timeout} s: "
+                                 f"{sum(p.sent for p in pushers)} bytes so far")
 
 
 def random_jobs(rng, count, max_size, half_close_every=4, small_bias=True):

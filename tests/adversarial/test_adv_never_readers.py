@@ -1,0 +1,118 @@
+"""Clients that send and never read: the server stops reading each of them
+once its echo cannot be written back, so its memory stays bounded per
+connection, and everyone else is served as if they were not there."""
+import os
+import random
+
+import pytest
+
+from .advclient import Loop, Pusher, Sources, push_until_stalled, random_jobs, run_echoes
+from .advserver import POOL_BYTES, SLOW, WellBehaved, scaled, warm_up
+
+PUSH_BYTES = 10 << 20  # each never-reader tries to push this much
+# The bound, per never-reader while they all hold: server RSS outside the
+# receive pool grows by at most 16 KiB (its connection state is a few hundred
+# bytes). The pool is one fixed region of POOL_BYTES per port, in which a
+# blocked connection pins at most one 16 KiB buffer; the io_uring backend
+# cycles through all of it anyway, so total RSS growth is bounded by
+# n x 16 KiB + POOL_BYTES.
+NEVER_READER_BOUND_KB = 16
+RSS_SLACK_KB = 2048  # outside the pool, after they have gone
+
+
+def tcp_kernel_mb():
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                fields = line.split()
+                return int(fields[fields.index("mem") + 1]) * 4096 / (1 << 20)
+    return 0.0
+
+
+def test_never_readers_get_a_bounded_share_and_others_are_unaffected(start_server):
+    srv = start_server()
+    warm_up(srv)
+    base = srv.baseline()
+    base_pool = srv.pool_kb()
+    n = scaled(100, 40)
+    loop = Loop()
+    sources = Sources(srv.addr[0])
+    block = memoryview(os.urandom(1 << 20))
+    pushers = []
+    with WellBehaved(srv.addr, parallel=8):
+        # Their own send buffers capped at 512 KiB: what they queue at home
+        # never reaches the server, and 100 x 4 MiB of it would only bring the
+        # kernel's TCP memory nearer its pressure mark for everyone.
+        pushers = [Pusher(loop, srv.addr, block, PUSH_BYTES, sources, sndbuf=512 << 10) for _ in range(n)]
+        try:
+            push_until_stalled(loop, pushers, quiet=1.0, timeout=60 * SLOW)
+            failures = [p.failure for p in pushers if p.failure]
+            assert not failures, failures[:5]
+            pushed = sum(p.sent for p in pushers)
+            stalled = sum(1 for p in pushers if p.sent < PUSH_BYTES)
+            rss, pool = srv.mem_kb()
+            per_conn_kb = (rss - base[0]) / n
+            total_per_conn_kb = (rss + pool - base[0] - base_pool) / n
+            counters = srv.counters()
+            print(f"\n[{srv.backend}] never-readers: {n} pushed {pushed / n / 1024:.0f} KiB each on average "
+                  f"({stalled} stopped by backpressure before {PUSH_BYTES >> 20} MiB; kernel TCP memory "
+                  f"{tcp_kernel_mb():.0f} MiB); server RSS growth per never-reader {per_conn_kb:.1f} kB outside "
+                  f"the pool (bound {NEVER_READER_BOUND_KB} kB), {total_per_conn_kb:.1f} kB with it; pool "
+                  f"resident {base_pool} -> {pool} kB of {POOL_BYTES >> 10}")
+            assert per_conn_kb <= NEVER_READER_BOUND_KB
+            assert pool <= POOL_BYTES >> 10  # one pool, no second one
+            # Backpressure: what the server has read and not yet written back is
+            # at most one pool buffer per connection (+1 MiB for the
+            # well-behaved clients' echoes in flight).
+            assert counters["tcp_bytes_in"] < counters["tcp_bytes_out"] + n * (16 << 10) + (1 << 20)
+            # Others unaffected: a fresh batch of verifying clients while
+            # every never-reader is still connected and blocked.
+            rng = random.Random()
+            stats = run_echoes(srv.addr, random_jobs(rng, scaled(300, 60), 256 * 1024), concurrency=32,
+                               timeout=60 * SLOW, sources=sources)
+            assert stats.failed == 0, stats.failures
+            srv.assert_alive()
+        finally:
+            for p in pushers:
+                p.close()
+            loop.close()
+    srv.settle(base, RSS_SLACK_KB, "never-readers")
+
+
+# More never-readers than the receive pool has buffers (1024 per port): each
+# blocked echo pins one buffer, and the server must still serve the others.
+POOL_BUFFERS = POOL_BYTES // 16384
+MANY = POOL_BUFFERS + 200
+
+
+@pytest.mark.xfail(strict=True, reason="server bug (adversarial report #1): never-readers pinning every receive-pool "
+                   "buffer stop the server from echoing anything to anyone")
+def test_more_never_readers_than_pool_buffers_do_not_starve_the_others(start_server):
+    srv = start_server()
+    warm_up(srv)
+    base = srv.baseline()
+    loop = Loop()
+    sources = Sources(srv.addr[0])
+    block = memoryview(os.urandom(128 << 10))
+    # Tiny windows and segments: each blocks the server's echo to it after a
+    # few tens of KiB (a big MSS would let the server's send buffer grow to
+    # hold it all), pinning the buffer that echo is sent from.
+    pushers = [Pusher(loop, srv.addr, block, 128 << 10, sources, rcvbuf=4096, sndbuf=16384, mss=536)
+               for _ in range(MANY)]
+    try:
+        push_until_stalled(loop, pushers, quiet=0.5, timeout=60 * SLOW)
+        failures = [p.failure for p in pushers if p.failure]
+        assert not failures, failures[:5]
+        c = srv.counters()
+        print(f"\n[{srv.backend}] {MANY} never-readers hold {c['tcp_bytes_in'] - c['tcp_bytes_out']} bytes read and "
+              f"not yet echoed ({POOL_BUFFERS} pool buffers of 16 KiB)")
+        rng = random.Random()
+        stats = run_echoes(srv.addr, random_jobs(rng, 50, 64 * 1024), concurrency=10, timeout=10 * SLOW,
+                           sources=sources)
+        assert stats.failed == 0, stats.failures
+        srv.assert_alive()
+    finally:
+        for p in pushers:
+            p.close()
+        loop.close()
+    srv.settle(base, RSS_SLACK_KB, "many never-readers")
