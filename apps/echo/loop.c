@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 
@@ -151,6 +152,21 @@ static void housekeep_stopping(struct worker *w, uint64_t now)
 	}
 }
 
+/* After a crowd is gone (thousands of connections, or chunks copied out of
+ * the pool for clients that never read), malloc keeps the freed memory;
+ * hand it back so the server's footprint returns to its baseline. */
+static void heap_trim(struct loop *lp, uint64_t now)
+{
+	if (now < lp->next_trim_ms)
+		return;
+	lp->next_trim_ms = now + TRIM_PERIOD_MS;
+	if (!atomic_load_explicit(&lp->trim_wanted, memory_order_relaxed) ||
+	    atomic_load_explicit(&lp->own_bufs, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&lp->trim_wanted, 0, memory_order_relaxed);
+	malloc_trim(0);
+}
+
 /* Timers without timers: every TICK_MS one thread of the loop runs this. */
 static void housekeep(struct worker *w)
 {
@@ -169,6 +185,7 @@ static void housekeep(struct worker *w)
 	} else {
 		accept_rearm_parked(w, now, 0);
 		reserve_fd_refill(srv);
+		heap_trim(lp, now);
 		if (idle && now >= lp->next_idle_ms) {
 			unsigned long scan = idle / 4;
 			scan = scan < IDLE_SCAN_MIN_MS ? IDLE_SCAN_MIN_MS : scan > IDLE_SCAN_MAX_MS ? IDLE_SCAN_MAX_MS : scan;

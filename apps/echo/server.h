@@ -22,6 +22,7 @@
 #define UDP_BUF_SIZE 65536 /* the largest datagram (65,507 bytes IPv4) fits */
 #define BACKOFF_MIN_MS 50  /* accept pause after running out of fds... */
 #define BACKOFF_MAX_MS 1000 /* ...doubling up to this */
+#define TRIM_PERIOD_MS 1000 /* at most this often, freed heap goes back to the system */
 #define KEY_WAKE ((uintptr_t)1) /* posted: run housekeeping now (no op) */
 #define LIB_POOL_BUFFERS 1024  /* cport_options.pool_buffers 0 means this */
 /* Chunks waiting to be sent hold pool buffers. Past this share of the pool
@@ -140,6 +141,9 @@ struct loop {
 	char pad0[64];          /* bufs_held changes per chunk: a line of its own */
 	_Atomic unsigned bufs_held; /* pool buffers held by connections */
 	char pad1[64];
+	_Atomic unsigned own_bufs; /* chunks copied out of the pool, not yet sent */
+	_Atomic int trim_wanted;   /* memory was freed: give it back to the system */
+	uint64_t next_trim_ms;
 
 	pthread_mutex_t lock; /* conns list and parked accept slots */
 	struct conn *conns;

@@ -222,6 +222,8 @@ static void conn_free(struct worker *w, struct conn *cn)
 	log_msg(LOG_DEBUG, "connection fd %d closed", cn->fd);
 	atomic_fetch_sub(&w->srv->open_conns, 1);
 	free(cn);
+	if (!atomic_load_explicit(&lp->trim_wanted, memory_order_relaxed))
+		atomic_store_explicit(&lp->trim_wanted, 1, memory_order_relaxed);
 	loop_unref(lp);
 }
 
@@ -295,6 +297,8 @@ static void conn_release_buf(struct conn *cn)
 		return;
 	if (cn->buf_own) {
 		free(cn->buf);
+		atomic_fetch_sub_explicit(&cn->loop->own_bufs, 1, memory_order_relaxed);
+		atomic_store_explicit(&cn->loop->trim_wanted, 1, memory_order_relaxed);
 	} else {
 		cport_buf_release(cn->loop->port, cn->buf);
 		atomic_fetch_sub_explicit(&cn->loop->bufs_held, 1, memory_order_relaxed);
@@ -319,6 +323,7 @@ static void conn_unpool_if_pressed(struct conn *cn)
 	conn_release_buf(cn);
 	cn->buf = own;
 	cn->buf_own = 1;
+	atomic_fetch_add_explicit(&lp->own_bufs, 1, memory_order_relaxed);
 }
 
 static void conn_close(struct worker *w, struct conn *cn)
