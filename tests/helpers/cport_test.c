@@ -207,15 +207,18 @@ ssize_t test_pattern_mismatch(const void *buf, size_t len, uint64_t pos, uint32_
 	return -1;
 }
 
-void test_fill_send_buffer(int fd)
+size_t test_fill_send_buffer(int fd)
 {
 	char junk[4096];
+	size_t total = 0;
+	ssize_t n;
 
 	memset(junk, 'j', sizeof(junk));
-	while (send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-		;
+	while ((n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+		total += (size_t)n;
 	cr_assert(errno == EAGAIN || errno == EWOULDBLOCK, "filling the send buffer: %s",
 		  strerror(errno));
+	return total;
 }
 
 int64_t test_now_ms(void)

@@ -70,9 +70,9 @@ int test_read_exact(int fd, void *buf, size_t len, int timeout_ms);
 /* Assert that fd becomes readable within TEST_WAIT_MS (without reading). */
 void test_await_readable(int fd);
 
-/* Send on fd without blocking until its send path is full, so the next
- * send has to wait for the peer to read. */
-void test_fill_send_buffer(int fd);
+/* Send filler bytes on fd without blocking until its send path is full, so
+ * the next send has to wait for the peer to read. Returns the bytes sent. */
+size_t test_fill_send_buffer(int fd);
 
 /* Milliseconds on the monotonic clock. */
 int64_t test_now_ms(void);

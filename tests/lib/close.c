@@ -95,6 +95,44 @@ Test(close, closing_an_fd_with_ops_in_flight_completes_each_once_then_the_close_
 	free(big);
 }
 
+Test(close, an_fd_being_closed_takes_no_new_ops_and_a_closed_fd_is_unknown,
+     .timeout = TEST_TIMEOUT)
+{
+	int a, b;
+	struct cport_op rop, op2, cop, cop2;
+	struct cport_completion cs[2];
+	char buf[8];
+	struct iovec iov = {buf, sizeof(buf)};
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = test_port_new(NULL);
+
+	cr_assert_eq(cport_attach(port, a, KEY_CLOSING), 0);
+	cport_op_init(&rop);
+	cport_op_init(&op2);
+	cport_op_init(&cop);
+	cport_op_init(&cop2);
+	cr_assert_eq(cport_recv(port, a, &rop, &iov, 1), 0);
+	cr_assert_eq(cport_close(port, a, &cop), 0);
+	/* While the close is under way: no new ops, no second close. */
+	int rc = cport_recv(port, a, &op2, &iov, 1);
+
+	cr_assert_lt(rc, 0, "a recv on a closing fd was accepted");
+	rc = cport_close(port, a, &cop2);
+	cr_assert_lt(rc, 0, "a second close of a closing fd was accepted");
+	cr_assert_eq(test_wait_n(port, cs, 2, TEST_WAIT_MS), 2);
+	cr_assert_eq(cs[0].op, &rop);
+	cr_assert_eq(cs[1].op, &cop);
+	test_expect_idle(port, 50);
+	/* Closed: the port no longer knows the fd. */
+	cr_assert_eq(cport_recv(port, a, &op2, &iov, 1), -EBADF);
+	cr_assert_lt(cport_close(port, a, &cop2), 0);
+	test_expect_idle(port, 20);
+
+	cport_destroy(port);
+	close(b);
+}
+
 Test(close, closing_an_idle_fd_completes_the_close_op_with_zero, .timeout = TEST_TIMEOUT)
 {
 	int a, b;

@@ -121,3 +121,30 @@ Test(concurrency, the_default_limit_is_the_number_of_cpus, .timeout = TEST_TIMEO
 
 	cport_destroy(port);
 }
+
+Test(concurrency, a_thread_that_exits_while_running_stops_counting_against_the_limit,
+     .timeout = TEST_TIMEOUT)
+{
+	struct cport_options o;
+	struct test_waiter first, second;
+
+	test_options(&o);
+	o.concurrency = 1;
+	cport_t *port = test_port_new(&o);
+
+	first = (struct test_waiter){.port = port, .id = 0};
+	second = (struct test_waiter){.port = port, .id = 1};
+	test_waiter_start(&first);
+	test_waiter_start(&second);
+	/* One of them takes a post and exits without waiting again: while it
+	 * runs the other is held back, once it has exited the other must run. */
+	cr_assert_eq(cport_post(port, 1, NULL, 1), 0);
+	cr_assert_eq(cport_post(port, 2, NULL, 2), 0);
+	test_waiter_join(&first);
+	test_waiter_join(&second);
+	cr_assert_eq(first.rc, 1, "first waiter: cport_wait gave %d", first.rc);
+	cr_assert_eq(second.rc, 1, "second waiter: cport_wait gave %d", second.rc);
+	cr_assert_eq(first.c.key + second.c.key, 3);
+
+	cport_destroy(port);
+}

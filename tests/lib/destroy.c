@@ -91,3 +91,27 @@ Test(destroy, destroying_one_port_leaves_another_working, .timeout = TEST_TIMEOU
 	close(a);
 	close(b);
 }
+
+Test(destroy, destroying_a_port_leaves_no_accepted_connection_open_behind_it,
+     .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+	struct cport_op op;
+	char buf[8];
+	int lfd = test_tcp_listener(AF_INET, 0, &addr, &len);
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cport_t *port = test_port_new(NULL);
+
+	cr_assert_eq(cport_attach(port, lfd, 1), 0);
+	cport_op_init(&op);
+	cr_assert_eq(cport_accept(port, lfd, &op, NULL, NULL), 0);
+	cr_assert_eq(connect(cfd, (struct sockaddr *)&addr, len), 0);
+	/* The accept may have finished, unseen: its fd is the port's to close. */
+	cr_assert_eq(cport_destroy(port), 0);
+	close(lfd);
+	ssize_t n = test_read_some(cfd, buf, sizeof(buf), TEST_WAIT_MS);
+
+	cr_assert(n == 0 || n == -ECONNRESET, "the server side is still open (read gave %zd)", n);
+	close(cfd);
+}

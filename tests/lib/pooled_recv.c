@@ -198,6 +198,114 @@ Test(pooled_recv, end_of_stream_on_every_connection_waiting_for_a_buffer_arrives
 	}
 }
 
+/* A one-buffer pool whose buffer conn 0 holds, and a pooled recv on conn 1
+ * whose data has arrived: it waits for a buffer. Returns the held buffer. */
+static void *park_a_pooled_recv(cport_t *port, int a[2], int b[2], struct cport_op ops[2])
+{
+	struct cport_completion c;
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(cport_attach(port, a[i], (uintptr_t)i), 0);
+		cport_op_init(&ops[i]);
+	}
+	cr_assert_eq(cport_recv_pooled(port, a[0], &ops[0]), 0);
+	cr_assert_eq(test_write_all(b[0], "hold", 4), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.result, 4);
+	cr_assert_eq(cport_recv_pooled(port, a[1], &ops[1]), 0);
+	cr_assert_eq(test_write_all(b[1], "parked", 6), 0);
+	test_expect_idle(port, 50);
+	return c.buf;
+}
+
+Test(pooled_recv, cancelling_a_pooled_recv_waiting_for_a_buffer_completes_it_once_and_keeps_its_data,
+     .timeout = TEST_TIMEOUT)
+{
+	int a[2], b[2];
+	struct cport_op ops[2];
+	struct cport_completion c;
+
+	for (int i = 0; i < 2; i++)
+		test_tcp_pair(&a[i], &b[i]);
+	cport_t *port = pool_port(1, POOL_BUF_SIZE);
+	void *held = park_a_pooled_recv(port, a, b, ops);
+
+	cr_assert_eq(cport_cancel(port, &ops[1]), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &ops[1]);
+	cr_assert_eq(c.result, -ECANCELED, "cancelled pooled recv gave %lld", (long long)c.result);
+	release_if_buffer(port, &c);
+	/* A freed buffer must not revive the cancelled op... */
+	cr_assert_eq(cport_buf_release(port, held), 0);
+	test_expect_idle(port, 50);
+	/* ...and its data is still in the socket. */
+	cr_assert_eq(cport_recv_pooled(port, a[1], &ops[1]), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &ops[1]);
+	cr_assert_eq(c.result, 6, "pooled recv after cancel gave %lld", (long long)c.result);
+	cr_assert_eq(memcmp(c.buf, "parked", 6), 0);
+	cr_assert_eq(cport_buf_release(port, c.buf), 0);
+
+	cport_destroy(port);
+	for (int i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+}
+
+Test(pooled_recv, closing_an_fd_whose_pooled_recv_waits_for_a_buffer_completes_it_then_the_close,
+     .timeout = TEST_TIMEOUT)
+{
+	int a[2], b[2];
+	struct cport_op ops[2], cop;
+	struct cport_completion cs[2];
+
+	for (int i = 0; i < 2; i++)
+		test_tcp_pair(&a[i], &b[i]);
+	cport_t *port = pool_port(1, POOL_BUF_SIZE);
+	void *held = park_a_pooled_recv(port, a, b, ops);
+
+	cport_op_init(&cop);
+	cr_assert_eq(cport_close(port, a[1], &cop), 0);
+	cr_assert_eq(test_wait_n(port, cs, 2, TEST_WAIT_MS), 2);
+	cr_assert_eq(cs[0].op, &ops[1], "the close completed before the fd's pooled recv");
+	cr_assert_eq(cs[0].result, -ECANCELED, "pooled recv gave %lld", (long long)cs[0].result);
+	release_if_buffer(port, &cs[0]);
+	cr_assert_eq(cs[1].op, &cop);
+	cr_assert_eq(cs[1].result, 0);
+	cr_assert_not(test_fd_open(a[1]));
+	cr_assert_eq(cport_buf_release(port, held), 0);
+	test_expect_idle(port, 50);
+
+	cport_destroy(port);
+	close(a[0]);
+	close(b[0]);
+	close(b[1]);
+}
+
+Test(pooled_recv, destroying_a_port_while_buffers_are_lent_out_frees_everything,
+     .timeout = TEST_TIMEOUT)
+{
+	int a, b;
+	struct cport_op op;
+	struct cport_completion c;
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = pool_port(2, POOL_BUF_SIZE);
+
+	cr_assert_eq(cport_attach(port, a, 1), 0);
+	cport_op_init(&op);
+	cr_assert_eq(cport_recv_pooled(port, a, &op), 0);
+	cr_assert_eq(test_write_all(b, "kept", 4), 0);
+	test_wait_one(port, &c);
+	cr_assert(c.flags & CPORT_CF_BUFFER);
+	cr_assert_eq(cport_recv_pooled(port, a, &op), 0); /* and one in flight */
+	cr_assert_eq(cport_destroy(port), 0);             /* buffer never released */
+
+	close(a);
+	close(b);
+}
+
 struct writer {
 	int fds[CONNS];
 };

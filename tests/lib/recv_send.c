@@ -8,8 +8,9 @@
 
 TEST_SUITE(recv_send);
 
-#define KEY_A 0xA11CEu
-#define KEY_B 0xB0Bu
+/* Keys use all 64 bits. */
+#define KEY_A (((uintptr_t)1 << 63) | 0xA11CEu)
+#define KEY_B (UINTPTR_MAX - 0xB0Bu)
 
 /* Per-I/O data the op is embedded in, recovered with cport_container_of. */
 struct io_ctx {

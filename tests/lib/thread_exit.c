@@ -4,6 +4,7 @@
 #include "cport_test.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,7 +12,10 @@ TEST_SUITE(thread_exit);
 
 #define STARTERS 16
 
-enum start_kind { START_RECV, START_POOLED, START_ACCEPT };
+#define SEND_SEED 0x5E9Du
+#define SEND_LEN (256u * 1024)
+
+enum start_kind { START_RECV, START_POOLED, START_ACCEPT, START_SEND };
 
 struct starter {
 	cport_t *port;
@@ -21,6 +25,7 @@ struct starter {
 	struct cport_op op;
 	char buf[64];
 	struct iovec iov;
+	char *payload; /* START_SEND: SEND_LEN bytes */
 	int rc;
 };
 
@@ -39,6 +44,10 @@ static void *starter_main(void *arg)
 		break;
 	case START_ACCEPT:
 		s->rc = cport_accept(s->port, s->fd, &s->op, NULL, NULL);
+		break;
+	case START_SEND:
+		s->iov = (struct iovec){s->payload, SEND_LEN};
+		s->rc = cport_send(s->port, s->fd, &s->op, &s->iov, 1);
 		break;
 	}
 	if (s->wait_once) {
@@ -210,4 +219,86 @@ Test(thread_exit, recvs_started_by_sixteen_exited_threads_all_complete_once_with
 		close(a[i]);
 		close(b[i]);
 	}
+}
+
+struct drain {
+	int fd;
+	size_t skip; /* filler bytes before the payload */
+	size_t got;
+	ssize_t mismatch_at;
+	int err;
+};
+
+/* Reads fd to end of stream: skip filler bytes, then check the payload. */
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+	char buf[8192];
+
+	for (;;) {
+		ssize_t n = test_read_some(d->fd, buf, sizeof(buf), TEST_WAIT_MS);
+
+		if (n <= 0) {
+			d->err = (int)n;
+			return NULL;
+		}
+		char *p = buf;
+
+		if (d->skip) {
+			size_t k = (size_t)n < d->skip ? (size_t)n : d->skip;
+
+			d->skip -= k;
+			p += k;
+			n -= (ssize_t)k;
+		}
+		ssize_t bad = test_pattern_mismatch(p, (size_t)n, d->got, SEND_SEED);
+
+		if (bad >= 0 && d->mismatch_at < 0)
+			d->mismatch_at = (ssize_t)d->got + bad;
+		d->got += (size_t)n;
+	}
+}
+
+Test(thread_exit, a_send_blocked_on_a_full_socket_outlives_the_thread_that_started_it,
+     .timeout = TEST_TIMEOUT)
+{
+	int a, b;
+	int small = 4096;
+	struct cport_completion c;
+	char *payload = malloc(SEND_LEN);
+	pthread_t t;
+
+	cr_assert_not_null(payload);
+	test_pattern_fill(payload, SEND_LEN, 0, SEND_SEED);
+	test_tcp_pair_family(AF_INET, small, &a, &b);
+	cr_assert_eq(setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	struct drain d = {.fd = b, .skip = test_fill_send_buffer(a), .mismatch_at = -1};
+	cport_t *port = test_port_new(NULL);
+	struct starter s = {.port = port, .fd = a, .kind = START_SEND, .payload = payload};
+
+	cr_assert_eq(cport_attach(port, a, 1), 0);
+	run_starter(&s); /* its send cannot finish until the peer reads */
+	test_thread_start(&t, drain_main, &d);
+	size_t sent = 0;
+
+	for (;;) {
+		test_wait_one(port, &c);
+		cr_assert_eq(c.op, &s.op);
+		cr_assert_gt(c.result, 0, "send at offset %zu gave %lld", sent, (long long)c.result);
+		sent += (size_t)c.result;
+		if (sent == SEND_LEN)
+			break;
+		s.iov = (struct iovec){payload + sent, SEND_LEN - sent};
+		cr_assert_eq(cport_send(port, a, &s.op, &s.iov, 1), 0);
+	}
+	cr_assert_eq(shutdown(a, SHUT_WR), 0);
+	test_thread_join(t);
+	cr_assert_eq(d.err, 0, "reader: %s", strerror(-d.err));
+	cr_assert_eq(d.mismatch_at, -1, "wrong byte at payload offset %zd", d.mismatch_at);
+	cr_assert_eq(d.got, SEND_LEN);
+
+	cport_destroy(port);
+	close(a);
+	close(b);
+	free(payload);
 }
