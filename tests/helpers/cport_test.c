@@ -428,9 +428,8 @@ static void *waiter_main(void *arg)
 	struct test_waiter *w = arg;
 
 	atomic_store(&w->tid, gettid());
-	do
-		w->rc = cport_wait(w->port, &w->c, 1, -1);
-	while (w->rc == -EINTR);
+	while ((w->rc = cport_wait(w->port, &w->c, 1, -1)) == -EINTR)
+		w->eintr++;
 	if (w->after)
 		w->after(w);
 	return NULL;
@@ -442,6 +441,7 @@ void test_waiter_start(struct test_waiter *w)
 
 	atomic_store(&w->tid, 0);
 	w->rc = 0;
+	w->eintr = 0;
 	test_thread_start(&w->thread, waiter_main, w);
 	while (atomic_load(&w->tid) == 0 && test_now_ms() < deadline)
 		sched_yield();

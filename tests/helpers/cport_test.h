@@ -100,6 +100,7 @@ struct test_waiter {
 	void *arg;
 	_Atomic pid_t tid;
 	int rc;
+	int eintr; /* how many times the wait returned -EINTR (and was retried) */
 	struct cport_completion c;
 	pthread_t thread;
 };

@@ -124,6 +124,27 @@ static int child_forced_uring_fails(struct child_report *r)
 	return 0;
 }
 
+static int child_env_uring_does_not_fall_back(struct child_report *r)
+{
+	cport_t *port = NULL;
+	int rc = forbid_io_uring(r);
+
+	if (rc)
+		return rc;
+	setenv("CPORT_BACKEND", "io_uring", 1);
+	rc = cport_create(NULL, &port);
+	if (rc == 0) {
+		int fail = child_fail(r, "auto with CPORT_BACKEND=io_uring gave a %s port",
+				      cport_backend_name(port));
+		cport_destroy(port);
+		return fail;
+	}
+	if (rc != -EPERM && rc != -ENOSYS && rc != -EOPNOTSUPP)
+		return child_fail(r, "auto with CPORT_BACKEND=io_uring gave %d (%s)", rc,
+				  strerror(-rc));
+	return 0;
+}
+
 /* Run fn in a forked child without CPORT_BACKEND set; assert it passed. */
 static void run_in_child(int (*fn)(struct child_report *))
 {
@@ -161,6 +182,12 @@ Test(backend_choice, forcing_io_uring_when_seccomp_forbids_it_fails_with_an_erro
      .timeout = TEST_TIMEOUT)
 {
 	run_in_child(child_forced_uring_fails);
+}
+
+Test(backend_choice, cport_backend_io_uring_where_io_uring_is_forbidden_fails_instead_of_falling_back,
+     .timeout = TEST_TIMEOUT)
+{
+	run_in_child(child_env_uring_does_not_fall_back);
 }
 
 /* Set CPORT_BACKEND for the rest of this test process. */
@@ -217,4 +244,13 @@ Test(backend_choice, the_port_reports_the_backend_under_test_by_name, .timeout =
 	cr_assert_str_eq(cport_backend_name(port), test_backend_label());
 	cr_assert_str_eq(cport_version(), CPORT_VERSION_STRING);
 	cport_destroy(port);
+}
+
+Test(backend_choice, an_unknown_cport_backend_name_fails_with_einval, .timeout = TEST_TIMEOUT)
+{
+	cport_t *port = NULL;
+
+	set_env_backend("kqueue");
+	cr_assert_eq(cport_create(NULL, &port), -EINVAL);
+	cr_assert_null(port);
 }

@@ -263,3 +263,31 @@ Test(bad_input, waiting_for_no_completions_or_into_no_array_fails_with_einval,
 
 	cport_destroy(port);
 }
+
+Test(bad_input, cancel_fd_of_an_fd_that_is_not_attached_fails_with_ebadf, .timeout = TEST_TIMEOUT)
+{
+	int a, b;
+	struct cport_op op;
+	struct cport_completion c;
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = test_port_new(NULL);
+
+	cr_assert_eq(cport_cancel_fd(port, a), -EBADF);
+	cr_assert_eq(cport_cancel_fd(port, -1), -EBADF);
+	cr_assert_eq(cport_attach(port, a, 1), 0);
+	cr_assert_eq(cport_cancel_fd(port, a), 0); /* nothing in flight: fine */
+	cport_op_init(&op);
+	cr_assert_eq(cport_detach(port, a, &op), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(cport_cancel_fd(port, a), -EBADF);
+
+	cport_destroy(port);
+	close(a);
+	close(b);
+}
+
+Test(bad_input, destroying_a_null_port_fails_with_einval, .timeout = TEST_TIMEOUT)
+{
+	cr_assert_eq(cport_destroy(NULL), -EINVAL);
+}

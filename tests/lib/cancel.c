@@ -81,7 +81,9 @@ Test(cancel, an_op_never_started_or_already_dequeued_is_not_found, .timeout = TE
 	cport_op_init(&op);
 	cr_assert_eq(cport_cancel(port, &op), -ENOENT);
 	cr_assert_eq(cport_post(port, 1, &op, 0), 0);
+	cr_assert_eq(cport_cancel(port, &op), -ENOENT, "a queued post is done, not in flight");
 	test_wait_one(port, &c);
+	cr_assert_eq(c.result, 0);
 	cr_assert_eq(cport_cancel(port, &op), -ENOENT);
 
 	cport_destroy(port);

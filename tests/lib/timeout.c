@@ -2,6 +2,9 @@
  * when nothing arrives, with or without I/O pending. */
 #include "cport_test.h"
 
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 TEST_SUITE(timeout);
@@ -66,6 +69,41 @@ Test(timeout, a_wait_of_zero_ms_returns_what_is_already_queued, .timeout = TEST_
 	cr_assert_eq(c[0].key, 1);
 	cr_assert_eq(c[1].key, 2);
 	cr_assert_eq(cport_wait(port, c, 4, 0), 0);
+
+	cport_destroy(port);
+}
+
+static atomic_int signals_seen;
+
+static void count_signal(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&signals_seen, 1);
+}
+
+Test(timeout, a_signal_does_not_end_a_wait, .timeout = TEST_TIMEOUT)
+{
+	cport_t *port = test_port_new(NULL);
+	struct test_waiter w = {.port = port};
+	struct sigaction sa = {.sa_handler = count_signal}; /* no SA_RESTART */
+
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	test_waiter_start(&w);
+	cr_assert_eq(pthread_kill(w.thread, SIGUSR1), 0);
+	int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+
+	while (atomic_load(&signals_seen) == 0 && test_now_ms() < deadline)
+		sched_yield();
+	cr_assert_eq(atomic_load(&signals_seen), 1, "the signal was not delivered");
+	/* Still waiting, asleep again, with nothing returned. */
+	cr_assert(test_thread_parked(atomic_load(&w.tid), TEST_WAIT_MS),
+		  "the waiter did not go back to sleep after the signal");
+	cr_assert_eq(cport_post(port, 5, NULL, 0), 0);
+	test_waiter_join(&w);
+	cr_assert_eq(w.eintr, 0, "cport_wait returned -EINTR on a signal");
+	cr_assert_eq(w.rc, 1);
+	cr_assert_eq(w.c.key, 5);
 
 	cport_destroy(port);
 }
