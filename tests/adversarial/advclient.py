@@ -407,6 +407,107 @@ def push_until_stalled(loop, pushers, quiet, timeout):
                                  f"{sum(p.sent for p in pushers)} bytes so far")
 
 
+class Drip:
+    """A slow client (slowloris): drip(byte) sends one byte; every byte
+    must come back in order. Records when the server closed on it (EOF or
+    reset) and how many bytes it had got back by then."""
+
+    __slots__ = ("loop", "s", "fd", "connected", "sent", "got", "closed", "failure", "counter")
+
+    def __init__(self, loop, addr, sources, counter):
+        self.loop, self.counter = loop, counter
+        self.sent = bytearray()
+        self.got = 0
+        self.closed = None  # "eof" or "reset" once the server has closed
+        self.failure = None
+        self.s = tcp_socket(addr, sources)
+        self.fd = self.s.fileno()
+        err = self.s.connect_ex(addr)
+        self.connected = err == 0
+        if err not in (0, errno.EINPROGRESS):
+            self.failure = f"connect: {os.strerror(err)}"
+            counter[0] += 1
+            return
+        if self.connected:
+            counter[0] += 1
+        loop.add(self, self.fd, EPOLLIN | (0 if self.connected else EPOLLOUT))
+
+    def drip(self, byte):
+        try:
+            self.s.send(byte)
+            self.sent += byte
+        except OSError as e:
+            self.failure = self.failure or f"send: {e.strerror}"
+
+    def on_event(self, ev):
+        if not self.connected:
+            self.counter[0] += 1
+            err = self.s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self.failure = f"connect: {os.strerror(err)}"
+                return self.loop.remove(self.fd)
+            self.connected = True
+            return self.loop.modify(self.fd, EPOLLIN)
+        try:
+            data = self.s.recv(RECV_MAX)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = None
+        if not data:
+            self.closed = "eof" if data == b"" else "reset"
+            self.counter[1] += 1
+            return self.loop.remove(self.fd)
+        if data != self.sent[self.got:self.got + len(data)]:
+            self.failure = self.failure or f"bytes {self.got}.. differ"
+        self.got += len(data)
+
+    def close(self):
+        self.loop.remove(self.fd)
+        self.s.close()
+
+
+class Hog:
+    """Holds a connection open, sending nothing; when the server closes it
+    (e.g. shed at EMFILE), connects again at once - unless stopped."""
+
+    __slots__ = ("loop", "addr", "sources", "s", "fd", "connected", "reconnects", "stopped")
+
+    def __init__(self, loop, addr, sources):
+        self.loop, self.addr, self.sources = loop, addr, sources
+        self.reconnects = 0
+        self.stopped = False
+        self.connect()
+
+    def connect(self):
+        self.s = tcp_socket(self.addr, self.sources)
+        self.fd = self.s.fileno()
+        err = self.s.connect_ex(self.addr)
+        self.connected = err == 0
+        self.loop.add(self, self.fd, EPOLLIN | EPOLLOUT)
+
+    def on_event(self, ev):
+        if not self.connected and not ev & EPOLLBAD:
+            self.connected = True
+            self.loop.modify(self.fd, EPOLLIN)
+            return
+        try:
+            if self.s.recv(RECV_MAX):
+                return  # nothing was sent: cannot happen with an echo server
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.close()  # closed or refused: again
+        if not self.stopped:
+            self.reconnects += 1
+            self.connect()
+
+    def close(self):
+        self.loop.remove(self.fd)
+        self.s.close()
+
+
 def random_jobs(rng, count, max_size, half_close_every=4, small_bias=True):
     """Echo jobs with random payloads: sizes spread over 1 .. max_size bytes
     (mostly small), random write sizes, every Nth one half-closing."""
@@ -565,24 +666,31 @@ class Held:
 
 
 def worker_hold(a):
-    """Open a['count'] connections and keep them; commands on stdin:
+    """Open a['count'] connections and keep them; then commands on stdin:
     'echo' runs one verified round trip on every connection, 'close' closes
-    them all and exits. Each step is reported as one JSON line."""
+    them all, 'open' opens them again, EOF exits. Each step is reported as
+    one JSON line."""
     addr = tuple(a["addr"])
     rng = random.Random(a.get("seed"))
     sources = Sources(addr[0], a.get("subnet"))
     loop = Loop()
     counter = [0, 0]
-    conns = []
-    deadline = time.monotonic() + a["timeout"]
     wave = a.get("wave", 500)  # handshakes in flight at most: not a SYN flood
-    for i in range(a["count"]):
-        conns.append(Held(loop, addr, sources, counter))
-        if len(conns) - counter[1] >= wave:
-            run_until(loop, lambda: len(conns) - counter[1] < wave // 2, deadline, "connecting")
-    run_until(loop, lambda: counter[1] == len(conns), deadline, "connecting")
-    failures = [c.failure for c in conns if c.failure]
-    emit({"held": len(conns) - len(failures), "failures": failures[:MAX_FAILURES_KEPT]})
+
+    def open_all():
+        counter[1] = 0
+        conns = []
+        deadline = time.monotonic() + a["timeout"]
+        for _ in range(a["count"]):
+            conns.append(Held(loop, addr, sources, counter))
+            if len(conns) - counter[1] >= wave:
+                run_until(loop, lambda: len(conns) - counter[1] < wave // 2, deadline, "connecting")
+        run_until(loop, lambda: counter[1] == len(conns), deadline, "connecting")
+        failures = [c.failure for c in conns if c.failure]
+        emit({"held": len(conns) - len(failures), "failures": failures[:MAX_FAILURES_KEPT]})
+        return conns
+
+    conns = open_all()
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "echo":
@@ -603,7 +711,9 @@ def worker_hold(a):
                 loop.remove(c.fd)
                 c.s.close()
             emit({"closed": len(conns)})
-            return
+            conns = []
+        elif cmd == "open":
+            conns = open_all()
 
 
 WORKERS = {"wellbehaved": worker_wellbehaved, "batch": worker_batch, "hold": worker_hold}

@@ -1,0 +1,84 @@
+"""Fifteen thousand connections held open at once, each echoing verified
+payloads, spread over several client processes (the descriptor cap here is
+20,000 per process). Reports the server's user memory per connection, and
+checks that a second wave of them leaves the server where the first left it."""
+import random
+
+from .advserver import ClientProcess, SLOW, WellBehaved, scaled, warm_up
+
+CONNECTIONS = 15000
+PROCS = 3
+# User memory per connection: the server keeps a small struct per connection
+# and no buffer while idle; more than this means per-connection buffers crept in.
+PER_CONN_BOUND_BYTES = 2048
+# After the second wave closes: RSS outside the pool within 1 MiB of where
+# the first wave left it (a leak of 70 bytes per connection would not fit).
+# The first wave is what the baseline is taken after: malloc keeps what it
+# freed in the middle of its heaps, and the library's fd table keeps a chunk
+# per 1024 descriptor numbers ever used, until the port is destroyed.
+RSS_SLACK_KB = 1024
+
+
+class Holders:
+    """PROCS client processes holding `each` connections apiece."""
+
+    def __init__(self, srv, each, timeout):
+        subnet = random.randrange(16, 200)
+        self.each, self.timeout = each, timeout
+        self.procs = [ClientProcess("hold", {"addr": list(srv.addr), "count": each, "size": 1024, "timeout": timeout,
+                                             "subnet": subnet + i, "seed": i})
+                      for i in range(PROCS)]
+
+    def gather(self, key):
+        msgs = [p.read(self.timeout + 30) for p in self.procs]
+        failures = [f for m in msgs for f in m.get("failures", [])]
+        assert not failures, failures[:5]
+        assert sum(m[key] for m in msgs) == self.each * PROCS, msgs
+        return msgs
+
+    def command(self, cmd, key):
+        for p in self.procs:
+            p.send(cmd)
+        return self.gather(key)
+
+    def exit(self):
+        for p in self.procs:
+            p.wait(30)
+
+    def kill(self):
+        for p in self.procs:
+            p.kill()
+
+
+def test_fifteen_thousand_connections_held_and_echoing(start_server):
+    srv = start_server()
+    warm_up(srv)
+    base0 = srv.baseline()
+    each = scaled(CONNECTIONS, 3000) // PROCS
+    n = each * PROCS
+    holders = Holders(srv, each, 120 * SLOW)
+    try:
+        holders.gather("held")  # the first wave: only the baseline comes after it
+        first_rss = srv.mem_kb()[0]
+        holders.command("close", "closed")
+        base = srv.baseline()
+        with WellBehaved(srv.addr, parallel=4):
+            holders.command("open", "held")
+            holders.command("echo", "echoed")
+            srv.assert_alive()
+            rss, pool = srv.mem_kb()
+            fds = srv.nfds()
+            holders.command("echo", "echoed")
+            holders.command("close", "closed")
+        holders.exit()
+    finally:
+        holders.kill()
+    per_conn = (first_rss - base0[0]) * 1024 / n
+    print(f"\n[{srv.backend}] {n} connections held: server user memory {per_conn:.0f} bytes per connection "
+          f"(RSS outside the pool {base0[0]} -> {first_rss} kB; bound {PER_CONN_BOUND_BYTES} bytes); second wave: "
+          f"descriptors {fds}, RSS outside the pool {base[0]} -> {rss} kB, pool resident {pool} kB")
+    assert fds >= n
+    assert per_conn <= PER_CONN_BOUND_BYTES
+    assert rss <= first_rss + RSS_SLACK_KB  # the second wave costs no more than the first
+    rss_after, _ = srv.settle(base, RSS_SLACK_KB, "15,000 connections, second wave")
+    print(f"[{srv.backend}] after the second wave closed: RSS outside the pool {rss_after} kB")
