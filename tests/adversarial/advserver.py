@@ -340,7 +340,7 @@ class WellBehaved:
         wb.result  # {"done", "failed", "bytes", "failures"}
     """
 
-    def __init__(self, addr, parallel=8, max_size=256 * 1024, wrap=(), spread=True, min_done=20):
+    def __init__(self, addr, parallel=8, max_size=256 * 1024, wrap=(), spread=True, min_done=1):
         self.args = {"addr": list(addr), "parallel": parallel, "max_size": max_size, "spread": spread,
                      "timeout": 600, "seed": int.from_bytes(os.urandom(4), "little")}
         self.wrap = wrap
