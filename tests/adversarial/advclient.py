@@ -508,11 +508,11 @@ class Hog:
         self.s.close()
 
 
-def random_jobs(rng, count, max_size, half_close_every=4, small_bias=True):
+def random_jobs(rng, count, max_size, half_close_every=4):
     """Echo jobs with random payloads: sizes spread over 1 .. max_size bytes
     (mostly small), random write sizes, every Nth one half-closing."""
     for i in range(count):
-        if small_bias and rng.random() < 0.7:
+        if rng.random() < 0.7:
             size = rng.randint(1, min(max_size, 2048))
         else:
             size = rng.randint(1, max_size)
@@ -576,14 +576,16 @@ def worker_wellbehaved(a):
 
 
 def worker_batch(a):
-    """A fixed number of random echo jobs; report when all are done."""
+    """A fixed number of echo jobs, random ones or (exact_size) payloads of
+    one size, every other one half-closing; report when all are done."""
     addr = tuple(a["addr"])
     rng = random.Random(a.get("seed"))
     sources = Sources(addr[0]) if a.get("spread", True) else None
-    jobs = random_jobs(rng, a["count"], a["max_size"], a.get("half_close_every", 4), a.get("small_bias", True))
     if a.get("exact_size"):
-        jobs = ({"payload": rng.randbytes(a["exact_size"]), "chunk": 65536, "half_close": i % 2 == 0,
-                 "tag": f"job{i}"} for i in range(a["count"]))
+        jobs = [{"payload": rng.randbytes(a["exact_size"]), "chunk": 65536, "half_close": i % 2 == 0,
+                 "tag": f"job{i}"} for i in range(a["count"])]
+    else:
+        jobs = random_jobs(rng, a["count"], a["max_size"], a.get("half_close_every", 4))
     try:
         stats = run_echoes(addr, jobs, a["concurrency"], a["timeout"], sources)
     except AssertionError as e:
