@@ -310,7 +310,8 @@ def main():
     picks = ([closed] if closed else []) + rated[len(rated) // 2:len(rated) // 2 + 1]
     note = plot(results, picks, png, raw)
     with open(os.path.join(a.out, stamp + ".json"), "w") as f:
-        json.dump({"stamp": stamp, "quick": a.quick, "machine": machine(), "plan": plan, "runs": results}, f, indent=1)
+        head = {"stamp": stamp, "quick": a.quick, "machine": machine(), "plan": plan}
+        f.write(json.dumps(head)[:-1] + ', "runs": [\n' + ",\n".join(json.dumps(r) for r in results) + "\n]}\n")
     with open(os.path.join(a.out, stamp + ".md"), "w") as f:
         f.write(markdown(results, plan, a.quick, stamp, note) + "\n")
     print(f"wrote {os.path.relpath(os.path.join(a.out, stamp + '.md'), ROOT)} (+ .json, .png) "

@@ -123,7 +123,7 @@ struct conn {
 	uint64_t oldest;        /* UDP: lowest sequence not yet echoed or lost */
 	uint64_t next_rx;       /* UDP: one past the highest sequence echoed */
 	uint64_t t_started;     /* connect began, ns */
-	uint64_t t_progress;    /* last byte received (or connect completed), ns */
+	uint64_t t_progress;    /* last progress: bytes sent or received, or the first outstanding, ns */
 	struct evidence *ev;
 };
 
@@ -138,11 +138,13 @@ struct worker {
 	unsigned n;
 	unsigned next_connect; /* next connection to start */
 	unsigned connecting;
-	unsigned live;         /* connections not yet closed */
 	uint64_t t_begin;      /* when connecting began, ns */
 	uint64_t next_m;       /* open loop: next message of this worker to schedule */
 	uint64_t last_housekeep;
+	unsigned next_start;   /* next connection to start sending */
+	bool traffic;          /* every connection is up: messages may flow */
 	bool stopping;         /* the window is over: no new messages */
+	bool done;             /* every message is back, or the drain time is over */
 	int setup_error;       /* -errno from creating the port */
 	char backend[16];      /* the port's backend, by name */
 	struct stats st;

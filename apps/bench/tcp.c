@@ -89,7 +89,7 @@ static size_t sendable(const struct worker *w, const struct conn *c)
 
 void tcp_pump(struct worker *w, struct conn *c, uint64_t now)
 {
-	if (c->state != CONN_OPEN || c->tx_busy)
+	if (c->state != CONN_OPEN || c->tx_busy || !w->traffic)
 		return;
 	if (c->s_off < c->s_len) {
 		post_send(w, c);
@@ -140,6 +140,7 @@ void tcp_sent(struct worker *w, struct conn *c, int64_t res, uint64_t now)
 		return;
 	}
 	c->s_off += (size_t)res;
+	c->t_progress = now; /* the server is reading: the no-echo clock restarts */
 	tcp_pump(w, c, now);
 }
 

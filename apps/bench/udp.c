@@ -52,7 +52,7 @@ static struct udp_slot *slot(struct conn *c, uint64_t seq)
 void udp_pump(struct worker *w, struct conn *c, uint64_t now)
 {
 	const struct config *cfg = w->run->cfg;
-	if (c->state != CONN_OPEN || c->tx_busy || w->stopping)
+	if (c->state != CONN_OPEN || c->tx_busy || w->stopping || !w->traffic)
 		return;
 	if (c->tx.seq >= c->limit || c->tx.seq - c->oldest >= c->ring)
 		return;
