@@ -54,3 +54,15 @@ def test_ipv6_loopback(start_server, bench):
                                   ["--bogus"], ["-d", "x"]])
 def test_bad_options_exit_2(bench, args):
     assert bench(5150, *args).code == 2
+
+
+def test_open_loop_shows_a_server_stall_in_the_tail(start_server, bench):
+    # The server holds one connection's echo back for 400 ms once. Timed from
+    # each message's intended send time, every message meant to leave during
+    # the stall is late too: hundreds of them, not one.
+    srv = start_server("faulty", "--fault", "stall", "--at", "6400", "--stall-ms", "400")
+    r = bench(srv.port, "-c", "1", "-r", "1000", duration="1.5")
+    assert r.code == 0, r
+    lat = r.json["latency_us"]
+    assert lat["max"] >= 350_000, r
+    assert lat["p90"] >= 100_000, r  # a lower bound the stall sets: slowness only raises it
