@@ -187,8 +187,9 @@ CPORT_API int cport_buf_release(cport_t *port, void *buf);
 CPORT_API size_t cport_buf_size(const cport_t *port);
 
 /* Queue a completion of your own (PostQueuedCompletionStatus): it is
- * dequeued with this key, op and result. op may be NULL. Any thread, except
- * on a CPORT_SINGLE_THREAD port, which only its own thread may touch. */
+ * dequeued with this key, op and result. op may be NULL. Any thread, also
+ * on a CPORT_SINGLE_THREAD port (the one call other threads may make there):
+ * it wakes the owner's wait. */
 CPORT_API int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int64_t result);
 
 /* Dequeue up to max completions into out, waiting up to timeout_ms

@@ -23,8 +23,11 @@ struct backend {
 	int (*submit)(struct cport *p, struct fdent *fe, struct cport_op *op);
 	/* Ask for op to end early. 0 if asked, -ENOENT if it is not pending. */
 	int (*cancel)(struct cport *p, struct cport_op *op);
-	/* Ask every op on fe to end early. */
-	void (*cancel_fd)(struct cport *p, struct fdent *fe);
+	/* Ask every op on fe to end early. fd and epoch are fe's number and
+	 * cancel_epoch as they were under fe->lock: by now fe may be finished and
+	 * attached anew, and its new owner's ops must not be cancelled (io_uring
+	 * restarts any it cancels by mistake). */
+	void (*cancel_fd)(struct cport *p, struct fdent *fe, int fd, uint32_t epoch);
 	/* Push queued submissions to the kernel now (called before a thread parks). */
 	void (*flush)(struct cport *p);
 	/* Poller only: wait up to timeout_ms for kernel events and hand what

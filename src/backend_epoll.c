@@ -271,10 +271,15 @@ static int ep_cancel(struct cport *p, struct cport_op *op)
 	return 0;
 }
 
-static void ep_cancel_fd(struct cport *p, struct fdent *fe)
+static void ep_cancel_fd(struct cport *p, struct fdent *fe, int fd, uint32_t epoch)
 {
+	(void)fd;
 	struct batch done = {0}, b = {0};
 	plock(p, &fe->lock);
+	if (fe->cancel_epoch != epoch) {
+		punlock(p, &fe->lock);
+		return;
+	}
 	for (struct cport_op **h = &fe->rq_head;; h = &fe->wq_head) {
 		for (struct cport_op *op = *h, *next; op; op = next) {
 			next = op->_next;

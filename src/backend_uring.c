@@ -291,10 +291,11 @@ static int ur_init(struct cport *p)
 	pthread_mutex_init(&b->sq_lock, NULL);
 	pthread_mutex_init(&b->br_lock, NULL);
 	p->be = b;
-	if (p->mt) {
-		arm_wake(b);
+	/* A single-thread ring is still disabled: its wake read goes in with
+	 * the owner's first wait. */
+	arm_wake(b);
+	if (p->mt)
 		sq_submit_now(b);
-	}
 	return 0;
 }
 
@@ -437,8 +438,9 @@ static int ur_cancel(struct cport *p, struct cport_op *op)
 	return sqe ? r : -EAGAIN;
 }
 
-static void ur_cancel_fd(struct cport *p, struct fdent *fe)
+static void ur_cancel_fd(struct cport *p, struct fdent *fe, int fd, uint32_t epoch)
 {
+	(void)epoch;
 	struct uring_be *b = UB(p);
 	struct batch bt = {0};
 	plock(p, &b->br_lock);
@@ -462,7 +464,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe)
 	plock(p, &b->sq_lock);
 	struct io_uring_sqe *sqe = get_sqe(b);
 	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, fe->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		atomic_fetch_add(&b->unflushed, 1);
 	}

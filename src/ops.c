@@ -263,10 +263,11 @@ int cport_cancel_fd(cport_t *p, int fd)
 	int state = fe->state;
 	if (state == FD_ATTACHED)
 		fe->cancel_epoch++;
+	uint32_t epoch = fe->cancel_epoch;
 	punlock(p, &fe->lock);
 	if (state != FD_ATTACHED)
 		return -EBADF;
-	p->be_ops->cancel_fd(p, fe);
+	p->be_ops->cancel_fd(p, fe, fd, epoch);
 	return 0;
 }
 
@@ -298,6 +299,7 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 	fe->closer = op;
 	fe->close_fd = close_fd;
 	fe->cancel_epoch++;
+	uint32_t epoch = fe->cancel_epoch;
 	bool now = fe->inflight == 0;
 	if (now)
 		fe->finishing = true;
@@ -308,7 +310,7 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 		port_finish_fd(p, fe, &b);
 		port_deliver(p, &b);
 	} else {
-		p->be_ops->cancel_fd(p, fe);
+		p->be_ops->cancel_fd(p, fe, fd, epoch);
 	}
 	return 0;
 }

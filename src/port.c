@@ -27,6 +27,7 @@ struct waiter {
 static __thread struct cport *tls_port;
 static __thread bool tls_counted;
 static __thread struct cport *tls_polling; /* the port this thread polls now */
+static __thread char tls_token;            /* its address names this thread */
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
@@ -53,6 +54,7 @@ static void wake_one(struct cport *p)
 		return;
 	p->waiters = w->next;
 	w->signaled = true;
+	p->woken++;
 	pthread_cond_signal(&w->cv);
 }
 
@@ -213,7 +215,7 @@ static int take(struct cport *p, struct cport_completion *out, int max)
 		c->flags = op->_flags;
 		c->kind = op->_kind;
 		c->buf = op->_buf;
-		if (op->_bits & OPB_NODE) {
+		if (op_bits_test(op, OPB_NODE)) {
 			c->op = NULL;
 			free(op);
 			continue;
@@ -265,7 +267,9 @@ static void park(struct cport *p, const struct timespec *deadline, int timeout_m
 			break;
 		}
 	}
-	if (!w.signaled) {
+	if (w.signaled) {
+		p->woken--;
+	} else {
 		for (struct waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
 			if (*pp == &w) {
 				*pp = w.next;
@@ -281,14 +285,37 @@ static bool poll_failed(int r)
 	return r < 0 && r != -EINTR && r != -ETIME && r != -ETIMEDOUT && r != -EAGAIN;
 }
 
+/* Posts other threads made to a single-thread port join its queue, in order. */
+static void take_remote(struct cport *p)
+{
+	struct cport_op *stack = atomic_exchange(&p->remote, NULL), *fifo = NULL;
+	while (stack) {
+		struct cport_op *next = stack->_next;
+		stack->_next = fifo;
+		fifo = stack;
+		stack = next;
+	}
+	struct batch b = {0};
+	while (fifo) {
+		struct cport_op *next = fifo->_next;
+		batch_add(&b, fifo);
+		fifo = next;
+	}
+	port_deliver(p, &b);
+}
+
 static int wait_single(struct cport *p, struct cport_completion *out, int max, int timeout_ms)
 {
 	struct timespec deadline;
 	if (timeout_ms > 0)
 		deadline_after(&deadline, timeout_ms);
+	if (atomic_load_explicit(&p->owner, memory_order_relaxed) != &tls_token)
+		atomic_store(&p->owner, &tls_token);
 	for (;;) {
 		if (atomic_load(&p->shutdown))
 			return -ESHUTDOWN;
+		if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+			take_remote(p);
 		if (p->q_head)
 			return take(p, out, max);
 		int left = ms_left(&deadline, timeout_ms);
@@ -322,12 +349,16 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 	}
 	p->nwaiters++;
 	int ret;
+	bool polled = false;
 	for (;;) {
 		if (atomic_load(&p->shutdown)) {
 			ret = -ESHUTDOWN;
 			break;
 		}
-		if (p->q_head && p->running < p->concurrency) {
+		/* The poller has waited longest: while followers wait (or were
+		 * just released), completions go to them, most recent first. */
+		bool mine = !polled || (!p->waiters && !p->woken);
+		if (p->q_head && p->running < p->concurrency && mine) {
 			ret = take(p, out, max);
 			become_running(p);
 			if (p->q_head && p->running < p->concurrency)
@@ -343,12 +374,14 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 			tls_polling = NULL;
 			pthread_mutex_lock(&p->lock);
 			p->polling = false;
+			polled = true;
 			atomic_store(&p->wake_pending, false);
 			if (poll_failed(r)) {
 				ret = r;
 				break;
 			}
-			if (left == 0 && !(p->q_head && p->running < p->concurrency)) {
+			bool can_take = p->q_head && p->running < p->concurrency && !p->waiters && !p->woken;
+			if (left == 0 && !can_take) {
 				ret = 0;
 				break;
 			}
@@ -394,6 +427,15 @@ int cport_post(cport_t *p, uintptr_t key, struct cport_op *op, int64_t result)
 	op->_buf = NULL;
 	op->_fe = NULL;
 	atomic_store_explicit((_Atomic uint32_t *)&op->_state, OP_DONE, memory_order_release);
+	if (!p->mt && atomic_load(&p->owner) != &tls_token) {
+		/* Another thread posts to a single-thread port: hand it over
+		 * without a lock and wake the owner. */
+		op->_next = atomic_load(&p->remote);
+		while (!atomic_compare_exchange_weak(&p->remote, &op->_next, op))
+			;
+		p->be_ops->wake(p);
+		return 0;
+	}
 	struct batch b = {0};
 	batch_add(&b, op);
 	port_deliver(p, &b);
@@ -503,11 +545,16 @@ int cport_destroy(cport_t *p)
 		p->q_head = op->_next;
 		if (op->_kind == CPORT_OP_ACCEPT && op->_result >= 0)
 			close((int)op->_result);
-		if (op->_bits & OPB_NODE)
+		if (op_bits_test(op, OPB_NODE))
 			free(op);
 	}
 	p->q_tail = NULL;
 	punlock(p, &p->lock);
+	for (struct cport_op *op = atomic_exchange(&p->remote, NULL), *next; op; op = next) {
+		next = op->_next;
+		if (op_bits_test(op, OPB_NODE))
+			free(op);
+	}
 
 	p->be_ops->fini(p);
 	/* fds closed through the port whose ops had not all finished. */

@@ -88,6 +88,7 @@ struct cport {
 	struct cport_op *q_head, *q_tail;
 	unsigned q_len;
 	struct waiter *waiters; /* parked followers, most recent first */
+	unsigned woken;         /* followers released but not yet running again */
 	unsigned nwaiters;      /* threads inside cport_wait */
 	unsigned running;       /* threads between a wait's return and the next wait */
 	bool polling;           /* a waiter is inside backend poll */
@@ -98,6 +99,11 @@ struct cport {
 	pthread_condattr_t cattr;
 
 	struct pool pool;
+
+	/* Single-thread ports: posts from other threads, pushed lock-free, and
+	 * the thread that waits (a token of its own), to tell them apart. */
+	_Atomic(struct cport_op *) remote;
+	_Atomic(const void *) owner;
 
 	pthread_mutex_t fdtab_lock; /* growing the table */
 	_Atomic(struct fdent *) fdtab[FDTAB_CHUNKS];
