@@ -28,7 +28,7 @@ def test_fifty_thousand_connect_echo_close_cycles_leak_nothing(start_server):
     base = srv.baseline()
     before = srv.counters()["connections_total"]
     cycles = scaled(CYCLES, 5000)
-    with WellBehaved(srv.addr, parallel=4):
+    with WellBehaved(srv.addr, parallel=2, max_size=64 * 1024):
         done = churn(srv, cycles, 100)
     assert done == cycles // PROCS * PROCS
     srv.assert_alive()
