@@ -25,6 +25,7 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 BASELINE = "ref-epoll"
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#000000", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 FULL = {
     "cells": [(c, s) for c in (1, 100, 1000, 10000) for s in (64, 4096, 65536)],
@@ -224,7 +225,8 @@ def plot(results, picks, png, raw):
               "set xtics ('0%%' 1, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, '99.999%%' 100000)"]
     for title, series in panels:
         script.append(f"set title '{title}'")
-        script.append("plot " + ", ".join(f"'{d}' using 1:2 with lines lw 2 lc {i + 1} dt {1 if n.startswith('cport') else 2} "
+        script.append("plot " + ", ".join(f"'{d}' using 1:2 with lines lw 2 lc rgb '{COLORS[i % len(COLORS)]}' "
+                                          f"dt {1 if n.startswith('cport') else 2} "
                                           f"title '{n}'" for i, (n, d) in enumerate(series)))
     script.append("unset multiplot")
     p = subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, capture_output=True, timeout=60)

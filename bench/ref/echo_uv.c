@@ -1,5 +1,6 @@
 /* echo_uv.c - reference echo server on libuv: one loop, a buffer per read,
- * written back and freed when the write completes.
+ * written back and returned to a free list when the write completes (so the
+ * allocator does not grow and trim the heap on every message).
  * usage: ref-uv [PORT [ADDR]]   (PORT 0 picks one; the ready line names it) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +10,29 @@
 #define BACKLOG 4096
 #define MAX_QUEUED (1 << 20) /* stop reading while this much waits to be written */
 
+#define FREE_MAX 64 /* buffers kept for reuse */
+
 struct echo_write {
 	uv_write_t req;
 	uv_buf_t buf;
 };
 
+static char *free_bufs[FREE_MAX];
+static int nfree;
+
+static void put_buf(char *b)
+{
+	if (nfree < FREE_MAX)
+		free_bufs[nfree++] = b;
+	else
+		free(b);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)h;
 	(void)suggested;
-	buf->base = malloc(READ_SIZE);
+	buf->base = nfree ? free_bufs[--nfree] : malloc(READ_SIZE);
 	buf->len = buf->base ? READ_SIZE : 0;
 }
 
@@ -33,7 +47,7 @@ static void on_written(uv_write_t *req, int status)
 {
 	struct echo_write *w = (struct echo_write *)req;
 	uv_stream_t *s = req->handle;
-	free(w->buf.base);
+	put_buf(w->buf.base);
 	free(w);
 	if (status < 0) {
 		if (!uv_is_closing((uv_handle_t *)s))
@@ -47,14 +61,15 @@ static void on_written(uv_write_t *req, int status)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	if (n <= 0) {
-		free(buf->base);
+		if (buf->base)
+			put_buf(buf->base);
 		if (n < 0 && !uv_is_closing((uv_handle_t *)s))
 			uv_close((uv_handle_t *)s, on_close);
 		return;
 	}
 	struct echo_write *w = malloc(sizeof(*w));
 	if (!w) {
-		free(buf->base);
+		put_buf(buf->base);
 		uv_close((uv_handle_t *)s, on_close);
 		return;
 	}
