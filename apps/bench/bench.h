@@ -74,6 +74,7 @@ bool counter_is_mismatch(enum counter c, bool udp);
 
 struct stats {
 	struct hist hist;   /* latency of messages completed in the window, ns */
+	struct hist late;   /* open loop: how late each message of the window was sent, ns */
 	uint64_t msgs;      /* messages fully echoed in the window */
 	uint64_t bytes;     /* echoed bytes verified in the window */
 	uint64_t counters[C_NCOUNTERS];
@@ -152,6 +153,13 @@ struct worker {
 	_Atomic uint64_t live_msgs, live_bytes, live_errors;
 	_Atomic unsigned live_conns;
 	_Atomic int tick_pending;
+	/* Open loop: the pacer writes a byte into tick_fd[1]; a receive on
+	 * tick_fd[0] through the port wakes the worker, so the port stays the
+	 * worker's alone. */
+	int tick_fd[2];
+	struct cport_op tick_op;
+	struct iovec tick_iov;
+	char tick_buf[64];
 };
 
 struct run {

@@ -34,6 +34,7 @@ static int make_workers(struct run *run, const struct config *cfg)
 		struct worker *w = &run->workers[t];
 		w->run = run;
 		w->id = t;
+		w->tick_fd[0] = w->tick_fd[1] = -1;
 		w->n = cfg->conns / cfg->threads + (t < cfg->conns % cfg->threads);
 		w->conns = calloc(w->n ? w->n : 1, sizeof(*w->conns));
 		if (!w->conns)
@@ -115,10 +116,12 @@ static int wait_connected(struct run *run, struct progress *p, uint64_t t0)
 static void collect(struct run *run, struct summary *s)
 {
 	hist_init(&s->total.hist);
+	hist_init(&s->total.late);
 	snprintf(s->backend, sizeof(s->backend), "%s", run->workers[0].backend);
 	for (unsigned t = 0; t < run->cfg->threads; t++) {
 		struct stats *st = &run->workers[t].st;
 		hist_merge(&s->total.hist, &st->hist);
+		hist_merge(&s->total.late, &st->late);
 		s->total.msgs += st->msgs;
 		s->total.bytes += st->bytes;
 		s->total.connected += st->connected;
@@ -132,6 +135,7 @@ static int start_threads(struct run *run)
 {
 	for (unsigned t = 0; t < run->cfg->threads; t++) {
 		hist_init(&run->workers[t].st.hist);
+		hist_init(&run->workers[t].st.late);
 		int rc = pthread_create(&run->workers[t].thread, NULL, worker_main, &run->workers[t]);
 		if (rc) {
 			fprintf(stderr, "cport-bench: pthread_create: %s\n", strerror(rc));

@@ -133,6 +133,13 @@ void report_human(const struct config *cfg, const struct summary *s)
 	       (unsigned long long)s->total.msgs, (unsigned long long)s->total.bytes, s->window_s);
 	if (cfg->mode != MODE_STREAM)
 		human_latency(s);
+	if (cfg->mode == MODE_OPEN && s->total.late.count) {
+		char a[32], b[32], c[32];
+		const struct hist *l = &s->total.late;
+		printf("send late:   p50 %s  p99 %s  max %s  (the client's own lateness, included above)\n",
+		       fmt_ns(a, sizeof(a), (double)hist_percentile(l, 50)), fmt_ns(b, sizeof(b), (double)hist_percentile(l, 99)),
+		       fmt_ns(c, sizeof(c), (double)l->max));
+	}
 	human_errors(cfg, s);
 	human_cpu(cfg, s);
 	static const char *const verdicts[] = {
@@ -215,6 +222,12 @@ int report_json(const struct config *cfg, const struct summary *s, const char *p
 	fprintf(f, "  \"msgs_per_s\": %.3f,\n  \"mib_per_s\": %.6f,\n", per_s(s, (double)s->total.msgs),
 		per_s(s, (double)s->total.bytes) / MIB);
 	json_latency(f, &s->total.hist);
+	if (cfg->mode == MODE_OPEN && s->total.late.count)
+		fprintf(f, "  \"send_lateness_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f},\n",
+			(double)hist_percentile(&s->total.late, 50) / 1e3, (double)hist_percentile(&s->total.late, 99) / 1e3,
+			(double)s->total.late.max / 1e3);
+	else
+		fprintf(f, "  \"send_lateness_us\": null,\n");
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < C_NCOUNTERS; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", counter_name[k], (unsigned long long)s->total.counters[k]);

@@ -103,6 +103,8 @@ void tcp_pump(struct worker *w, struct conn *c, uint64_t now)
 	size_t size = w->run->cfg->size;
 	if (tcp_idle(c))
 		c->t_progress = now; /* the no-echo clock starts with the first byte outstanding */
+	if (w->run->cfg->mode == MODE_OPEN && c->tx.off == 0 && in_window(w, now))
+		hist_record(&w->st.late, now - intended_time(w, c, c->tx.seq)); /* the client's own lateness */
 	if (c->ts) {
 		/* Each message that begins in this chunk starts its clock now. */
 		uint64_t first = c->tx.off ? c->tx.seq + 1 : c->tx.seq;

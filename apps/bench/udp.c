@@ -56,6 +56,8 @@ void udp_pump(struct worker *w, struct conn *c, uint64_t now)
 		return;
 	if (c->tx.seq >= c->limit || c->tx.seq - c->oldest >= c->ring)
 		return;
+	if (cfg->mode == MODE_OPEN && in_window(w, now))
+		hist_record(&w->st.late, now - intended_time(w, c, c->tx.seq));
 	struct udp_slot *s = slot(c, c->tx.seq);
 	*s = (struct udp_slot){.seq = c->tx.seq, .sent = now, .pending = 1};
 	pat_fill(c->sbuf, c->id, cfg->size, &c->tx, cfg->size);

@@ -22,6 +22,8 @@ def test_open_loop_meets_its_rate_and_measures_from_intended_time(start_server, 
     assert_clean(r)
     assert r.json["params"]["mode"] == "open"
     assert 1500 <= r.json["msgs_per_s"] <= 2500, r
+    late = r.json["send_lateness_us"]
+    assert 0 <= late["p50"] <= late["p99"] <= late["max"], r
 
 
 def test_stream_mode_moves_bytes(start_server, bench):

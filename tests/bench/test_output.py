@@ -9,7 +9,8 @@ from conftest import binary
 
 JSON_FIELDS = {
     "tool": str, "version": str, "params": dict, "connections": dict, "window_s": float, "messages": int,
-    "bytes": int, "msgs_per_s": float, "mib_per_s": float, "latency_us": dict, "errors": dict, "client": dict,
+    "bytes": int, "msgs_per_s": float, "mib_per_s": float, "latency_us": dict, "send_lateness_us": type(None),
+    "errors": dict, "client": dict,
     "server": dict, "ok": bool, "exit_status": int,
 }
 PARAMS = ["host", "port", "address", "family", "proto", "mode", "connections", "size", "pipeline", "rate",
