@@ -61,7 +61,13 @@ static void ep_fini(struct cport *p)
 
 static int ep_attach(struct cport *p, struct fdent *fe)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = fe};
+	int type = 0;
+	socklen_t len = sizeof(type);
+	fe->rd_ready = fe->wr_ready = true;
+	fe->no_infer = false;
+	/* Not a socket (a pipe, an eventfd): treated as a datagram source. */
+	fe->stream = getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET, .data.ptr = fe};
 	if (epoll_ctl(EB(p)->epfd, EPOLL_CTL_ADD, fe->fd, &ev) < 0)
 		return -errno;
 	return 0;
@@ -158,6 +164,38 @@ static ssize_t try_op(struct cport *p, struct cport_op *op, int fd)
 	return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
+static size_t iov_total(const struct msghdr *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	return n;
+}
+
+/* Learn from a result without another syscall: on a stream socket a read
+ * shorter than asked drained the receive queue and a short write filled the
+ * send buffer (the kernel's next edge sets the flag again). Not once the
+ * peer's FIN, an error or urgent data was seen: a read then stops short of
+ * what is queued, and that event's edge is already spent. fe->lock held. */
+static void note_result(struct cport *p, struct fdent *fe, struct cport_op *op, ssize_t r)
+{
+	if (r == -EAGAIN) {
+		if (op_is_read(op->_kind))
+			fe->rd_ready = false;
+		else if (op->_kind != CPORT_OP_CONNECT)
+			fe->wr_ready = false;
+		return;
+	}
+	if (!fe->stream || fe->no_infer || r <= 0)
+		return;
+	if (op->_kind == CPORT_OP_RECV && (size_t)r < iov_total(&op->_msg))
+		fe->rd_ready = false;
+	else if (op->_kind == CPORT_OP_RECV_POOLED && (size_t)r < p->pool.size)
+		fe->rd_ready = false;
+	else if (op->_kind == CPORT_OP_SEND && (size_t)r < iov_total(&op->_msg))
+		fe->wr_ready = false;
+}
+
 /* fe->lock held. */
 static void waitbuf_list(struct cport *p, struct fdent *fe)
 {
@@ -177,12 +215,14 @@ static void waitbuf_list(struct cport *p, struct fdent *fe)
 
 /* Run the ops queued on one direction of fe until one would block; the ops
  * that finished move to *done. fe->lock held. */
-static void run_queue(struct cport *p, struct fdent *fe, struct cport_op **head, struct cport_op **tail,
-		      struct batch *done)
+static void run_queue(struct cport *p, struct fdent *fe, bool rd, struct batch *done)
 {
+	struct cport_op **head = rd ? &fe->rq_head : &fe->wq_head;
+	struct cport_op **tail = rd ? &fe->rq_tail : &fe->wq_tail;
 	struct cport_op *op;
 	while ((op = *head) != NULL) {
 		ssize_t r = try_op(p, op, fe->fd);
+		note_result(p, fe, op, r);
 		if (r == -EAGAIN)
 			return;
 		if (r == TRY_WAITBUF) {
@@ -225,8 +265,12 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 	bool rd = op_is_read(op->_kind);
 	struct cport_op **head = rd ? &fe->rq_head : &fe->wq_head;
 	struct cport_op **tail = rd ? &fe->rq_tail : &fe->wq_tail;
-	if (!*head) {
+	bool *ready = rd ? &fe->rd_ready : &fe->wr_ready;
+	/* A connect's first step is the connect(2) call itself. */
+	bool first_connect = op->_kind == CPORT_OP_CONNECT && !op_bits_test(op, OPB_POLLCONN);
+	if (!*head && (*ready || first_connect)) {
 		ssize_t r = try_op(p, op, fe->fd);
+		note_result(p, fe, op, r);
 		if (r != -EAGAIN && r != TRY_WAITBUF) {
 			op->_result = r;
 			return 1;
@@ -325,10 +369,16 @@ static int ep_poll(struct cport *p, int timeout_ms)
 		}
 		plock(p, &fe->lock);
 		if (fe->state != FD_FREE) {
-			if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-				run_queue(p, fe, &fe->rq_head, &fe->rq_tail, &done);
-			if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-				run_queue(p, fe, &fe->wq_head, &fe->wq_tail, &done);
+			if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
+				fe->no_infer = true;
+			if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+				fe->rd_ready = true;
+				run_queue(p, fe, true, &done);
+			}
+			if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+				fe->wr_ready = true;
+				run_queue(p, fe, false, &done);
+			}
 		}
 		punlock(p, &fe->lock);
 		complete_all(p, &done, &out);
@@ -365,7 +415,7 @@ static void ep_buf_returned(struct cport *p, unsigned id)
 		struct batch done = {0}, out = {0};
 		plock(p, &fe->lock);
 		if (fe->state != FD_FREE)
-			run_queue(p, fe, &fe->rq_head, &fe->rq_tail, &done);
+			run_queue(p, fe, true, &done);
 		punlock(p, &fe->lock);
 		complete_all(p, &done, &out);
 		port_deliver(p, &out);

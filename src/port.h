@@ -50,6 +50,11 @@ struct fdent {
 	/* epoll backend: ops waiting for readiness, FIFO per direction */
 	struct cport_op *rq_head, *rq_tail;
 	struct cport_op *wq_head, *wq_tail;
+	/* epoll backend: false once a syscall said EAGAIN, true again with the
+	 * next readiness event, so a new op skips a syscall bound to fail. */
+	bool rd_ready, wr_ready;
+	bool stream;   /* SOCK_STREAM: a short read or write means empty or full... */
+	bool no_infer; /* ...unless end of stream, an error or urgent data was seen */
 	bool waitbuf_listed; /* on the pool's wait list */
 	struct fdent *waitbuf_next;
 };
