@@ -213,6 +213,8 @@ static int loop_setup(struct worker *w)
 		o.flags |= CPORT_SINGLE_THREAD;
 	if (cfg->pool_buffers)
 		o.pool_buffers = cfg->pool_buffers;
+	if (cfg->pool_buffer_size)
+		o.pool_buffer_size = cfg->pool_buffer_size;
 	r = cport_create(&o, &lp->port);
 	if (r < 0) {
 		lp->port = NULL;

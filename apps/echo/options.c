@@ -31,6 +31,7 @@ enum {
 	OPT_UDP_MIN_PORT,
 	OPT_UDP_ALLOW_BCAST,
 	OPT_POOL,
+	OPT_POOL_SIZE,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +49,7 @@ static const struct option long_opts[] = {
 	{"udp-min-source-port", required_argument, NULL, OPT_UDP_MIN_PORT},
 	{"udp-allow-broadcast", no_argument, NULL, OPT_UDP_ALLOW_BCAST},
 	{"pool-buffers", required_argument, NULL, OPT_POOL},
+	{"pool-buffer-size", required_argument, NULL, OPT_POOL_SIZE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -78,7 +80,8 @@ static void usage(FILE *f)
 		"                           drop datagrams from source ports below N (default %d)\n"
 		"      --udp-allow-broadcast\n"
 		"                           answer broadcast and multicast sources too\n"
-		"      --pool-buffers N     receive pool buffers per port (default: the library's)\n"
+		"      --pool-buffers N     receive pool buffers per port, 1..32768 (default: the library's)\n"
+		"      --pool-buffer-size B bytes per pool buffer, 512..1048576 (default: the library's)\n"
 		"  -q, --quiet              print errors only\n"
 		"  -v, --verbose            print more (twice: debug)\n"
 		"  -h, --help               print this help and exit\n"
@@ -315,9 +318,14 @@ static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline 
 		cfg->udp_allow_broadcast = 1;
 		return 0;
 	case OPT_POOL:
-		if (parse_ulong(arg, 1, 1u << 20, &v) != 0)
-			return bad("bad --pool-buffers '%s' (1..1048576)", arg);
+		if (parse_ulong(arg, 1, 32768, &v) != 0)
+			return bad("bad --pool-buffers '%s' (1..32768)", arg);
 		cfg->pool_buffers = (unsigned)v;
+		return 0;
+	case OPT_POOL_SIZE:
+		if (parse_ulong(arg, 512, 1u << 20, &v) != 0)
+			return bad("bad --pool-buffer-size '%s' (512..1048576)", arg);
+		cfg->pool_buffer_size = (unsigned)v;
 		return 0;
 	case 'q':
 		cl->quiet = 1;

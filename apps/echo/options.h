@@ -34,6 +34,7 @@ struct config {
 	unsigned udp_min_port;    /* drop datagrams from source ports below */
 	int udp_allow_broadcast;  /* accept broadcast/multicast sources */
 	unsigned pool_buffers;    /* 0: the library's default */
+	unsigned pool_buffer_size; /* 0: the library's default */
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */
 };
 

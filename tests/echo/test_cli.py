@@ -44,6 +44,8 @@ def test_version_prints_the_version_and_exits_0(backend):
         (["--listen", "::1:80"], "bad --listen '::1:80'"),
         (["--listen", "127.0.0.1"], "bad --listen '127.0.0.1'"),
         (["--idle-timeout", "soon"], "bad --idle-timeout 'soon'"),
+        (["--pool-buffers", "40000"], "bad --pool-buffers '40000'"),
+        (["--pool-buffer-size", "100"], "bad --pool-buffer-size '100'"),
         (["--tcp-only", "--udp-only"], "exclude each other"),
         (["stray"], "unexpected argument 'stray'"),
     ],

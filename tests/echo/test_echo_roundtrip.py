@@ -19,6 +19,15 @@ def test_echo_round_trip_with_python_sockets(launch):
             assert echo_once(s, data) == data
 
 
+@pytest.mark.parametrize("size", ["512", "65536"])
+def test_pool_buffer_size_changes_the_chunk_not_the_bytes(launch, size):
+    srv = launch("--pool-buffer-size", size, "--pool-buffers", "64")
+    with srv.connect() as s:
+        for n in (1, 511, 513, 200_000):
+            data = os.urandom(n)
+            assert echo_once(s, data) == data
+
+
 def test_echo_round_trip_with_socat(launch):
     if not shutil.which("socat"):
         pytest.fail("socat is not installed (make deps-test)")
