@@ -70,6 +70,7 @@ struct waiter;
 /* The receive pool: one region cut into equal buffers. */
 struct pool {
 	char *base;
+	size_t map_bytes; /* the mapping, whole pages */
 	size_t size;     /* bytes per buffer */
 	unsigned count;  /* buffers */
 	pthread_mutex_t lock;
