@@ -31,7 +31,8 @@ struct backend {
 	/* Push queued submissions to the kernel now (called before a thread parks). */
 	void (*flush)(struct cport *p);
 	/* Poller only: wait up to timeout_ms for kernel events and hand what
-	 * finished to port_complete. Returns >= 0, or -errno (-EINTR). */
+	 * finished to port_deliver. Returns how many ops it completed (>= 0),
+	 * or -errno (-EINTR). */
 	int (*poll)(struct cport *p, int timeout_ms);
 	/* Make a poll in progress return soon. */
 	void (*wake)(struct cport *p);

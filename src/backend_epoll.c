@@ -383,8 +383,9 @@ static int ep_poll(struct cport *p, int timeout_ms)
 		punlock(p, &fe->lock);
 		complete_all(p, &done, &out);
 	}
+	int got = (int)out.n; /* completions, not events: a wake or a spent edge brings none */
 	port_deliver(p, &out);
-	return n;
+	return got;
 }
 
 static void ep_wake(struct cport *p)

@@ -20,6 +20,8 @@
 #define REAP_BATCH 64
 #define POOL_GROUP 0
 #define MAX_RESUBMITS 1000 /* a request cancelled by the kernel this often is given up */
+#define MAX_BUF_CREDIT 64  /* see nobufs_kick */
+#define MAX_CQ_ENTRIES 65536
 #define FINI_DRAIN_ROUNDS 20
 #define FINI_DRAIN_MS 50
 
@@ -34,6 +36,7 @@ struct uring_be {
 	size_t br_bytes;
 	unsigned br_mask;
 	unsigned br_avail; /* buffers the kernel can still pick */
+	unsigned br_credit; /* buffers put back while no recv was parked (capped) */
 	pthread_mutex_t br_lock;
 	struct cport_op *nb_head, *nb_tail; /* pooled recvs waiting for a buffer (-ENOBUFS) */
 	atomic_uint nb_count;               /* how many; read without br_lock for a quick look */
@@ -240,9 +243,12 @@ static int ring_init(struct cport *p, struct uring_be *b)
 {
 	struct io_uring_params prm;
 	memset(&prm, 0, sizeof(prm));
-	unsigned cq = p->queue_depth * 16;
+	/* Room for a completion per op of many thousand connections: past it the
+	 * kernel keeps overflowing completions in a slower list, and submissions
+	 * can be refused (-EBUSY) until it drains. 1 MiB of ring at most. */
+	unsigned cq = MAX_CQ_ENTRIES;
 	prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-	prm.cq_entries = cq > 65536 ? 65536 : cq;
+	prm.cq_entries = cq;
 	if (!p->mt)
 		prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
 	int r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
@@ -250,7 +256,7 @@ static int ring_init(struct cport *p, struct uring_be *b)
 	if (r == -EINVAL && !p->mt) { /* an older kernel: no single-issuer mode */
 		memset(&prm, 0, sizeof(prm));
 		prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-		prm.cq_entries = cq > 65536 ? 65536 : cq;
+		prm.cq_entries = cq;
 		r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
 	}
 	if (r < 0)
@@ -383,31 +389,29 @@ static void nb_unlink(struct uring_be *b, struct cport_op *op)
 	}
 }
 
-/* Start again as many parked pooled recvs as there are buffers in the ring.
- * Starting too many is harmless: the extra ones park again on -ENOBUFS. */
+/* A buffer went back to the ring: start the oldest parked pooled recv
+ * again, one per buffer. Never more: a restart the pool cannot serve fails
+ * with -ENOBUFS at once, and restarting on every such failure would spin.
+ * A buffer that finds no recv parked is a credit for the next recv to fail
+ * (its -ENOBUFS may have crossed the buffer's return); credits are capped,
+ * so stale ones cost a bounded number of retries. */
 static void nobufs_kick(struct cport *p, struct uring_be *b)
 {
-	struct cport_op *run = NULL, **tail = &run;
-	if (!atomic_load(&b->nb_count))
-		return;
 	plock(p, &b->br_lock);
-	for (unsigned n = b->br_avail; n && b->nb_head; n--) {
-		struct cport_op *op = b->nb_head;
+	struct cport_op *op = b->nb_head;
+	if (op) {
 		b->nb_head = op->_next;
 		if (!b->nb_head)
 			b->nb_tail = NULL;
 		op_bits_clear(op, OPB_WAITBUF);
 		atomic_fetch_sub(&b->nb_count, 1);
 		op->_next = NULL;
-		*tail = op;
-		tail = &op->_next;
+	} else if (b->br_credit < MAX_BUF_CREDIT) {
+		b->br_credit++;
 	}
 	punlock(p, &b->br_lock);
-	while (run) {
-		struct cport_op *next = run->_next;
-		queue_op(p, run, false);
-		run = next;
-	}
+	if (op)
+		queue_op(p, op, false);
 }
 
 static int ur_cancel(struct cport *p, struct cport_op *op)
@@ -495,20 +499,27 @@ static bool cancelled_by_kernel(struct cport *p, struct cport_op *op)
 	return ours && op->_spare[1]++ < MAX_RESUBMITS;
 }
 
+/* The pool was empty when op's recv looked: wait for a buffer to come back,
+ * unless one already did (a credit). */
 static void park_nobufs(struct cport *p, struct uring_be *b, struct cport_op *op)
 {
 	plock(p, &b->br_lock);
-	op_bits_set(op, OPB_WAITBUF);
-	op->_next = NULL;
-	if (b->nb_tail)
-		b->nb_tail->_next = op;
-	else
-		b->nb_head = op;
-	b->nb_tail = op;
-	atomic_fetch_add(&b->nb_count, 1);
+	bool retry = b->br_credit > 0;
+	if (retry) {
+		b->br_credit--;
+	} else {
+		op_bits_set(op, OPB_WAITBUF);
+		op->_next = NULL;
+		if (b->nb_tail)
+			b->nb_tail->_next = op;
+		else
+			b->nb_head = op;
+		b->nb_tail = op;
+		atomic_fetch_add(&b->nb_count, 1);
+	}
 	punlock(p, &b->br_lock);
-	/* A buffer may have come back since the kernel looked. */
-	nobufs_kick(p, b);
+	if (retry)
+		queue_op(p, op, false);
 }
 
 /* One CQE for op: fix up its result, or start it again; true if it completed. */
@@ -533,13 +544,17 @@ static bool finish_cqe(struct cport *p, struct uring_be *b, struct cport_op *op,
 				op->_buf = pool_buf(p, id);
 				op->_flags = CPORT_CF_BUFFER;
 				pool_lend(p, id);
+			} else {
+				nobufs_kick(p, b);
 			}
 		} else if (res == -ENOBUFS) {
 			park_nobufs(p, b, op);
 			return false;
+		} else {
+			/* Done without a buffer (end of stream, an error): the one a
+			 * parked recv may have been started for is still there. */
+			nobufs_kick(p, b);
 		}
-		/* This one is done (a buffer may even have gone back): others waiting may go on. */
-		nobufs_kick(p, b);
 	}
 	if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_POLLCONN) && res >= 0) {
 		int err = 0;

@@ -349,15 +349,17 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 	}
 	p->nwaiters++;
 	int ret;
-	bool polled = false;
+	bool polled = false, harvested = false;
 	for (;;) {
 		if (atomic_load(&p->shutdown)) {
 			ret = -ESHUTDOWN;
 			break;
 		}
-		/* The poller has waited longest: while followers wait (or were
-		 * just released), completions go to them, most recent first. */
-		bool mine = !polled || (!p->waiters && !p->woken);
+		/* The poller has waited longest. It runs what it just collected
+		 * from the kernel itself (it is awake, its caches are warm); when
+		 * it woke with nothing of its own (a post, a timeout), completions
+		 * go to the followers, most recent first, as IOCP releases them. */
+		bool mine = !polled || harvested || (!p->waiters && !p->woken);
 		if (p->q_head && p->running < p->concurrency && mine) {
 			ret = take(p, out, max);
 			become_running(p);
@@ -375,12 +377,13 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 			pthread_mutex_lock(&p->lock);
 			p->polling = false;
 			polled = true;
+			harvested = r > 0;
 			atomic_store(&p->wake_pending, false);
 			if (poll_failed(r)) {
 				ret = r;
 				break;
 			}
-			bool can_take = p->q_head && p->running < p->concurrency && !p->waiters && !p->woken;
+			bool can_take = p->q_head && p->running < p->concurrency && (harvested || (!p->waiters && !p->woken));
 			if (left == 0 && !can_take) {
 				ret = 0;
 				break;
