@@ -667,6 +667,15 @@ class Held:
             self.finish(f"{e.strerror}")
 
 
+def stuck_report(busy):
+    """What the echoes still in flight are waiting for."""
+    unsent = sum(1 for c in busy if c.sent < len(c.payload))
+    partial = sum(1 for c in busy if 0 < c.got)
+    return (f"{len(busy)} echoes unfinished: {unsent} not all sent, {partial} partly back, "
+            f"{len(busy) - unsent - partial} all sent and nothing back; e.g. local ports "
+            f"{[c.s.getsockname()[1] for c in busy[:5]]}")
+
+
 def worker_hold(a):
     """Open a['count'] connections and keep them; then commands on stdin:
     'echo' runs one verified round trip on every connection, 'close' closes
@@ -701,7 +710,8 @@ def worker_hold(a):
                 if c.usable():
                     c.echo(rng.randbytes(rng.randint(1, size)))
             try:
-                run_until(loop, lambda: counter[0] == 0, time.monotonic() + a["timeout"], "echo round")
+                run_until(loop, lambda: counter[0] == 0, time.monotonic() + a["timeout"], "echo round",
+                          lambda: stuck_report([c for c in conns if c.busy]))
             except AssertionError as e:
                 emit({"echoed": 0, "failures": [str(e)]})
                 continue

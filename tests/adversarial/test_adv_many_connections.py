@@ -56,7 +56,7 @@ def test_fifteen_thousand_connections_held_and_echoing(start_server):
     base0 = srv.baseline()
     each = scaled(CONNECTIONS, 3000) // PROCS
     n = each * PROCS
-    holders = Holders(srv, each, 120 * SLOW)
+    holders = Holders(srv, each, 60 * SLOW)
     try:
         holders.gather("held")  # the first wave: only the baseline comes after it
         first_rss = srv.mem_kb()[0]

@@ -8,8 +8,8 @@ import time
 from .advclient import Drip, Loop, Sources, run_until
 from .advserver import SETTLE_TIMEOUT, SLOW, WellBehaved, scaled, warm_up
 
-IDLE_TIMEOUT = 3  # seconds; the drip interval is 1 s, well inside it
-DRIPS = 4
+IDLE_TIMEOUT = 4  # seconds; the drip interval is 1 s, well inside it
+DRIPS = 3
 RSS_SLACK_KB = 2048
 
 
