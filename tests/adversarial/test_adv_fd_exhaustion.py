@@ -3,7 +3,6 @@
 reconnect whenever they are shed. The server neither dies nor spins (its CPU
 time while stuck at the limit stays low), connections it already has keep
 echoing, and once the hogs go it serves new clients again."""
-import os
 import random
 import time
 

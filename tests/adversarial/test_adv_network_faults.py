@@ -6,7 +6,7 @@ user space where the kernel has no netem). A hundred clients each echo
 import pytest
 
 from . import netfault
-from .advserver import ClientProcess, SLOW, Server, scaled, warm_up
+from .advserver import ClientProcess, SLOW, Server, scaled
 
 CLIENTS = 100
 SIZE = 1 << 20
