@@ -59,6 +59,7 @@ def test_fifteen_thousand_connections_held_and_echoing(start_server):
     holders = Holders(srv, each, 60 * SLOW)
     try:
         holders.gather("held")  # the first wave: only the baseline comes after it
+        holders.command("echo", "echoed")  # every one of them at once, verified
         first_rss = srv.mem_kb()[0]
         holders.command("close", "closed")
         base = srv.baseline()
