@@ -20,8 +20,8 @@
 #define REAP_BATCH 64
 #define POOL_GROUP 0
 #define MAX_RESUBMITS 1000 /* a request cancelled by the kernel this often is given up */
-#define MAX_BUF_CREDIT 64  /* see nobufs_kick */
 #define MAX_CQ_ENTRIES 65536
+#define SWEEP_MAX 16 /* see nobufs_sweep */
 #define FINI_DRAIN_ROUNDS 20
 #define FINI_DRAIN_MS 50
 
@@ -393,8 +393,9 @@ static void nb_unlink(struct uring_be *b, struct cport_op *op)
  * again, one per buffer. Never more: a restart the pool cannot serve fails
  * with -ENOBUFS at once, and restarting on every such failure would spin.
  * A buffer that finds no recv parked is a credit for the next recv to fail
- * (its -ENOBUFS may have crossed the buffer's return); credits are capped,
- * so stale ones cost a bounded number of retries. */
+ * (its -ENOBUFS may have crossed the buffer's return). Credits are capped at
+ * the pool's size: the ring never holds more buffers than that, so no
+ * buffer's wake-up is lost, and stale credits cost at most that many retries. */
 static void nobufs_kick(struct cport *p, struct uring_be *b)
 {
 	plock(p, &b->br_lock);
@@ -406,12 +407,41 @@ static void nobufs_kick(struct cport *p, struct uring_be *b)
 		op_bits_clear(op, OPB_WAITBUF);
 		atomic_fetch_sub(&b->nb_count, 1);
 		op->_next = NULL;
-	} else if (b->br_credit < MAX_BUF_CREDIT) {
+	} else if (b->br_credit < p->pool.count) {
 		b->br_credit++;
 	}
 	punlock(p, &b->br_lock);
 	if (op)
 		queue_op(p, op, false);
+}
+
+/* A safety net under the one-per-buffer rule: at each poll, while recvs
+ * are parked and the ring seems to hold buffers, restart a few of them. A
+ * bounded number per poll, so a scarce pool costs no retry storm. */
+static void nobufs_sweep(struct cport *p, struct uring_be *b)
+{
+	if (!atomic_load(&b->nb_count))
+		return;
+	plock(p, &b->br_lock);
+	unsigned n = b->br_avail < SWEEP_MAX ? b->br_avail : SWEEP_MAX;
+	struct cport_op *run = NULL, **tail = &run;
+	while (n-- && b->nb_head) {
+		struct cport_op *op = b->nb_head;
+		b->nb_head = op->_next;
+		if (!b->nb_head)
+			b->nb_tail = NULL;
+		op_bits_clear(op, OPB_WAITBUF);
+		atomic_fetch_sub(&b->nb_count, 1);
+		op->_next = NULL;
+		*tail = op;
+		tail = &op->_next;
+	}
+	punlock(p, &b->br_lock);
+	while (run) {
+		struct cport_op *next = run->_next;
+		queue_op(p, run, false);
+		run = next;
+	}
 }
 
 static int ur_cancel(struct cport *p, struct cport_op *op)
@@ -620,6 +650,7 @@ static int ur_poll(struct cport *p, int timeout_ms)
 	if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;
 	int n = reap(p, b);
+	nobufs_sweep(p, b);
 	return n ? n : (r < 0 ? r : 0);
 }
 
