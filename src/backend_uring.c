@@ -389,6 +389,21 @@ static void nb_unlink(struct uring_be *b, struct cport_op *op)
 	}
 }
 
+/* Take the oldest parked pooled recv off the list. br_lock held. */
+static struct cport_op *nb_pop(struct uring_be *b)
+{
+	struct cport_op *op = b->nb_head;
+	if (!op)
+		return NULL;
+	b->nb_head = op->_next;
+	if (!b->nb_head)
+		b->nb_tail = NULL;
+	op_bits_clear(op, OPB_WAITBUF);
+	atomic_fetch_sub(&b->nb_count, 1);
+	op->_next = NULL;
+	return op;
+}
+
 /* A buffer went back to the ring: start the oldest parked pooled recv
  * again, one per buffer. Never more: a restart the pool cannot serve fails
  * with -ENOBUFS at once, and restarting on every such failure would spin.
@@ -399,15 +414,8 @@ static void nb_unlink(struct uring_be *b, struct cport_op *op)
 static void nobufs_kick(struct cport *p, struct uring_be *b)
 {
 	plock(p, &b->br_lock);
-	struct cport_op *op = b->nb_head;
-	if (op) {
-		b->nb_head = op->_next;
-		if (!b->nb_head)
-			b->nb_tail = NULL;
-		op_bits_clear(op, OPB_WAITBUF);
-		atomic_fetch_sub(&b->nb_count, 1);
-		op->_next = NULL;
-	} else if (b->br_credit < p->pool.count) {
+	struct cport_op *op = nb_pop(b);
+	if (!op && b->br_credit < p->pool.count) {
 		b->br_credit++;
 	}
 	punlock(p, &b->br_lock);
@@ -425,14 +433,8 @@ static void nobufs_sweep(struct cport *p, struct uring_be *b)
 	plock(p, &b->br_lock);
 	unsigned n = b->br_avail < SWEEP_MAX ? b->br_avail : SWEEP_MAX;
 	struct cport_op *run = NULL, **tail = &run;
-	while (n-- && b->nb_head) {
-		struct cport_op *op = b->nb_head;
-		b->nb_head = op->_next;
-		if (!b->nb_head)
-			b->nb_tail = NULL;
-		op_bits_clear(op, OPB_WAITBUF);
-		atomic_fetch_sub(&b->nb_count, 1);
-		op->_next = NULL;
+	struct cport_op *op;
+	while (n-- && (op = nb_pop(b)) != NULL) {
 		*tail = op;
 		tail = &op->_next;
 	}
