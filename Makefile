@@ -24,6 +24,8 @@ LDLIBS_ALL := -luring -lpthread $(LDLIBS)
 
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/lib/%.o)
+# The library tests link a build with test-only fault-injection points (src/fault.h).
+FAULT_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/lib-faults/%.o)
 ECHO_SRC := $(wildcard apps/echo/*.c)
 BENCH_SRC := $(wildcard apps/bench/*.c)
 TEST_SRC := $(wildcard tests/lib/*.c)
@@ -39,6 +41,14 @@ $(B)/obj/lib/%.o: src/%.c include/cport.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c -o $@ $<
 
+$(B)/obj/lib-faults/%.o: src/%.c include/cport.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DCPORT_FAULTS -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(B)/libcport-faults.a: $(FAULT_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(B)/libcport.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -52,9 +62,9 @@ $(B)/cport-echo: $(ECHO_SRC) $(wildcard apps/echo/*.h) $(B)/libcport.a
 $(B)/cport-bench: $(BENCH_SRC) $(wildcard apps/bench/*.h) $(B)/libcport.a
 	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ $(BENCH_SRC) $(B)/libcport.a $(LDLIBS_ALL) -lm
 
-$(B)/tests/lib-tests: $(TEST_SRC) $(TEST_HELPERS) $(wildcard tests/helpers/*.h) $(B)/libcport.a
+$(B)/tests/lib-tests: $(TEST_SRC) $(TEST_HELPERS) $(wildcard tests/helpers/*.h) $(B)/libcport-faults.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/helpers -o $@ $(TEST_SRC) $(TEST_HELPERS) $(B)/libcport.a $(LDLIBS_ALL) -lcriterion -lseccomp
+	$(CC) $(CFLAGS_ALL) -DCPORT_FAULTS -Itests/helpers -Isrc -o $@ $(TEST_SRC) $(TEST_HELPERS) $(B)/libcport-faults.a $(LDLIBS_ALL) -lcriterion -lseccomp
 
 deps:
 	@scripts/deps.sh build

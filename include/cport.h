@@ -45,7 +45,7 @@ struct cport_options {
 	int backend;              /* enum cport_backend */
 	unsigned flags;           /* CPORT_SINGLE_THREAD */
 	unsigned queue_depth;     /* kernel queue size hint; 0 = 256 */
-	unsigned concurrency;     /* threads running completions at once; 0 = CPUs */
+	unsigned concurrency;     /* threads running completions at once; 0 = the CPUs this process may run on */
 	unsigned pool_buffers;    /* buffers in the receive pool; 0 = 1024 */
 	unsigned pool_buffer_size; /* bytes per pool buffer; 0 = 16384 */
 };
@@ -67,29 +67,44 @@ enum cport_op_kind {
 	CPORT_OP_SENDMSG,
 };
 
+/* A link in one of the library's intrusive lists. Private. */
+struct cport_link {
+	struct cport_link *_next, *_prev;
+};
+
 /*
  * One operation: the OVERLAPPED. The caller owns it, embeds it in its own
  * per-I/O struct and recovers that struct from a completion with
  * container_of. Zero it (or call cport_op_init) before first use; it may be
  * reused once its completion has been dequeued. Its memory and the buffers
- * and addresses it names must stay valid until then. The fields are the
+ * and addresses it names must stay valid until then. Every field is the
  * library's: do not touch them while the op is in flight.
  */
 struct cport_op {
-	struct cport_op *_next;
-	void *_fe;
+	/* The port core's: */
+	struct cport_link _queue_link; /* the completion queue, or a batch bound for it */
+	struct cport_link _pool_link;  /* the pool's list of receives waiting for a buffer */
+	void *_fd_entry;               /* the attached fd it runs on; NULL for posts */
 	uintptr_t _key;
 	int64_t _result;
-	void *_buf;
-	const void *_addr;
+	void *_buf;         /* pooled receive: the buffer it completed with */
+	const void *_addr;  /* address, or the caller's msghdr for recvmsg/sendmsg */
 	void *_addrlen;
 	struct msghdr _msg;
-	uint32_t _flags;
-	uint32_t _state;
+	uint32_t _flags;    /* CPORT_CF_* of the completion */
+	uint32_t _state;    /* idle, in flight, done */
 	int _fd;
 	uint16_t _kind;
-	uint16_t _bits;
-	uint64_t _spare[2];
+	uint16_t _bits;     /* cancel asked, readiness wanted, ... */
+	uint32_t _epoch;    /* the fd's cancel epoch when the op started */
+	uint32_t _restarts; /* times the kernel ended it on its own and it was started again */
+	uint32_t _buf_id;   /* pooled receive: the buffer the pool granted it */
+	/* The backend's own: */
+	struct cport_link _backend_link; /* epoll: the fd's queue of ops waiting for readiness */
+	uint32_t _backend_word;
+	uint32_t _reserved32;
+	/* Room to grow without changing the size of the struct. */
+	uint64_t _reserved[4];
 };
 
 /* cport_completion.flags */
@@ -121,6 +136,10 @@ CPORT_API int cport_create(const struct cport_options *opts, cport_t **out);
  * A single-thread port is destroyed by the thread that used it.
  * Returns 0, -EINVAL for NULL, -EALREADY if already being destroyed. */
 CPORT_API int cport_destroy(cport_t *port);
+
+/* The backend a name stands for: "auto", "io_uring" (or "uring"), "epoll".
+ * Returns an enum cport_backend, or -EINVAL for NULL or any other name. */
+CPORT_API int cport_backend_parse(const char *name);
 
 /* The name of the backend this port runs on: "io_uring" or "epoll". */
 CPORT_API const char *cport_backend_name(const cport_t *port);

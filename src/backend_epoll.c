@@ -2,6 +2,7 @@
  * queue the op on its fd only when the kernel says EAGAIN. Each fd is
  * registered once, edge-triggered, at attach: no epoll_ctl per op. */
 #include "backend.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 
 #define EPOLL_BATCH 256
-#define TRY_WAITBUF (-100000) /* pooled recv: data may be ready, the pool is empty */
+
+/* op->_backend_word */
+#define EPW_CONNECTING 0x1u /* connect(2) said EINPROGRESS: wait for writability */
 
 struct epoll_be {
 	int epfd;
@@ -18,9 +21,25 @@ struct epoll_be {
 	struct epoll_event evs[EPOLL_BATCH];
 };
 
+/* What epoll keeps in each fd entry (fe->backend_area). */
+struct ep_fd {
+	struct list rq, wq; /* ops waiting for readiness, FIFO per direction (op->_backend_link) */
+	/* false once a syscall said EAGAIN, true again with the next readiness
+	 * event, so a new op skips a syscall bound to fail. */
+	bool rd_ready, wr_ready;
+	bool stream;   /* SOCK_STREAM: a short read or write means empty or full... */
+	bool no_infer; /* ...unless end of stream, an error or urgent data was seen */
+};
+_Static_assert(sizeof(struct ep_fd) <= FD_BACKEND_AREA, "epoll's fd state outgrew its area");
+
 static struct epoll_be *EB(struct cport *p)
 {
 	return p->be;
+}
+
+static struct ep_fd *EF(struct fdent *fe)
+{
+	return (struct ep_fd *)fe->backend_area;
 }
 
 static int ep_init(struct cport *p)
@@ -61,12 +80,15 @@ static void ep_fini(struct cport *p)
 
 static int ep_attach(struct cport *p, struct fdent *fe)
 {
+	struct ep_fd *ef = EF(fe);
 	int type = 0;
 	socklen_t len = sizeof(type);
-	fe->rd_ready = fe->wr_ready = true;
-	fe->no_infer = false;
+	list_init(&ef->rq);
+	list_init(&ef->wq);
+	ef->rd_ready = ef->wr_ready = true;
+	ef->no_infer = false;
 	/* Not a socket (a pipe, an eventfd): treated as a datagram source. */
-	fe->stream = getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+	ef->stream = getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET, .data.ptr = fe};
 	if (epoll_ctl(EB(p)->epfd, EPOLL_CTL_ADD, fe->fd, &ev) < 0)
 		return -errno;
@@ -79,14 +101,19 @@ static void ep_detach(struct cport *p, struct fdent *fe)
 	epoll_ctl(EB(p)->epfd, EPOLL_CTL_DEL, fe->fd, NULL);
 }
 
+static bool connecting(const struct cport_op *op)
+{
+	return (op->_backend_word & EPW_CONNECTING) || op_bits_test(op, OPB_CONNECTING);
+}
+
 static ssize_t try_connect(struct cport_op *op, int fd)
 {
-	if (!op_bits_test(op, OPB_POLLCONN)) {
+	if (!connecting(op)) {
 		if (connect(fd, op->_addr, op->_msg.msg_namelen) == 0)
 			return 0;
 		if (errno != EINPROGRESS)
 			return -errno;
-		op_bits_set(op, OPB_POLLCONN);
+		op->_backend_word |= EPW_CONNECTING;
 		return -EAGAIN;
 	}
 	int err = 0;
@@ -102,29 +129,37 @@ static ssize_t try_connect(struct cport_op *op, int fd)
 	return errno == ENOTCONN ? -EAGAIN : -errno;
 }
 
-static ssize_t try_pooled(struct cport *p, struct cport_op *op, int fd)
+/* No free buffer: look without taking. Data or end of stream waiting is
+ * -ENOBUFS (the core parks the op in the pool, and its turn comes as on
+ * io_uring, which cannot tell the two apart before it reads); an error
+ * needs no buffer. */
+static ssize_t peek_for_pooled(int fd)
 {
-	unsigned id;
-	if (pool_take(p, &id) < 0)
-		return TRY_WAITBUF;
-	void *buf = pool_buf(p, id);
-	ssize_t n = recv(fd, buf, p->pool.size, 0);
-	if (n > 0) {
-		op->_buf = buf;
-		op->_flags = CPORT_CF_BUFFER;
-		pool_lend(p, id);
-		return n;
-	}
-	int e = errno;
-	pool_put(p, id);
-	return n == 0 ? 0 : -e;
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK);
+	if (n >= 0)
+		return -ENOBUFS;
+	return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
-/* One attempt at op's syscall: bytes/fd/0, -errno, -EAGAIN, or TRY_WAITBUF. */
-static ssize_t try_op(struct cport *p, struct cport_op *op, int fd)
+/* A pooled receive: into its granted buffer, or one pool_take gives. The
+ * buffer id used is in *id (UINT32_MAX for none). */
+static ssize_t try_pooled(struct cport *p, struct cport_op *op, int fd, unsigned *id)
 {
-	ssize_t n;
+	if (op_bits_test(op, OPB_GRANTED))
+		*id = op->_buf_id;
+	else if (pool_take(&p->pool, id) < 0)
+		return peek_for_pooled(fd);
+	(void)FAULT(FAULT_POOL_TAKEN, op, *id);
+	ssize_t n = recv(fd, pool_buf(&p->pool, *id), p->pool.size, 0);
+	return n >= 0 ? n : (errno == EWOULDBLOCK ? -EAGAIN : -errno);
+}
+
+/* One attempt at op's syscall: bytes/fd/0, -errno or -EAGAIN. */
+static ssize_t try_op(struct cport_op *op, int fd)
+{
 	const struct msghdr *m = &op->_msg;
+	ssize_t n;
 	do {
 		switch (op->_kind) {
 		case CPORT_OP_RECV:
@@ -153,8 +188,6 @@ static ssize_t try_op(struct cport *p, struct cport_op *op, int fd)
 			break;
 		case CPORT_OP_CONNECT:
 			return try_connect(op, fd);
-		case CPORT_OP_RECV_POOLED:
-			return try_pooled(p, op, fd);
 		default:
 			return -EINVAL;
 		}
@@ -177,167 +210,119 @@ static size_t iov_total(const struct msghdr *m)
  * send buffer (the kernel's next edge sets the flag again). Not once the
  * peer's FIN, an error or urgent data was seen: a read then stops short of
  * what is queued, and that event's edge is already spent. fe->lock held. */
-static void note_result(struct cport *p, struct fdent *fe, struct cport_op *op, ssize_t r)
+static void note_result(struct cport *p, struct ep_fd *ef, struct cport_op *op, ssize_t r)
 {
 	if (r == -EAGAIN) {
 		if (op_is_read(op->_kind))
-			fe->rd_ready = false;
+			ef->rd_ready = false;
 		else if (op->_kind != CPORT_OP_CONNECT)
-			fe->wr_ready = false;
+			ef->wr_ready = false;
 		return;
 	}
-	if (!fe->stream || fe->no_infer || r <= 0)
+	if (!ef->stream || ef->no_infer || r <= 0)
 		return;
 	if (op->_kind == CPORT_OP_RECV && (size_t)r < iov_total(&op->_msg))
-		fe->rd_ready = false;
+		ef->rd_ready = false;
 	else if (op->_kind == CPORT_OP_RECV_POOLED && (size_t)r < p->pool.size)
-		fe->rd_ready = false;
+		ef->rd_ready = false;
 	else if (op->_kind == CPORT_OP_SEND && (size_t)r < iov_total(&op->_msg))
-		fe->wr_ready = false;
+		ef->wr_ready = false;
 }
 
-/* fe->lock held. */
-static void waitbuf_list(struct cport *p, struct fdent *fe)
-{
-	struct pool *pl = &p->pool;
-	plock(p, &pl->lock);
-	if (!fe->waitbuf_listed) {
-		fe->waitbuf_listed = true;
-		fe->waitbuf_next = NULL;
-		if (pl->wait_tail)
-			pl->wait_tail->waitbuf_next = fe;
-		else
-			pl->wait_head = fe;
-		pl->wait_tail = fe;
-	}
-	punlock(p, &pl->lock);
-}
-
-/* Run the ops queued on one direction of fe until one would block; the ops
- * that finished move to *done. fe->lock held. */
-static void run_queue(struct cport *p, struct fdent *fe, bool rd, struct batch *done)
-{
-	struct cport_op **head = rd ? &fe->rq_head : &fe->wq_head;
-	struct cport_op **tail = rd ? &fe->rq_tail : &fe->wq_tail;
+/* A result the kernel gave, kept with the op until it is reported. */
+struct answer {
 	struct cport_op *op;
-	while ((op = *head) != NULL) {
-		ssize_t r = try_op(p, op, fe->fd);
-		note_result(p, fe, op, r);
-		if (r == -EAGAIN)
-			return;
-		if (r == TRY_WAITBUF) {
-			waitbuf_list(p, fe);
-			return;
-		}
-		*head = op->_next;
-		if (!*head)
-			*tail = NULL;
-		op->_result = r;
-		batch_add(done, op);
-	}
+	ssize_t res;
+	unsigned buf_id; /* pooled receive: the buffer it used, or UINT32_MAX */
+};
+
+/* Try op once; fe->lock held. False if it has to wait for readiness. */
+static bool attempt(struct cport *p, struct fdent *fe, struct cport_op *op, struct answer *a)
+{
+	unsigned id = UINT32_MAX;
+	ssize_t r = op->_kind == CPORT_OP_RECV_POOLED ? try_pooled(p, op, fe->fd, &id) : try_op(op, fe->fd);
+	note_result(p, EF(fe), op, r);
+	/* A granted buffer is never kept while waiting: EAGAIN goes back to the
+	 * core with it, which frees the buffer and starts the op again. */
+	if (r == -EAGAIN && id == UINT32_MAX)
+		return false;
+	*a = (struct answer){op, r, id};
+	return true;
 }
 
-/* Ops that finished under fe->lock complete now, with the lock dropped. */
-static void complete_all(struct cport *p, struct batch *done, struct batch *out)
+static void report(struct cport *p, const struct answer *a, struct list *out)
 {
-	struct cport_op *op = done->head;
-	while (op) {
-		struct cport_op *next = op->_next;
-		port_op_done(p, op, op->_result, out);
-		op = next;
-	}
-	done->head = done->tail = NULL;
-	done->n = 0;
-}
-
-static void enqueue(struct cport_op **head, struct cport_op **tail, struct cport_op *op)
-{
-	op->_next = NULL;
-	if (*tail)
-		(*tail)->_next = op;
+	if (a->buf_id != UINT32_MAX)
+		core_report_buf(p, a->op, a->res, a->buf_id, out);
 	else
-		*head = op;
-	*tail = op;
+		core_report(p, a->op, a->res, out);
 }
 
 static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
+	struct ep_fd *ef = EF(fe);
 	bool rd = op_is_read(op->_kind);
-	struct cport_op **head = rd ? &fe->rq_head : &fe->wq_head;
-	struct cport_op **tail = rd ? &fe->rq_tail : &fe->wq_tail;
-	bool *ready = rd ? &fe->rd_ready : &fe->wr_ready;
+	struct list *q = rd ? &ef->rq : &ef->wq;
 	/* A connect's first step is the connect(2) call itself. */
-	bool first_connect = op->_kind == CPORT_OP_CONNECT && !op_bits_test(op, OPB_POLLCONN);
-	if (!*head && (*ready || first_connect)) {
-		ssize_t r = try_op(p, op, fe->fd);
-		note_result(p, fe, op, r);
-		if (r != -EAGAIN && r != TRY_WAITBUF) {
-			op->_result = r;
+	bool first_connect = op->_kind == CPORT_OP_CONNECT && !connecting(op);
+	bool ready = rd ? ef->rd_ready : ef->wr_ready;
+	if (list_empty(q) && (ready || first_connect)) {
+		struct answer a;
+		if (attempt(p, fe, op, &a)) {
+			/* The gate reports it; a buffer it used goes with the result. */
+			if (a.buf_id != UINT32_MAX) {
+				op->_buf_id = a.buf_id;
+				op_bits_set(op, OPB_GRANTED);
+			}
+			op->_result = a.res;
 			return 1;
 		}
-		if (r == TRY_WAITBUF)
-			waitbuf_list(p, fe);
+	} else if (op_bits_test(op, OPB_GRANTED)) {
+		/* Others wait ahead of it: give the buffer back rather than hold it. */
+		op->_result = -EAGAIN;
+		return 1;
 	}
-	enqueue(head, tail, op);
+	list_push_back(q, &op->_backend_link);
 	return 0;
 }
 
-static bool unlink_op(struct cport_op **head, struct cport_op **tail, struct cport_op *op)
+/* Run the ops queued on one direction of fe until one would block; their
+ * answers go to ans (room for max). fe->lock held. Returns how many. */
+static unsigned run_queue(struct cport *p, struct fdent *fe, struct list *q, struct answer *ans, unsigned max)
 {
-	struct cport_op *prev = NULL;
-	for (struct cport_op *o = *head; o; prev = o, o = o->_next) {
-		if (o != op)
-			continue;
-		if (prev)
-			prev->_next = o->_next;
-		else
-			*head = o->_next;
-		if (*tail == o)
-			*tail = prev;
-		return true;
-	}
-	return false;
-}
-
-static int ep_cancel(struct cport *p, struct cport_op *op)
-{
-	struct fdent *fe = op->_fe;
-	if (!fe)
-		return -ENOENT;
-	plock(p, &fe->lock);
-	bool found = unlink_op(&fe->rq_head, &fe->rq_tail, op) || unlink_op(&fe->wq_head, &fe->wq_tail, op);
-	punlock(p, &fe->lock);
-	if (!found)
-		return -ENOENT;
-	struct batch b = {0};
-	port_op_done(p, op, -ECANCELED, &b);
-	port_deliver(p, &b);
-	return 0;
-}
-
-static void ep_cancel_fd(struct cport *p, struct fdent *fe, int fd, uint32_t epoch)
-{
-	(void)fd;
-	struct batch done = {0}, b = {0};
-	plock(p, &fe->lock);
-	if (fe->cancel_epoch != epoch) {
-		punlock(p, &fe->lock);
-		return;
-	}
-	for (struct cport_op **h = &fe->rq_head;; h = &fe->wq_head) {
-		for (struct cport_op *op = *h, *next; op; op = next) {
-			next = op->_next;
-			op->_result = -ECANCELED;
-			batch_add(&done, op);
-		}
-		*h = NULL;
-		if (h == &fe->wq_head)
+	unsigned n = 0;
+	while (n < max && !list_empty(q)) {
+		struct cport_op *op = list_entry(q->head._next, struct cport_op, _backend_link);
+		if (!attempt(p, fe, op, &ans[n]))
 			break;
+		list_remove(q, &op->_backend_link);
+		n++;
 	}
-	fe->rq_tail = fe->wq_tail = NULL;
-	punlock(p, &fe->lock);
-	complete_all(p, &done, &b);
-	port_deliver(p, &b);
+	return n;
+}
+
+static int ep_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
+{
+	(void)p;
+	if (!link_linked(&op->_backend_link))
+		return -ENOENT;
+	struct ep_fd *ef = EF(fe);
+	list_remove(op_is_read(op->_kind) ? &ef->rq : &ef->wq, &op->_backend_link);
+	return 1;
+}
+
+static void drop_queue(struct list *q, struct list *dropped)
+{
+	struct cport_link *k;
+	while ((k = list_pop_front(q)) != NULL)
+		batch_add(dropped, list_entry(k, struct cport_op, _backend_link));
+}
+
+static void ep_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
+{
+	(void)p;
+	drop_queue(&EF(fe)->rq, dropped);
+	drop_queue(&EF(fe)->wq, dropped);
 }
 
 static void ep_flush(struct cport *p)
@@ -353,38 +338,67 @@ static void drain_eventfd(int efd)
 		;
 }
 
+#define ANSWERS 32
+
+/* What a readiness event tells: fe->lock held. */
+static void note_event(struct fdent *fe, uint32_t ev, bool rd, bool wr)
+{
+	struct ep_fd *ef = EF(fe);
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
+		ef->no_infer = true;
+	if (rd)
+		ef->rd_ready = true;
+	if (wr)
+		ef->wr_ready = true;
+}
+
+/* One readiness event for fe: run the ops it unblocked and report them,
+ * a round of at most ANSWERS at a time (reports are made unlocked). */
+static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list *out)
+{
+	struct answer ans[ANSWERS];
+	bool rd = ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+	bool wr = ev & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+	bool first = true;
+	int total = 0;
+	unsigned n;
+	do {
+		n = 0;
+		plock(p, &fe->lock);
+		if (fe->state != FD_FREE) {
+			if (first)
+				note_event(fe, ev, rd, wr);
+			if (rd)
+				n += run_queue(p, fe, &EF(fe)->rq, ans, ANSWERS);
+			if (wr)
+				n += run_queue(p, fe, &EF(fe)->wq, ans + n, ANSWERS - n);
+		}
+		punlock(p, &fe->lock);
+		first = false;
+		for (unsigned i = 0; i < n; i++)
+			report(p, &ans[i], out);
+		total += (int)n;
+	} while (n == ANSWERS);
+	return total;
+}
+
 static int ep_poll(struct cport *p, int timeout_ms)
 {
 	struct epoll_be *b = EB(p);
 	int n = epoll_wait(b->epfd, b->evs, EPOLL_BATCH, timeout_ms);
 	if (n < 0)
 		return -errno;
-	struct batch done = {0}, out = {0};
+	struct list out;
+	batch_init(&out);
+	int got = 0; /* ops reported, not events: a wake or a spent edge brings none */
 	for (int i = 0; i < n; i++) {
 		struct fdent *fe = b->evs[i].data.ptr;
-		uint32_t ev = b->evs[i].events;
-		if (!fe) {
+		if (!fe)
 			drain_eventfd(b->efd);
-			continue;
-		}
-		plock(p, &fe->lock);
-		if (fe->state != FD_FREE) {
-			if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
-				fe->no_infer = true;
-			if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-				fe->rd_ready = true;
-				run_queue(p, fe, true, &done);
-			}
-			if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-				fe->wr_ready = true;
-				run_queue(p, fe, false, &done);
-			}
-		}
-		punlock(p, &fe->lock);
-		complete_all(p, &done, &out);
+		else
+			got += fd_event(p, fe, b->evs[i].events, &out);
 	}
-	int got = (int)out.n; /* completions, not events: a wake or a spent edge brings none */
-	port_deliver(p, &out);
+	core_deliver(p, &out);
 	return got;
 }
 
@@ -396,35 +410,11 @@ static void ep_wake(struct cport *p)
 		return;
 }
 
-/* A buffer came back: let fds whose pooled recv waited for one go on. */
-static void ep_buf_returned(struct cport *p, unsigned id)
-{
-	struct pool *pl = &p->pool;
-	pool_put(p, id);
-	for (;;) {
-		plock(p, &pl->lock);
-		struct fdent *fe = pl->nfree ? pl->wait_head : NULL;
-		if (fe) {
-			pl->wait_head = fe->waitbuf_next;
-			if (!pl->wait_head)
-				pl->wait_tail = NULL;
-			fe->waitbuf_listed = false;
-		}
-		punlock(p, &pl->lock);
-		if (!fe)
-			return;
-		struct batch done = {0}, out = {0};
-		plock(p, &fe->lock);
-		if (fe->state != FD_FREE)
-			run_queue(p, fe, true, &done);
-		punlock(p, &fe->lock);
-		complete_all(p, &done, &out);
-		port_deliver(p, &out);
-	}
-}
-
 const struct backend backend_epoll = {
 	.name = "epoll",
+	.id = CPORT_BACKEND_EPOLL,
+	.preference = 10,
+	.nobufs_means_data = true,
 	.init = ep_init,
 	.fini = ep_fini,
 	.attach = ep_attach,
@@ -435,5 +425,4 @@ const struct backend backend_epoll = {
 	.flush = ep_flush,
 	.poll = ep_poll,
 	.wake = ep_wake,
-	.buf_returned = ep_buf_returned,
 };

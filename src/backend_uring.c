@@ -4,6 +4,7 @@
  * filled under sq_lock and the CQ is reaped only by the port's poller. The
  * poller flushes the SQ and waits in one io_uring_enter. */
 #include "backend.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -19,9 +20,7 @@
 #define UD_CANCEL 2ull /* a cancel request: its own result does not matter */
 #define REAP_BATCH 64
 #define POOL_GROUP 0
-#define MAX_RESUBMITS 1000 /* a request cancelled by the kernel this often is given up */
 #define MAX_CQ_ENTRIES 65536
-#define SWEEP_MAX 16 /* see nobufs_sweep */
 #define FINI_DRAIN_ROUNDS 20
 #define FINI_DRAIN_MS 50
 
@@ -32,14 +31,12 @@ struct uring_be {
 	atomic_int inflight;   /* ops the kernel holds */
 	int efd;
 	uint64_t efd_val;
+	/* The kernel's store of free pool buffers; written under the pool's lock. */
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	unsigned br_mask;
-	unsigned br_avail; /* buffers the kernel can still pick */
-	unsigned br_credit; /* buffers put back while no recv was parked (capped) */
-	pthread_mutex_t br_lock;
-	struct cport_op *nb_head, *nb_tail; /* pooled recvs waiting for a buffer (-ENOBUFS) */
-	atomic_uint nb_count;               /* how many; read without br_lock for a quick look */
+	char *pool_base;
+	unsigned pool_size;
 	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
 };
 
@@ -88,8 +85,11 @@ static int sq_submit_now(struct uring_be *b)
 }
 
 /* A free SQE; if the SQ is full, submit what it holds first. sq_lock held. */
-static struct io_uring_sqe *get_sqe(struct uring_be *b)
+static struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op)
 {
+	(void)op; /* only fault injection looks at it */
+	if (FAULT(FAULT_SQ_FULL, op, 0))
+		return NULL;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 	if (!sqe) {
 		sq_submit_now(b);
@@ -100,12 +100,27 @@ static struct io_uring_sqe *get_sqe(struct uring_be *b)
 
 static void arm_wake(struct uring_be *b)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (!sqe)
 		return; /* the next wake falls back on the poll timeout; the SQ is saturated anyway */
 	io_uring_prep_read(sqe, b->efd, &b->efd_val, sizeof(b->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
 	atomic_fetch_add(&b->unflushed, 1);
+}
+
+/* A pooled receive: into the buffer it holds, or one the kernel picks from
+ * the pool's store when data comes; or only a wait for data. */
+static void prep_pooled(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *op)
+{
+	if (op_bits_test(op, OPB_WANT_READY)) {
+		io_uring_prep_poll_add(sqe, op->_fd, POLLIN);
+	} else if (op_bits_test(op, OPB_GRANTED)) {
+		io_uring_prep_recv(sqe, op->_fd, pool_buf(&p->pool, op->_buf_id), p->pool.size, 0);
+	} else {
+		io_uring_prep_recv(sqe, op->_fd, NULL, p->pool.size, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = POOL_GROUP;
+	}
 }
 
 /* Write op's request into sqe. */
@@ -142,15 +157,13 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 		io_uring_prep_accept(sqe, fd, (struct sockaddr *)op->_addr, op->_addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		break;
 	case CPORT_OP_CONNECT:
-		if (op_bits_test(op, OPB_POLLCONN))
+		if (op_bits_test(op, OPB_CONNECTING))
 			io_uring_prep_poll_add(sqe, fd, POLLOUT);
 		else
 			io_uring_prep_connect(sqe, fd, op->_addr, op->_msg.msg_namelen);
 		break;
 	case CPORT_OP_RECV_POOLED:
-		io_uring_prep_recv(sqe, fd, NULL, p->pool.size, 0);
-		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = POOL_GROUP;
+		prep_pooled(p, sqe, op);
 		break;
 	default:
 		break;
@@ -161,12 +174,13 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 /* Queue op's request. On a shared port it goes to the kernel at once: the
  * I/O starts now, as on Windows, whatever the caller does next. On a
  * single-thread port it waits for the thread's next cport_wait, which
- * submits and waits in one io_uring_enter. */
-static int queue_op(struct cport *p, struct cport_op *op, bool now)
+ * submits and waits in one io_uring_enter. -EAGAIN: the SQ is full and the
+ * kernel takes nothing now (the op is not started). */
+static int queue_op(struct cport *p, struct cport_op *op)
 {
 	struct uring_be *b = UB(p);
 	plock(p, &b->sq_lock);
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (!sqe) {
 		punlock(p, &b->sq_lock);
 		return -EAGAIN;
@@ -174,7 +188,7 @@ static int queue_op(struct cport *p, struct cport_op *op, bool now)
 	prep_op(p, sqe, op);
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
-	if (!p->mt && !now) {
+	if (!p->mt) {
 		punlock(p, &b->sq_lock);
 		return 0;
 	}
@@ -192,7 +206,7 @@ static int queue_op(struct cport *p, struct cport_op *op, bool now)
 static int ur_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	(void)fe;
-	return queue_op(p, op, false);
+	return queue_op(p, op);
 }
 
 static int need_opcodes(struct io_uring *ring)
@@ -210,6 +224,15 @@ static int need_opcodes(struct io_uring *ring)
 	}
 	io_uring_free_probe(probe);
 	return r;
+}
+
+/* The pool's free buffer id goes into the kernel's store (pool lock held). */
+static void ring_put(void *ctx, unsigned id)
+{
+	struct uring_be *b = ctx;
+	char *buf = b->pool_base + (size_t)id * b->pool_size;
+	io_uring_buf_ring_add(b->br, buf, b->pool_size, (unsigned short)id, b->br_mask, 0);
+	io_uring_buf_ring_advance(b->br, 1);
 }
 
 static int setup_buf_ring(struct cport *p, struct uring_be *b)
@@ -231,11 +254,8 @@ static int setup_buf_ring(struct cport *p, struct uring_be *b)
 		return r;
 	}
 	b->br_mask = io_uring_buf_ring_mask(entries);
-	for (unsigned i = 0; i < p->pool.count; i++)
-		io_uring_buf_ring_add(b->br, pool_buf(p, i), (unsigned)p->pool.size, (unsigned short)i, b->br_mask,
-				      (int)i);
-	io_uring_buf_ring_advance(b->br, (int)p->pool.count);
-	b->br_avail = p->pool.count;
+	b->pool_base = pool_buf(&p->pool, 0);
+	b->pool_size = (unsigned)p->pool.size;
 	return 0;
 }
 
@@ -295,13 +315,14 @@ static int ur_init(struct cport *p)
 		return r;
 	}
 	pthread_mutex_init(&b->sq_lock, NULL);
-	pthread_mutex_init(&b->br_lock, NULL);
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with
 	 * the owner's first wait. */
 	arm_wake(b);
 	if (p->mt)
 		sq_submit_now(b);
+	/* Last: from here on the kernel holds the free buffers. */
+	pool_use_kernel_store(&p->pool, ring_put, b);
 	return 0;
 }
 
@@ -329,7 +350,7 @@ static void ur_fini(struct cport *p)
 	struct uring_be *b = UB(p);
 	/* Cancel everything and let the kernel finish with the callers' buffers
 	 * before they are given back. */
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (sqe) {
 		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
@@ -346,7 +367,6 @@ static void ur_fini(struct cport *p)
 	munmap(b->br, b->br_bytes);
 	close(b->efd);
 	pthread_mutex_destroy(&b->sq_lock);
-	pthread_mutex_destroy(&b->br_lock);
 	free(b);
 	p->be = NULL;
 }
@@ -364,143 +384,32 @@ static void ur_detach(struct cport *p, struct fdent *fe)
 	(void)fe;
 }
 
-/* Put a buffer back in the kernel's ring. br_lock held. */
-static void ring_put(struct cport *p, struct uring_be *b, unsigned id)
+static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
-	io_uring_buf_ring_add(b->br, pool_buf(p, id), (unsigned)p->pool.size, (unsigned short)id, b->br_mask, 0);
-	io_uring_buf_ring_advance(b->br, 1);
-	b->br_avail++;
-}
-
-static void nb_unlink(struct uring_be *b, struct cport_op *op)
-{
-	struct cport_op *prev = NULL;
-	for (struct cport_op *o = b->nb_head; o; prev = o, o = o->_next) {
-		if (o != op)
-			continue;
-		if (prev)
-			prev->_next = o->_next;
-		else
-			b->nb_head = o->_next;
-		if (b->nb_tail == o)
-			b->nb_tail = prev;
-		atomic_fetch_sub(&b->nb_count, 1);
-		return;
-	}
-}
-
-/* Take the oldest parked pooled recv off the list. br_lock held. */
-static struct cport_op *nb_pop(struct uring_be *b)
-{
-	struct cport_op *op = b->nb_head;
-	if (!op)
-		return NULL;
-	b->nb_head = op->_next;
-	if (!b->nb_head)
-		b->nb_tail = NULL;
-	op_bits_clear(op, OPB_WAITBUF);
-	atomic_fetch_sub(&b->nb_count, 1);
-	op->_next = NULL;
-	return op;
-}
-
-/* A buffer went back to the ring: start the oldest parked pooled recv
- * again, one per buffer. Never more: a restart the pool cannot serve fails
- * with -ENOBUFS at once, and restarting on every such failure would spin.
- * A buffer that finds no recv parked is a credit for the next recv to fail
- * (its -ENOBUFS may have crossed the buffer's return). Credits are capped at
- * the pool's size: the ring never holds more buffers than that, so no
- * buffer's wake-up is lost, and stale credits cost at most that many retries. */
-static void nobufs_kick(struct cport *p, struct uring_be *b)
-{
-	plock(p, &b->br_lock);
-	struct cport_op *op = nb_pop(b);
-	if (!op && b->br_credit < p->pool.count) {
-		b->br_credit++;
-	}
-	punlock(p, &b->br_lock);
-	if (op)
-		queue_op(p, op, false);
-}
-
-/* A safety net under the one-per-buffer rule: at each poll, while recvs
- * are parked and the ring seems to hold buffers, restart a few of them. A
- * bounded number per poll, so a scarce pool costs no retry storm. */
-static void nobufs_sweep(struct cport *p, struct uring_be *b)
-{
-	if (!atomic_load(&b->nb_count))
-		return;
-	plock(p, &b->br_lock);
-	unsigned n = b->br_avail < SWEEP_MAX ? b->br_avail : SWEEP_MAX;
-	struct cport_op *run = NULL, **tail = &run;
-	struct cport_op *op;
-	while (n-- && (op = nb_pop(b)) != NULL) {
-		*tail = op;
-		tail = &op->_next;
-	}
-	punlock(p, &b->br_lock);
-	while (run) {
-		struct cport_op *next = run->_next;
-		queue_op(p, run, false);
-		run = next;
-	}
-}
-
-static int ur_cancel(struct cport *p, struct cport_op *op)
-{
+	(void)fe;
 	struct uring_be *b = UB(p);
-	plock(p, &b->br_lock);
-	bool parked = op_bits_test(op, OPB_WAITBUF);
-	if (parked) {
-		nb_unlink(b, op);
-		op_bits_clear(op, OPB_WAITBUF);
-	}
-	punlock(p, &b->br_lock);
-	if (parked) {
-		struct batch bt = {0};
-		port_op_done(p, op, -ECANCELED, &bt);
-		port_deliver(p, &bt);
-		return 0;
-	}
 	plock(p, &b->sq_lock);
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (sqe) {
 		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		atomic_fetch_add(&b->unflushed, 1);
 	}
-	int r = sq_submit_now(b);
+	sq_submit_now(b);
 	punlock(p, &b->sq_lock);
-	return sqe ? r : -EAGAIN;
+	return 0;
 }
 
-static void ur_cancel_fd(struct cport *p, struct fdent *fe, int fd, uint32_t epoch)
+/* By number: the kernel ends every request on the fd. One of a later owner
+ * of the number (if this cancel is late) is restarted by the core. */
+static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
 {
-	(void)epoch;
+	(void)dropped;
 	struct uring_be *b = UB(p);
-	struct batch bt = {0};
-	plock(p, &b->br_lock);
-	for (struct cport_op *o = b->nb_head, *next; o; o = next) {
-		next = o->_next;
-		if (o->_fe != fe)
-			continue;
-		nb_unlink(b, o);
-		op_bits_clear(o, OPB_WAITBUF);
-		o->_result = -ECANCELED;
-		batch_add(&bt, o); /* re-linked below, after the lock */
-	}
-	punlock(p, &b->br_lock);
-	struct batch out = {0};
-	for (struct cport_op *o = bt.head, *next; o; o = next) {
-		next = o->_next;
-		port_op_done(p, o, -ECANCELED, &out);
-	}
-	port_deliver(p, &out);
-
 	plock(p, &b->sq_lock);
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_prep_cancel_fd(sqe, fe->fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		atomic_fetch_add(&b->unflushed, 1);
 	}
@@ -518,89 +427,36 @@ static void ur_flush(struct cport *p)
 	punlock(p, &b->sq_lock);
 }
 
-/* Was op cancelled by the kernel on its own (its submitting thread exited),
- * rather than by the caller or a close? Then it is started again. */
-static bool cancelled_by_kernel(struct cport *p, struct cport_op *op)
+/* A connect restarted as a wait for writability: its result is the socket's. */
+static int connect_result(const struct cport_op *op, int res)
 {
-	if (op_bits_test(op, OPB_CANCEL) || atomic_load(&p->shutdown))
-		return false;
-	struct fdent *fe = op->_fe;
-	plock(p, &fe->lock);
-	bool ours = fe->state == FD_ATTACHED && fe->cancel_epoch == op->_spare[0];
-	punlock(p, &fe->lock);
-	return ours && op->_spare[1]++ < MAX_RESUBMITS;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (res < 0)
+		return res;
+	return getsockopt(op->_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
 }
 
-/* The pool was empty when op's recv looked: wait for a buffer to come back,
- * unless one already did (a credit). */
-static void park_nobufs(struct cport *p, struct uring_be *b, struct cport_op *op)
+/* Tell the core what the kernel said for op. */
+static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned flags, struct list *out)
 {
-	plock(p, &b->br_lock);
-	bool retry = b->br_credit > 0;
-	if (retry) {
-		b->br_credit--;
+	if (op->_kind == CPORT_OP_RECV_POOLED && (flags & IORING_CQE_F_BUFFER)) {
+		pool_kernel_took(&p->pool);
+		core_report_buf(p, op, res, flags >> IORING_CQE_BUFFER_SHIFT, out);
+	} else if (op->_kind == CPORT_OP_RECV_POOLED && op_bits_test(op, OPB_GRANTED)) {
+		core_report_buf(p, op, res, op->_buf_id, out);
+	} else if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_CONNECTING)) {
+		core_report(p, op, connect_result(op, res), out);
 	} else {
-		op_bits_set(op, OPB_WAITBUF);
-		op->_next = NULL;
-		if (b->nb_tail)
-			b->nb_tail->_next = op;
-		else
-			b->nb_head = op;
-		b->nb_tail = op;
-		atomic_fetch_add(&b->nb_count, 1);
+		core_report(p, op, res, out);
 	}
-	punlock(p, &b->br_lock);
-	if (retry)
-		queue_op(p, op, false);
-}
-
-/* One CQE for op: fix up its result, or start it again; true if it completed. */
-static bool finish_cqe(struct cport *p, struct uring_be *b, struct cport_op *op, int res, unsigned flags)
-{
-	if (res == -ECANCELED && cancelled_by_kernel(p, op)) {
-		/* A connect may be under way in the kernel already: wait for it instead. */
-		if (op->_kind == CPORT_OP_CONNECT)
-			op_bits_set(op, OPB_POLLCONN);
-		queue_op(p, op, true);
-		return false;
-	}
-	if (op->_kind == CPORT_OP_RECV_POOLED) {
-		if (flags & IORING_CQE_F_BUFFER) {
-			unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-			plock(p, &b->br_lock);
-			b->br_avail--;
-			if (res <= 0)
-				ring_put(p, b, id);
-			punlock(p, &b->br_lock);
-			if (res > 0) {
-				op->_buf = pool_buf(p, id);
-				op->_flags = CPORT_CF_BUFFER;
-				pool_lend(p, id);
-			} else {
-				nobufs_kick(p, b);
-			}
-		} else if (res == -ENOBUFS) {
-			park_nobufs(p, b, op);
-			return false;
-		} else {
-			/* Done without a buffer (end of stream, an error): the one a
-			 * parked recv may have been started for is still there. */
-			nobufs_kick(p, b);
-		}
-	}
-	if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_POLLCONN) && res >= 0) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		res = getsockopt(op->_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
-	}
-	op->_result = res;
-	return true;
 }
 
 static int reap(struct cport *p, struct uring_be *b)
 {
 	struct io_uring_cqe *cqes[REAP_BATCH];
-	struct batch out = {0};
+	struct list out;
+	batch_init(&out);
 	int total = 0;
 	unsigned n;
 	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
@@ -616,14 +472,12 @@ static int reap(struct cport *p, struct uring_be *b)
 				continue;
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
 			atomic_fetch_sub(&b->inflight, 1);
-			if (finish_cqe(p, b, op, cqes[i]->res, cqes[i]->flags)) {
-				port_op_done(p, op, op->_result, &out);
-				total++;
-			}
+			report_cqe(p, op, cqes[i]->res, cqes[i]->flags, &out);
+			total++;
 		}
 		io_uring_cq_advance(&b->ring, n);
 	}
-	port_deliver(p, &out);
+	core_deliver(p, &out);
 	return total;
 }
 
@@ -652,7 +506,6 @@ static int ur_poll(struct cport *p, int timeout_ms)
 	if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;
 	int n = reap(p, b);
-	nobufs_sweep(p, b);
 	return n ? n : (r < 0 ? r : 0);
 }
 
@@ -664,17 +517,11 @@ static void ur_wake(struct cport *p)
 		return;
 }
 
-static void ur_buf_returned(struct cport *p, unsigned id)
-{
-	struct uring_be *b = UB(p);
-	plock(p, &b->br_lock);
-	ring_put(p, b, id);
-	punlock(p, &b->br_lock);
-	nobufs_kick(p, b);
-}
-
 const struct backend backend_uring = {
 	.name = "io_uring",
+	.id = CPORT_BACKEND_URING,
+	.preference = 20,
+	.nobufs_means_data = false,
 	.init = ur_init,
 	.fini = ur_fini,
 	.attach = ur_attach,
@@ -685,5 +532,4 @@ const struct backend backend_uring = {
 	.flush = ur_flush,
 	.poll = ur_poll,
 	.wake = ur_wake,
-	.buf_returned = ur_buf_returned,
 };

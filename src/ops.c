@@ -1,5 +1,5 @@
-/* ops.c - the public calls that start, cancel and end operations: argument
- * checks and fd bookkeeping common to both backends. */
+/* ops.c - the public calls that start and cancel operations: argument
+ * checks, then the gate. */
 #include "backend.h"
 
 #include <errno.h>
@@ -7,16 +7,6 @@
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
-
-static bool cas_state(struct cport_op *op, uint32_t from, uint32_t to)
-{
-	return atomic_compare_exchange_strong((_Atomic uint32_t *)&op->_state, &from, to);
-}
-
-static void set_state(struct cport_op *op, uint32_t s)
-{
-	atomic_store_explicit((_Atomic uint32_t *)&op->_state, s, memory_order_release);
-}
 
 void cport_op_init(struct cport_op *op)
 {
@@ -29,81 +19,27 @@ int cport_op_kind(const struct cport_op *op)
 	return op ? op->_kind : CPORT_OP_NONE;
 }
 
-int cport_attach(cport_t *p, int fd, uintptr_t key)
-{
-	if (!p)
-		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
-	if (atomic_load(&p->shutdown))
-		return -ESHUTDOWN;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	struct fdent *fe = fdtab_get_or_make(p, fd);
-	if (!fe)
-		return fd >= FDTAB_CHUNK * FDTAB_CHUNKS ? -EBADF : -ENOMEM;
-	plock(p, &fe->lock);
-	int r = -EEXIST;
-	if (fe->state == FD_FREE) {
-		fe->fd = fd;
-		fe->key = key;
-		fe->inflight = 0;
-		fe->closer = NULL;
-		fe->finishing = false;
-		fe->rq_head = fe->rq_tail = fe->wq_head = fe->wq_tail = NULL;
-		r = p->be_ops->attach(p, fe);
-		if (r == 0)
-			fe->state = FD_ATTACHED;
-		else
-			fe->fd = -1;
-	}
-	punlock(p, &fe->lock);
-	return r;
-}
-
-/* Common start of every fd op: claim the op, count it on its fd, hand it to
- * the backend. Fields of the op that the kind needs are already set. */
+/* Common start of every fd op: claim the op, reset what the library keeps
+ * in it, and pass it through the gate. Fields the kind needs are set. */
 static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
 {
-	struct fdent *fe = fdtab_get(p, fd);
+	struct fdent *fe = fdtab_get(&p->fdtab, fd);
 	if (!fe)
 		return -EBADF;
-	if (!cas_state(op, OP_IDLE, OP_INFLIGHT))
+	if (!op_claim(op))
 		return -EBUSY;
 	op->_kind = (uint16_t)kind;
 	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
 	op->_buf = NULL;
-	op->_fe = fe;
+	op->_fd_entry = fe;
 	op->_fd = fd;
-	op->_next = NULL;
-	plock(p, &fe->lock);
-	if (fe->state != FD_ATTACHED) {
-		punlock(p, &fe->lock);
-		set_state(op, OP_IDLE);
-		return -EBADF;
-	}
-	fe->inflight++;
-	op->_key = fe->key;
-	op->_spare[0] = fe->cancel_epoch;
-	op->_spare[1] = 0; /* times the kernel cancelled it on its own */
-	int r = p->be_ops->submit(p, fe, op);
+	op->_restarts = 0;
+	op->_backend_word = 0;
+	int r = gate_start(p, fe, op);
 	if (r < 0)
-		fe->inflight--;
-	punlock(p, &fe->lock);
-	if (r < 0) {
-		set_state(op, OP_IDLE);
-		return r;
-	}
-	if (r == 1) { /* finished at once: it still completes through the port */
-		struct batch b = {0};
-		port_op_done(p, op, op->_result, &b);
-		port_deliver(p, &b);
-	}
-	return 0;
+		op_set_state(op, OP_IDLE);
+	return r;
 }
 
 static int check_iov(const struct iovec *iov, int iovcnt)
@@ -122,7 +58,7 @@ static int precheck(struct cport *p, struct cport_op *op)
 {
 	if (!p || !op)
 		return -EINVAL;
-	if (atomic_load_explicit((_Atomic uint32_t *)&op->_state, memory_order_acquire) != OP_IDLE)
+	if (op_state(op) != OP_IDLE)
 		return -EBUSY;
 	return 0;
 }
@@ -232,95 +168,45 @@ int cport_buf_release(cport_t *p, void *buf)
 	unsigned id;
 	if (!p || !buf)
 		return -EINVAL;
-	int r = pool_id_of(p, buf, &id);
+	int r = pool_id_of(&p->pool, buf, &id);
 	if (r == 0)
-		r = pool_unlend(p, id);
-	if (r == 0)
-		p->be_ops->buf_returned(p, id);
-	return r;
+		r = pool_unlend(&p->pool, id);
+	if (r < 0)
+		return r;
+	struct list b;
+	batch_init(&b);
+	core_buf_free(p, id, &b);
+	core_deliver(p, &b);
+	return 0;
+}
+
+/* Whether op is an fd op that may be in flight (posts and closers are not cancellable). */
+static bool cancellable(const struct cport_op *op)
+{
+	return op_state(op) == OP_INFLIGHT && op->_kind != CPORT_OP_CLOSE && op->_kind != CPORT_OP_DETACH &&
+	       op->_kind != CPORT_OP_POST && op->_fd_entry;
 }
 
 int cport_cancel(cport_t *p, struct cport_op *op)
 {
 	if (!p || !op)
 		return -EINVAL;
-	if (atomic_load_explicit((_Atomic uint32_t *)&op->_state, memory_order_acquire) != OP_INFLIGHT)
+	if (!cancellable(op))
 		return -ENOENT;
-	if (op->_kind == CPORT_OP_CLOSE || op->_kind == CPORT_OP_DETACH || op->_kind == CPORT_OP_POST)
-		return -ENOENT;
+	struct fdent *fe = op->_fd_entry;
+	/* Under the fd's lock the gate cannot be between its check of the
+	 * bit and its submit: the op is found, or it will not start again. */
+	plock(p, &fe->lock);
 	op_bits_set(op, OPB_CANCEL);
-	return p->be_ops->cancel(p, op);
-}
-
-int cport_cancel_fd(cport_t *p, int fd)
-{
-	if (!p)
-		return -EINVAL;
-	struct fdent *fe = fdtab_get(p, fd);
-	if (!fe)
-		return -EBADF;
-	plock(p, &fe->lock);
-	int state = fe->state;
-	if (state == FD_ATTACHED)
-		fe->cancel_epoch++;
-	uint32_t epoch = fe->cancel_epoch;
+	bool dropped = pool_unpark(&p->pool, op) || p->be_ops->cancel(p, fe, op) == 1;
 	punlock(p, &fe->lock);
-	if (state != FD_ATTACHED)
-		return -EBADF;
-	p->be_ops->cancel_fd(p, fe, fd, epoch);
-	return 0;
-}
-
-static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
-{
-	if (!p)
-		return -EINVAL;
-	struct fdent *fe = fdtab_get(p, fd);
-	if (!fe)
-		return -EBADF;
-	if (op && !cas_state(op, OP_IDLE, OP_INFLIGHT))
-		return -EBUSY;
-	if (op) {
-		op->_kind = close_fd ? CPORT_OP_CLOSE : CPORT_OP_DETACH;
-		__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
-		op->_flags = 0;
-		op->_buf = NULL;
-		op->_fe = NULL; /* the closer is not one of the fd's counted ops */
-		op->_fd = fd;
-	}
-	plock(p, &fe->lock);
-	if (fe->state != FD_ATTACHED) {
-		punlock(p, &fe->lock);
-		if (op)
-			set_state(op, OP_IDLE);
-		return -EBADF;
-	}
-	fe->state = FD_CLOSING;
-	fe->closer = op;
-	fe->close_fd = close_fd;
-	fe->cancel_epoch++;
-	uint32_t epoch = fe->cancel_epoch;
-	bool now = fe->inflight == 0;
-	if (now)
-		fe->finishing = true;
-	punlock(p, &fe->lock);
-	if (now) {
-		/* No op in flight: the closer still completes through the port. */
-		struct batch b = {0};
-		port_finish_fd(p, fe, &b);
-		port_deliver(p, &b);
-	} else {
-		p->be_ops->cancel_fd(p, fe, fd, epoch);
+	if (dropped) {
+		struct list b;
+		batch_init(&b);
+		op->_result = -ECANCELED;
+		op_set_state(op, OP_DONE);
+		batch_add(&b, op);
+		core_deliver(p, &b);
 	}
 	return 0;
-}
-
-int cport_detach(cport_t *p, int fd, struct cport_op *op)
-{
-	return end_fd(p, fd, op, false);
-}
-
-int cport_close(cport_t *p, int fd, struct cport_op *op)
-{
-	return end_fd(p, fd, op, true);
 }

@@ -1,6 +1,10 @@
 /* pool.c - the receive pool: one region cut into equal buffers, shared by
- * every pooled receive of a port, so idle connections hold no memory. */
-#include "backend.h"
+ * every pooled receive of a port, and the one policy for who waits for a
+ * buffer and who gets the next one (see pool.h). */
+#include "pool.h"
+
+#include "fd.h"
+#include "op.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -41,12 +45,23 @@ static void unmap_region(void *base, size_t bytes)
 	munmap((char *)base - pg, bytes + 2 * pg);
 }
 
-int pool_init(struct cport *p, unsigned count, size_t size)
+static void lock(struct pool *pl)
 {
-	struct pool *pl = &p->pool;
+	if (pl->mt)
+		pthread_mutex_lock(&pl->lock);
+}
+
+static void unlock(struct pool *pl)
+{
+	if (pl->mt)
+		pthread_mutex_unlock(&pl->lock);
+}
+
+int pool_init(struct pool *pl, unsigned count, size_t size, bool mt)
+{
 	size_t pg = page_size();
 	pl->map_bytes = ((size_t)count * size + pg - 1) / pg * pg;
-	pl->lent = calloc(count, 1);
+	pl->lent = calloc(count, sizeof(*pl->lent));
 	pl->free_ids = malloc(sizeof(unsigned) * count);
 	pl->base = pl->lent && pl->free_ids ? map_region(pl->map_bytes) : NULL;
 	if (!pl->base) {
@@ -59,31 +74,45 @@ int pool_init(struct cport *p, unsigned count, size_t size)
 	}
 	pl->size = size;
 	pl->count = count;
+	pl->mt = mt;
 	pthread_mutex_init(&pl->lock, NULL);
+	list_init(&pl->waiters);
 	/* Hand out low ids first: fewer pages touched while load is light. */
 	for (unsigned i = 0; i < count; i++)
 		pl->free_ids[i] = count - 1 - i;
 	pl->nfree = count;
+	pl->kernel_put = NULL;
+	atomic_init(&pl->in_kernel, 0);
 	return 0;
 }
 
-void pool_fini(struct cport *p)
+void pool_fini(struct pool *pl)
 {
-	struct pool *pl = &p->pool;
 	if (!pl->base)
 		return;
 	unmap_region(pl->base, pl->map_bytes);
 	free(pl->free_ids);
 	free(pl->lent);
-	pl->lent = NULL;
 	pthread_mutex_destroy(&pl->lock);
+	pl->lent = NULL;
 	pl->base = NULL;
 	pl->free_ids = NULL;
 }
 
-int pool_id_of(const struct cport *p, const void *buf, unsigned *id)
+void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx)
 {
-	const struct pool *pl = &p->pool;
+	lock(pl);
+	pl->kernel_put = put;
+	pl->kernel_ctx = ctx;
+	while (pl->nfree) {
+		put(ctx, pl->free_ids[--pl->nfree]);
+		atomic_fetch_add(&pl->in_kernel, 1);
+	}
+	unlock(pl);
+}
+
+int pool_id_of(const struct pool *pl, const void *buf, unsigned *id)
+{
 	uintptr_t a = (uintptr_t)buf, base = (uintptr_t)pl->base;
 	if (!pl->base || a < base || a >= base + (uintptr_t)pl->count * pl->size)
 		return -EINVAL;
@@ -93,43 +122,108 @@ int pool_id_of(const struct cport *p, const void *buf, unsigned *id)
 	return 0;
 }
 
-int pool_take(struct cport *p, unsigned *id)
+int pool_take(struct pool *pl, unsigned *id)
 {
-	struct pool *pl = &p->pool;
 	int ret = -ENOBUFS;
-	plock(p, &pl->lock);
-	if (pl->nfree) {
+	lock(pl);
+	if (pl->nfree && list_empty(&pl->waiters)) {
 		*id = pl->free_ids[--pl->nfree];
 		ret = 0;
 	}
-	punlock(p, &pl->lock);
+	unlock(pl);
 	return ret;
 }
 
-void pool_put(struct cport *p, unsigned id)
+void pool_kernel_took(struct pool *pl)
 {
-	struct pool *pl = &p->pool;
-	plock(p, &pl->lock);
-	pl->free_ids[pl->nfree++] = id;
-	punlock(p, &pl->lock);
+	atomic_fetch_sub(&pl->in_kernel, 1);
 }
 
-void pool_lend(struct cport *p, unsigned id)
+static void grant(struct cport_op *op, unsigned id)
 {
-	plock(p, &p->pool.lock);
-	p->pool.lent[id] = 1;
-	punlock(p, &p->pool.lock);
+	op->_buf_id = id;
+	op_bits_set(op, OPB_GRANTED);
 }
 
-/* -EINVAL for a buffer the caller does not hold (never lent, or released twice). */
-int pool_unlend(struct cport *p, unsigned id)
+struct cport_op *pool_put(struct pool *pl, unsigned id)
 {
-	int ret = 0;
-	plock(p, &p->pool.lock);
-	if (p->pool.lent[id])
-		p->pool.lent[id] = 0;
-	else
-		ret = -EINVAL;
-	punlock(p, &p->pool.lock);
-	return ret;
+	struct cport_op *op = NULL;
+	lock(pl);
+	struct cport_link *k = list_pop_front(&pl->waiters);
+	if (k) {
+		op = list_entry(k, struct cport_op, _pool_link);
+		grant(op, id);
+	} else if (pl->kernel_put) {
+		pl->kernel_put(pl->kernel_ctx, id);
+		atomic_fetch_add(&pl->in_kernel, 1);
+	} else {
+		pl->free_ids[pl->nfree++] = id;
+	}
+	unlock(pl);
+	return op;
+}
+
+/* Cancelled by the caller, or started before its fd's last cancel_fd,
+ * detach or close. Both are set before the canceller looks at the waiters,
+ * under the same lock, so a park cannot slip past a cancel. */
+static bool op_unwanted(const struct cport_op *op)
+{
+	const struct fdent *fe = op->_fd_entry;
+	return op_bits_test(op, OPB_CANCEL) || atomic_load(&fe->epoch) != op->_epoch;
+}
+
+enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
+{
+	enum pool_wait r;
+	lock(pl);
+	if (op_unwanted(op)) {
+		r = POOL_REFUSED;
+	} else if (!list_empty(&pl->waiters)) {
+		list_push_back(&pl->waiters, &op->_pool_link);
+		r = POOL_PARKED;
+	} else if (pl->nfree) {
+		grant(op, pl->free_ids[--pl->nfree]);
+		r = POOL_GRANTED;
+	} else if (atomic_load(&pl->in_kernel) > 0) {
+		r = POOL_RETRY;
+	} else {
+		list_push_back(&pl->waiters, &op->_pool_link);
+		r = POOL_PARKED;
+	}
+	unlock(pl);
+	return r;
+}
+
+bool pool_unpark(struct pool *pl, struct cport_op *op)
+{
+	lock(pl);
+	bool parked = link_linked(&op->_pool_link);
+	if (parked)
+		list_remove(&pl->waiters, &op->_pool_link);
+	unlock(pl);
+	return parked;
+}
+
+void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list *out)
+{
+	lock(pl);
+	list_for_each_safe(&pl->waiters, k, nx)
+	{
+		struct cport_op *op = list_entry(k, struct cport_op, _pool_link);
+		if (op->_fd_entry != fe || op->_epoch == epoch)
+			continue;
+		list_remove(&pl->waiters, k);
+		list_push_back(out, &op->_queue_link);
+	}
+	unlock(pl);
+}
+
+void pool_lend(struct pool *pl, unsigned id)
+{
+	atomic_store_explicit(&pl->lent[id], 1, memory_order_relaxed);
+}
+
+int pool_unlend(struct pool *pl, unsigned id)
+{
+	return atomic_exchange(&pl->lent[id], 0) ? 0 : -EINVAL;
 }

@@ -1,0 +1,220 @@
+/* fd.c - an attached fd's life: attach; its ops counted until each one's
+ * completion is in the queue; cancel_fd; detach and close, whose op
+ * completes after every other op of the fd. */
+#include "backend.h"
+#include "fault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Ops are moved to the queue in chunks this size, each fd counted off after. */
+#define DELIVER_CHUNK 64
+
+static int make_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* fe->lock held, fe free. Nothing about the fd changes unless it succeeds
+ * (a socket already non-blocking stays so either way). */
+static int attach_locked(struct cport *p, struct fdent *fe, int fd, uintptr_t key)
+{
+	int r = make_nonblocking(fd);
+	if (r < 0)
+		return r;
+	fe->fd = fd;
+	fe->key = key;
+	fe->closer = NULL;
+	fe->finishing = false;
+	atomic_store(&fe->inflight, 0);
+	r = p->be_ops->attach(p, fe);
+	if (r < 0) {
+		fe->fd = -1;
+		return r;
+	}
+	fe->state = FD_ATTACHED;
+	return 0;
+}
+
+int cport_attach(cport_t *p, int fd, uintptr_t key)
+{
+	if (!p)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (atomic_load(&p->shutdown))
+		return -ESHUTDOWN;
+	if (fcntl(fd, F_GETFD) < 0)
+		return -errno;
+	struct fdent *fe = fdtab_get_or_make(&p->fdtab, fd, p->mt);
+	if (!fe)
+		return fd >= FDTAB_CHUNK * FDTAB_CHUNKS ? -EBADF : -ENOMEM;
+	plock(p, &fe->lock);
+	int r = fe->state == FD_FREE ? attach_locked(p, fe, fd, key) : -EEXIST;
+	punlock(p, &fe->lock);
+	return r;
+}
+
+/* Complete every op of list with -ECANCELED and queue them. */
+static void deliver_cancelled(struct cport *p, struct list *ops)
+{
+	list_for_each_safe(ops, k, nx)
+	{
+		struct cport_op *op = op_of_queue_link(k);
+		op->_result = -ECANCELED;
+		op_set_state(op, OP_DONE);
+	}
+	core_deliver(p, ops);
+}
+
+/* fe->lock held: cancel every op fe has now, after bumping its epoch so
+ * that none of them can be started again. */
+static void cancel_all_locked(struct cport *p, struct fdent *fe, struct list *dropped)
+{
+	unsigned epoch = atomic_fetch_add(&fe->epoch, 1) + 1;
+	(void)FAULT(FAULT_CANCEL_FD, NULL, fe->fd);
+	p->be_ops->cancel_fd(p, fe, dropped);
+	pool_unpark_fd(&p->pool, fe, epoch, dropped);
+}
+
+int cport_cancel_fd(cport_t *p, int fd)
+{
+	if (!p)
+		return -EINVAL;
+	struct fdent *fe = fdtab_get(&p->fdtab, fd);
+	if (!fe)
+		return -EBADF;
+	struct list dropped;
+	batch_init(&dropped);
+	plock(p, &fe->lock);
+	int r = fe->state == FD_ATTACHED ? 0 : -EBADF;
+	if (r == 0)
+		cancel_all_locked(p, fe, &dropped);
+	punlock(p, &fe->lock);
+	deliver_cancelled(p, &dropped);
+	return r;
+}
+
+void fd_finish(struct cport *p, struct fdent *fe)
+{
+	plock(p, &fe->lock);
+	struct cport_op *closer = fe->closer;
+	int fd = fe->fd;
+	bool do_close = fe->close_fd;
+	uintptr_t key = fe->key;
+	p->be_ops->detach(p, fe);
+	/* Free the entry before close(): the fd number may be reused at once. */
+	fe->state = FD_FREE;
+	fe->closer = NULL;
+	fe->finishing = false;
+	fe->fd = -1;
+	atomic_fetch_add(&fe->epoch, 1);
+	punlock(p, &fe->lock);
+	int res = 0;
+	if (do_close && close(fd) < 0)
+		res = -errno;
+	if (!closer)
+		return;
+	closer->_result = res;
+	closer->_key = key;
+	op_set_state(closer, OP_DONE);
+	struct list b;
+	batch_init(&b);
+	batch_add(&b, closer);
+	port_queue_append(p, &b);
+}
+
+void fd_op_queued(struct cport *p, struct fdent *fe)
+{
+	if (atomic_fetch_sub(&fe->inflight, 1) != 1)
+		return;
+	plock(p, &fe->lock);
+	bool fin = fe->state == FD_CLOSING && !fe->finishing && atomic_load(&fe->inflight) == 0;
+	if (fin)
+		fe->finishing = true;
+	punlock(p, &fe->lock);
+	if (fin)
+		fd_finish(p, fe);
+}
+
+void core_deliver(struct cport *p, struct list *b)
+{
+	while (!list_empty(b)) {
+		struct fdent *fes[DELIVER_CHUNK];
+		unsigned n = 0;
+		struct list chunk;
+		batch_init(&chunk);
+		while (n < DELIVER_CHUNK && !list_empty(b)) {
+			struct cport_op *op = op_of_queue_link(list_pop_front(b));
+			if (op->_fd_entry)
+				fes[n++] = op->_fd_entry;
+			batch_add(&chunk, op);
+		}
+		(void)FAULT(FAULT_DELIVER, op_of_queue_link(chunk.head._next), 0);
+		/* The ops may be dequeued and reused once queued: their fds were
+		 * read before. */
+		port_queue_append(p, &chunk);
+		for (unsigned i = 0; i < n; i++)
+			fd_op_queued(p, fes[i]);
+	}
+}
+
+static void closer_init(struct cport_op *op, int fd, bool close_fd)
+{
+	op->_kind = close_fd ? CPORT_OP_CLOSE : CPORT_OP_DETACH;
+	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
+	op->_flags = 0;
+	op->_buf = NULL;
+	op->_fd_entry = NULL; /* the closer is not one of the fd's counted ops */
+	op->_fd = fd;
+}
+
+static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
+{
+	if (!p)
+		return -EINVAL;
+	struct fdent *fe = fdtab_get(&p->fdtab, fd);
+	if (!fe)
+		return -EBADF;
+	if (op && !op_claim(op))
+		return -EBUSY;
+	if (op)
+		closer_init(op, fd, close_fd);
+	struct list dropped;
+	batch_init(&dropped);
+	plock(p, &fe->lock);
+	if (fe->state != FD_ATTACHED) {
+		punlock(p, &fe->lock);
+		if (op)
+			op_set_state(op, OP_IDLE);
+		return -EBADF;
+	}
+	fe->state = FD_CLOSING;
+	fe->closer = op;
+	fe->close_fd = close_fd;
+	cancel_all_locked(p, fe, &dropped);
+	bool now = atomic_load(&fe->inflight) == 0;
+	if (now)
+		fe->finishing = true;
+	punlock(p, &fe->lock);
+	deliver_cancelled(p, &dropped);
+	if (now) /* no op in flight: the closer still completes through the port */
+		fd_finish(p, fe);
+	return 0;
+}
+
+int cport_detach(cport_t *p, int fd, struct cport_op *op)
+{
+	return end_fd(p, fd, op, false);
+}
+
+int cport_close(cport_t *p, int fd, struct cport_op *op)
+{
+	return end_fd(p, fd, op, true);
+}

@@ -1,0 +1,56 @@
+/* fd.h - what the port knows of an attached fd, and the table that finds it. */
+#ifndef CPORT_FD_H
+#define CPORT_FD_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cport;
+struct cport_op;
+
+/* fdent->state */
+enum { FD_FREE = 0, FD_ATTACHED, FD_CLOSING };
+
+/* Bytes each fd entry keeps for its backend, which alone reads and writes them. */
+#define FD_BACKEND_AREA 64
+
+/* An attached fd. Entries never move: an op keeps a pointer to its fd's. */
+struct fdent {
+	pthread_mutex_t lock; /* state, epoch, closer; the backend's area */
+	uintptr_t key;
+	int fd;
+	int state;
+	/* Ops started whose completion is not yet in the port's queue. It falls
+	 * only once a completion is queued, so the closer is always queued last. */
+	atomic_uint inflight;
+	/* Bumped by cancel_fd, detach, close and the end of the fd's life: an op
+	 * started under an older epoch was cancelled on purpose. */
+	atomic_uint epoch;
+	struct cport_op *closer; /* detach/close op, completes after the last op */
+	bool close_fd;
+	bool finishing;
+	alignas(max_align_t) unsigned char backend_area[FD_BACKEND_AREA];
+};
+
+#define FDTAB_CHUNK 1024
+#define FDTAB_CHUNKS 4096 /* fds up to 4M */
+
+struct fdtab {
+	pthread_mutex_t lock; /* growing the table */
+	_Atomic(struct fdent *) chunks[FDTAB_CHUNKS];
+};
+
+int fdtab_init(struct fdtab *t);
+/* The entry for fd, or NULL if the table never held it. */
+struct fdent *fdtab_get(struct fdtab *t, int fd);
+/* The entry for fd, made if needed; NULL for an fd out of range or no memory. */
+struct fdent *fdtab_get_or_make(struct fdtab *t, int fd, bool mt);
+/* Call fn on every entry not FD_FREE (teardown; no locks taken). */
+void fdtab_each_used(struct fdtab *t, void (*fn)(struct fdent *fe, void *arg), void *arg);
+void fdtab_fini(struct fdtab *t);
+
+#endif

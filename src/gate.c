@@ -1,0 +1,216 @@
+/* gate.c - the one way an op reaches a backend, and the one place that
+ * decides what follows once the kernel has answered. Every submission, the
+ * first and every restart (no buffer, a kernel cancel, EAGAIN), passes the
+ * same check under the fd's lock: the fd is attached, the op started in its
+ * current epoch, and nobody asked to cancel it. */
+#include "backend.h"
+#include "fault.h"
+
+#include <errno.h>
+
+/* Restarts the kernel may force on one op (its submitting thread exited, a
+ * cancel-by-number hit a reused fd) before it is given up as cancelled. */
+#define MAX_RESTARTS 1000
+
+/* The op leaves the library with res: set what the caller reads. */
+static void finalize(struct cport_op *op, int64_t res, struct list *b)
+{
+	if (op->_kind == CPORT_OP_RECVFROM && res >= 0 && op->_addrlen)
+		*(socklen_t *)op->_addrlen = op->_msg.msg_namelen;
+	op->_result = res;
+	op_set_state(op, OP_DONE);
+	batch_add(b, op);
+}
+
+/* fe->lock held (or a single-thread port). */
+static bool still_wanted(struct cport *p, const struct fdent *fe, const struct cport_op *op)
+{
+	return fe->state == FD_ATTACHED && atomic_load(&fe->epoch) == op->_epoch &&
+	       !op_bits_test(op, OPB_CANCEL) && !atomic_load(&p->shutdown);
+}
+
+/* Hand op to the backend if it is still wanted. Returns what submit does
+ * (0 pending, 1 answered at once in op->_result, -errno not started), or
+ * -ECANCELED if the op may not run. */
+static int submit(struct cport *p, struct cport_op *op)
+{
+	struct fdent *fe = op->_fd_entry;
+	plock(p, &fe->lock);
+	int r = -ECANCELED;
+	if (still_wanted(p, fe, op))
+		r = FAULT(FAULT_SUBMIT, op, p->be_ops->submit(p, fe, op));
+	punlock(p, &fe->lock);
+	return r;
+}
+
+/* The backend answered at once (submit returned 1): report it, with the
+ * pool buffer it used if it holds one. */
+static void report_answer(struct cport *p, struct cport_op *op, struct list *b)
+{
+	if (op_bits_test(op, OPB_GRANTED))
+		core_report_buf(p, op, op->_result, op->_buf_id, b);
+	else
+		core_report(p, op, op->_result, b);
+}
+
+/* A restart that did not take: the op completes with why (a refusal is a
+ * cancel). It holds no granted buffer here. */
+static void refused(struct cport_op *op, int r, struct list *b)
+{
+	finalize(op, r == -ECANCELED ? -ECANCELED : r, b);
+}
+
+/* Restart op. Returns true if the backend holds it now or it completed
+ * into b; false if it was refused while holding a granted buffer, which
+ * the caller still has to free (the op itself completed into b). */
+static bool restart(struct cport *p, struct cport_op *op, struct list *b)
+{
+	int r = submit(p, op);
+	if (r == 0)
+		return true;
+	if (r == 1) {
+		report_answer(p, op, b);
+		return true;
+	}
+	bool had_buffer = op_bits_test(op, OPB_GRANTED);
+	op_bits_clear(op, OPB_GRANTED);
+	refused(op, r, b);
+	return !had_buffer;
+}
+
+void gate_restart(struct cport *p, struct cport_op *op, struct list *b)
+{
+	unsigned id = op->_buf_id;
+	if (!restart(p, op, b))
+		core_buf_free(p, id, b);
+}
+
+int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
+{
+	plock(p, &fe->lock);
+	if (fe->state != FD_ATTACHED) {
+		punlock(p, &fe->lock);
+		return -EBADF;
+	}
+	op->_key = fe->key;
+	op->_epoch = atomic_load(&fe->epoch);
+	atomic_fetch_add(&fe->inflight, 1);
+	int r = FAULT(FAULT_SUBMIT, op, p->be_ops->submit(p, fe, op));
+	if (r < 0)
+		atomic_fetch_sub(&fe->inflight, 1); /* the fd is attached: this cannot be its last */
+	punlock(p, &fe->lock);
+	if (r == 1) {
+		struct list b;
+		batch_init(&b);
+		report_answer(p, op, &b);
+		core_deliver(p, &b);
+	}
+	return r < 0 ? r : 0;
+}
+
+void core_buf_free(struct cport *p, unsigned id, struct list *b)
+{
+	struct cport_op *op;
+	/* A granted op that is refused hands the buffer straight back. */
+	while ((op = pool_put(&p->pool, id)) != NULL) {
+		if (restart(p, op, b))
+			return;
+	}
+}
+
+/* What follows a report. */
+enum next { NEXT_COMPLETE, NEXT_RESTART, NEXT_ASK_POOL };
+
+/* The kernel ended op without being asked to: start it again, unless that
+ * has happened too often. */
+static enum next unasked_cancel(struct cport_op *op, int64_t *res)
+{
+	if (op->_restarts++ < MAX_RESTARTS) {
+		/* A connect may be under way in the kernel already: wait for it. */
+		if (op->_kind == CPORT_OP_CONNECT)
+			op_bits_set(op, OPB_CONNECTING);
+		return NEXT_RESTART;
+	}
+	*res = -ECANCELED;
+	return NEXT_COMPLETE;
+}
+
+static enum next decide(struct cport *p, struct cport_op *op, int64_t *res)
+{
+	const struct fdent *fe = op->_fd_entry;
+	if (op_bits_test(op, OPB_WANT_READY)) {
+		op_bits_clear(op, OPB_WANT_READY);
+		if (*res >= 0) {
+			op_bits_set(op, OPB_READY);
+			return NEXT_ASK_POOL;
+		}
+	}
+	if (*res == -ENOBUFS && op->_kind == CPORT_OP_RECV_POOLED) {
+		if (p->be_ops->nobufs_means_data || op_bits_test(op, OPB_READY))
+			return NEXT_ASK_POOL;
+		/* No buffer, and maybe no data either: wait for data first, so an
+		 * idle receive never takes a buffer from one with data. */
+		op_bits_set(op, OPB_WANT_READY);
+		return NEXT_RESTART;
+	}
+	if (*res == -EAGAIN) {
+		op_bits_clear(op, OPB_READY);
+		return NEXT_RESTART;
+	}
+	if (*res != -ECANCELED && *res != -EINTR)
+		return NEXT_COMPLETE;
+	/* Cancelled on purpose (the op, its fd, or the port): -ECANCELED,
+	 * whatever the kernel called it. Otherwise the kernel did it on its own. */
+	bool asked = op_bits_test(op, OPB_CANCEL) || atomic_load(&fe->epoch) != op->_epoch ||
+		     atomic_load(&p->shutdown);
+	if (!asked)
+		return unasked_cancel(op, res);
+	*res = -ECANCELED;
+	return NEXT_COMPLETE;
+}
+
+/* The pool decides for a receive with data waiting and no buffer. */
+static void ask_pool(struct cport *p, struct cport_op *op, struct list *b)
+{
+	switch (pool_wait(&p->pool, op)) {
+	case POOL_GRANTED:
+	case POOL_RETRY:
+		gate_restart(p, op, b);
+		break;
+	case POOL_PARKED:
+		break;
+	case POOL_REFUSED:
+		finalize(op, -ECANCELED, b);
+		break;
+	}
+}
+
+void core_report(struct cport *p, struct cport_op *op, int64_t res, struct list *b)
+{
+	res = FAULT(FAULT_REPORT, op, res);
+	switch (decide(p, op, &res)) {
+	case NEXT_COMPLETE:
+		finalize(op, res, b);
+		break;
+	case NEXT_RESTART:
+		gate_restart(p, op, b);
+		break;
+	case NEXT_ASK_POOL:
+		(void)FAULT(FAULT_POOL_ASK, op, 0);
+		ask_pool(p, op, b);
+		break;
+	}
+}
+
+void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned id, struct list *b)
+{
+	op_bits_clear(op, OPB_GRANTED);
+	if (res > 0) {
+		op->_buf = pool_buf(&p->pool, id);
+		op->_flags = CPORT_CF_BUFFER;
+		pool_lend(&p->pool, id);
+	} else {
+		core_buf_free(p, id, b);
+	}
+	core_report(p, op, res, b);
+}

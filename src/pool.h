@@ -1,0 +1,79 @@
+/* pool.h - the receive pool: its buffers, who holds each, and who waits
+ * for one. The one policy for both backends:
+ *  - a pooled receive asks the pool for a buffer only once data is known to
+ *    be waiting, so an idle connection never holds one;
+ *  - when none is free it parks, first in first out;
+ *  - a buffer that comes back goes to the longest-parked receive before any
+ *    other: while anyone is parked, pool_take refuses newcomers and returned
+ *    buffers stay out of the kernel's store. */
+#ifndef CPORT_POOL_H
+#define CPORT_POOL_H
+
+#include "list.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pool {
+	char *base;
+	size_t map_bytes; /* the mapping, whole pages */
+	size_t size;      /* bytes per buffer */
+	unsigned count;   /* buffers */
+	bool mt;          /* false: one thread, no lock */
+	pthread_mutex_t lock; /* free_ids, waiters, the kernel store */
+	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
+	unsigned *free_ids;   /* buffers the pool holds itself */
+	unsigned nfree;
+	struct list waiters; /* pooled recvs waiting for a buffer, longest first (op->_pool_link) */
+	/* A backend may keep the free buffers in the kernel (io_uring's buffer
+	 * ring): then free buffers go to kernel_put, called with the lock held. */
+	void (*kernel_put)(void *ctx, unsigned id);
+	void *kernel_ctx;
+	atomic_uint in_kernel; /* handed to the kernel's store, not yet seen taken */
+};
+
+int pool_init(struct pool *pl, unsigned count, size_t size, bool mt);
+void pool_fini(struct pool *pl);
+/* From now on free buffers live in the kernel's store; every free one moves there. */
+void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx);
+
+static inline void *pool_buf(const struct pool *pl, unsigned id)
+{
+	return pl->base + (size_t)id * pl->size;
+}
+/* The id of a buffer address, -EINVAL if it is not the start of one. */
+int pool_id_of(const struct pool *pl, const void *buf, unsigned *id);
+
+/* A free buffer from the pool's own store for a receive with data waiting;
+ * -ENOBUFS if none is free or others wait for one already. */
+int pool_take(struct pool *pl, unsigned *id);
+/* The kernel took a buffer from its store (io_uring reported it used). */
+void pool_kernel_took(struct pool *pl);
+/* A buffer is free again. Returns the longest-parked receive, now granted
+ * it (OPB_GRANTED, _buf_id): the caller restarts that op. Otherwise the
+ * buffer goes back to the store and NULL is returned. */
+struct cport_op *pool_put(struct pool *pl, unsigned id);
+
+/* What pool_wait decided for a receive that found no buffer. */
+enum pool_wait {
+	POOL_GRANTED, /* a buffer is the op's now: restart it */
+	POOL_RETRY,   /* the kernel's store seems to hold buffers: restart it as before */
+	POOL_PARKED,  /* it waits; pool_put hands it a buffer in its turn */
+	POOL_REFUSED, /* it was cancelled, or its fd is ending: complete it -ECANCELED */
+};
+/* A pooled receive known to have data waiting found no buffer. */
+enum pool_wait pool_wait(struct pool *pl, struct cport_op *op);
+/* Take a parked op off the waiters; false if it was not parked. */
+bool pool_unpark(struct pool *pl, struct cport_op *op);
+/* Move the parked ops of fd entry fe that started before epoch to out (a
+ * batch, linked by _queue_link). */
+void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list *out);
+
+/* A buffer goes to the caller in a completion / comes back from it
+ * (-EINVAL for one the caller does not hold). */
+void pool_lend(struct pool *pl, unsigned id);
+int pool_unlend(struct pool *pl, unsigned id);
+
+#endif
