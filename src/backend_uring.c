@@ -180,7 +180,7 @@ static int queue_op(struct cport *p, struct cport_op *op)
 {
 	struct uring_be *b = UB(p);
 	plock(p, &b->sq_lock);
-	struct io_uring_sqe *sqe = get_sqe(b, NULL);
+	struct io_uring_sqe *sqe = get_sqe(b, op);
 	if (!sqe) {
 		punlock(p, &b->sq_lock);
 		return -EAGAIN;
@@ -409,7 +409,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	plock(p, &b->sq_lock);
 	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, fe->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_prep_cancel_fd(sqe, (int)FAULT(FAULT_CANCEL_FD, NULL, fe->fd), IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		atomic_fetch_add(&b->unflushed, 1);
 	}

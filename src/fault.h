@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 enum fault_point {
-	FAULT_SUBMIT,      /* a backend's submit returned v (0, 1, -errno) for op */
+	FAULT_SUBMIT,      /* op is about to be submitted; a -errno refuses it before the backend sees it */
 	FAULT_REPORT,      /* the kernel's result v for op reaches the core */
 	FAULT_POOL_ASK,    /* op, with data and no buffer, is about to ask the pool */
 	FAULT_POOL_TAKEN,  /* epoll took pool buffer v for op, before it reads */
 	FAULT_DELIVER,     /* a batch whose first op is op is about to be queued */
-	FAULT_CANCEL_FD,   /* cancel_fd/detach/close of the fd op->_fd (op is NULL; v is the fd) */
+	FAULT_CANCEL_FD,   /* io_uring cancels by number fd v (op NULL); a hook may name another fd */
 	FAULT_SQ_FULL,     /* io_uring: looking for a free SQE for op; nonzero makes the SQ full */
 	FAULT_POINTS
 };

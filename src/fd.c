@@ -78,7 +78,6 @@ static void deliver_cancelled(struct cport *p, struct list *ops)
 static void cancel_all_locked(struct cport *p, struct fdent *fe, struct list *dropped)
 {
 	unsigned epoch = atomic_fetch_add(&fe->epoch, 1) + 1;
-	(void)FAULT(FAULT_CANCEL_FD, NULL, fe->fd);
 	p->be_ops->cancel_fd(p, fe, dropped);
 	pool_unpark_fd(&p->pool, fe, epoch, dropped);
 }

@@ -29,6 +29,13 @@ static bool still_wanted(struct cport *p, const struct fdent *fe, const struct c
 	       !op_bits_test(op, OPB_CANCEL) && !atomic_load(&p->shutdown);
 }
 
+/* fe->lock held. A test may refuse the submit (fault.h) before the backend sees it. */
+static int backend_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
+{
+	int r = (int)FAULT(FAULT_SUBMIT, op, 0);
+	return r < 0 ? r : p->be_ops->submit(p, fe, op);
+}
+
 /* Hand op to the backend if it is still wanted. Returns what submit does
  * (0 pending, 1 answered at once in op->_result, -errno not started), or
  * -ECANCELED if the op may not run. */
@@ -38,7 +45,7 @@ static int submit(struct cport *p, struct cport_op *op)
 	plock(p, &fe->lock);
 	int r = -ECANCELED;
 	if (still_wanted(p, fe, op))
-		r = FAULT(FAULT_SUBMIT, op, p->be_ops->submit(p, fe, op));
+		r = backend_submit(p, fe, op);
 	punlock(p, &fe->lock);
 	return r;
 }
@@ -95,7 +102,7 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 	op->_key = fe->key;
 	op->_epoch = atomic_load(&fe->epoch);
 	atomic_fetch_add(&fe->inflight, 1);
-	int r = FAULT(FAULT_SUBMIT, op, p->be_ops->submit(p, fe, op));
+	int r = backend_submit(p, fe, op);
 	if (r < 0)
 		atomic_fetch_sub(&fe->inflight, 1); /* the fd is attached: this cannot be its last */
 	punlock(p, &fe->lock);

@@ -1,0 +1,78 @@
+/* close_last.c - nothing of an fd follows its close or detach completion,
+ * even when the close comes while the fd's last op is on its way to the
+ * queue (completed by the kernel, not yet queued). A program that frees
+ * its per-connection data on the close completion relies on this. */
+#include "cport_test.h"
+#include "fault.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+TEST_SUITE(close_last);
+
+struct close_midway {
+	cport_t *port;
+	int fd;
+	struct cport_op *watched;
+	struct cport_op end_op;
+	bool detach;
+	bool fired;
+};
+
+/* Fault hook: the batch holding the watched op is about to be queued:
+ * close (or detach) its fd now, from inside the port. */
+static int64_t end_fd_before_queueing(enum fault_point pt, struct cport_op *op, int64_t v, void *ctx)
+{
+	struct close_midway *m = ctx;
+	(void)pt;
+	if (op == m->watched && !m->fired) {
+		m->fired = true;
+		if (m->detach)
+			cr_assert_eq(cport_detach(m->port, m->fd, &m->end_op), 0);
+		else
+			cr_assert_eq(cport_close(m->port, m->fd, &m->end_op), 0);
+	}
+	return v;
+}
+
+static void ends_after_its_last_op(bool detach)
+{
+	int a, b;
+	struct cport_op recv_op;
+	struct cport_completion cs[2];
+	char buf[16];
+	struct iovec iov = {buf, sizeof(buf)};
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, a, 5), 0);
+	cport_op_init(&recv_op);
+	struct close_midway m = {.port = port, .fd = a, .watched = &recv_op, .detach = detach};
+	cport_op_init(&m.end_op);
+	cport_fault_set(FAULT_DELIVER, end_fd_before_queueing, &m);
+	cr_assert_eq(test_write_all(b, "data", 4), 0);
+	cr_assert_eq(cport_recv(port, a, &recv_op, &iov, 1), 0);
+	cr_assert_eq(test_wait_n(port, cs, 2, TEST_WAIT_MS), 2);
+	cport_fault_set(FAULT_DELIVER, NULL, NULL);
+	cr_assert(m.fired, "the recv never reached the queue");
+	cr_assert_eq(cs[0].op, &recv_op, "the %s completion came before the fd's recv", detach ? "detach" : "close");
+	cr_assert_eq(cs[0].result, 4);
+	cr_assert_eq(cs[1].op, &m.end_op);
+	cr_assert_eq(cs[1].result, 0);
+	cport_destroy(port);
+	if (detach)
+		close(a);
+	close(b);
+}
+
+Test(close_last, a_close_while_the_last_recv_is_on_its_way_to_the_queue_completes_after_it,
+     .timeout = TEST_TIMEOUT)
+{
+	ends_after_its_last_op(false);
+}
+
+Test(close_last, a_detach_while_the_last_recv_is_on_its_way_to_the_queue_completes_after_it,
+     .timeout = TEST_TIMEOUT)
+{
+	ends_after_its_last_op(true);
+}
