@@ -192,9 +192,11 @@ void server_request_stop(struct server *srv, int now)
 	atomic_store(&srv->stop_requested, 1);
 	if (now)
 		atomic_store(&srv->stop_now, 1);
-	/* A shared port can be posted to from any thread: wake one worker to
-	 * act now. Single-thread ports are left alone (no locks there): their
-	 * worker sees the flag within a tick. */
+	/* cport_post may be called from any thread, on a CPORT_SINGLE_THREAD
+	 * port too. But a loop with one worker has that worker destroy its
+	 * port as it leaves, maybe right now, so this thread must not touch
+	 * it: that worker sees the flag within a tick. A loop with several
+	 * workers keeps its port until after the joins: wake one to act now. */
 	for (unsigned i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
 		if (lp->nworkers > 1 && lp->port)
