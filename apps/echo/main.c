@@ -74,7 +74,7 @@ static void signal_loop(struct server *srv, const sigset_t *set)
 		case SIGTERM:
 			if (!atomic_load(&srv->stop_requested)) {
 				log_msg(LOG_NOTICE, "%s: draining %lu connections (at most %.1f s)",
-					strsignal(sig), atomic_load(&srv->open_conns),
+					strsignal(sig), atomic_load(&srv->conn_limit.open),
 					(double)srv->cfg->drain_ms / 1000.0);
 				server_request_stop(srv, 0);
 			} else {

@@ -1,12 +1,36 @@
 /* udp.c - UDP echo (RFC 862): each datagram back to its sender, from the
  * address it was sent to, unless it looks like a reflection attack. */
-#include "server.h"
+#include "udp.h"
 
+#include "counters.h"
 #include "log.h"
+#include "options.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+
+#define UDP_SLOTS_SHARED 8 /* datagram receives in flight per socket */
+#define UDP_SLOTS_PER_THREAD 2
+#define UDP_BUF_SIZE 65536 /* the largest datagram (65,507 bytes IPv4) fits */
+
+/* One datagram at a time: its receive, then its reply, then the next. */
+struct udp_slot {
+	struct req r;
+	struct udp_sock *u;
+	int sending;
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage peer;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	unsigned char data[UDP_BUF_SIZE];
+};
 
 /* Where a datagram was sent to, read from its IP_PKTINFO/IPV6_PKTINFO. */
 struct dgram_dst {
@@ -118,18 +142,13 @@ static void reply_ctl(struct udp_slot *s, const struct dgram_dst *d)
 
 /* Receive the next datagram into the slot; a closing socket's slot retires,
  * and so does one that cannot start (-errno, logged). */
-static int udp_recv(struct worker *w, struct udp_slot *s)
+static int udp_recv(struct udp_slot *s, struct counters *ctr)
 {
 	struct udp_sock *u = s->u;
-	struct loop *lp = u->sk.loop;
 	int r;
 
-	pthread_mutex_lock(&u->sk.lock);
-	if (u->sk.closing) {
-		pthread_mutex_unlock(&u->sk.lock);
-		loop_unref(lp);
+	if (!sock_op_begin(&u->sk))
 		return 0;
-	}
 	s->sending = 0;
 	s->iov.iov_base = s->data;
 	s->iov.iov_len = sizeof(s->data);
@@ -141,96 +160,122 @@ static int udp_recv(struct worker *w, struct udp_slot *s)
 		.msg_control = s->ctl.buf,
 		.msg_controllen = sizeof(s->ctl.buf),
 	};
-	r = cport_recvmsg(lp->port, u->sk.fd, &s->r.op, &s->msg);
-	pthread_mutex_unlock(&u->sk.lock);
+	r = cport_recvmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
+	sock_op_end(&u->sk);
 	if (r < 0) {
 		/* Without a receive in flight this slot is lost; the socket
 		 * still has its others. */
-		counter_add(&w->ctr, C_ERR_UDP_RECV, 1);
+		counter_add(ctr, C_ERR_UDP_RECV, 1);
 		log_limited(LK_UDP, LOG_ERR, "cannot start a datagram receive: %s", strerror(-r));
-		loop_unref(lp);
+		loop_core_unref(u->sk.core);
 	}
 	return r;
 }
 
-static void udp_reply(struct worker *w, struct udp_slot *s, size_t len)
+static void udp_reply(struct udp_slot *s, size_t len, struct counters *ctr)
 {
 	struct udp_sock *u = s->u;
-	struct loop *lp = u->sk.loop;
 	struct dgram_dst dst;
 	enum counter drop;
 	int r;
 
 	if (s->msg.msg_flags & MSG_TRUNC) {
-		counter_add(&w->ctr, C_UDP_DROP_TRUNC, 1);
-		(void)udp_recv(w, s);
+		counter_add(ctr, C_UDP_DROP_TRUNC, 1);
+		(void)udp_recv(s, ctr);
 		return;
 	}
 	dst_read(&s->msg, &dst);
-	drop = dgram_guard(lp->srv->cfg, &s->peer, &dst);
+	drop = dgram_guard(u->cfg, &s->peer, &dst);
 	if (drop != C_COUNT) {
-		counter_add(&w->ctr, drop, 1);
-		udp_recv(w, s);
+		counter_add(ctr, drop, 1);
+		udp_recv(s, ctr);
 		return;
 	}
 	reply_ctl(s, &dst);
 	s->iov.iov_len = len;
 	s->msg.msg_flags = 0;
-	pthread_mutex_lock(&u->sk.lock);
-	if (u->sk.closing) {
-		pthread_mutex_unlock(&u->sk.lock);
-		loop_unref(lp);
+	if (!sock_op_begin(&u->sk))
 		return;
-	}
 	s->sending = 1;
-	r = cport_sendmsg(lp->port, u->sk.fd, &s->r.op, &s->msg);
-	pthread_mutex_unlock(&u->sk.lock);
+	r = cport_sendmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
+	sock_op_end(&u->sk);
 	if (r < 0) {
-		counter_add(&w->ctr, C_ERR_UDP_SEND, 1);
+		counter_add(ctr, C_ERR_UDP_SEND, 1);
 		log_limited(LK_UDP, LOG_WARNING, "cannot send a datagram: %s", strerror(-r));
-		udp_recv(w, s);
+		udp_recv(s, ctr);
 	}
 }
 
-void udp_done(struct worker *w, struct udp_slot *s, const struct cport_completion *c)
+static void udp_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
 {
+	struct udp_slot *s = cport_container_of(r, struct udp_slot, r);
 	int64_t res = c->result;
 
 	if (s->sending) {
 		if (res >= 0) {
-			counter_add(&w->ctr, C_UDP_DGRAMS_OUT, 1);
-			counter_add(&w->ctr, C_UDP_BYTES_OUT, (uint64_t)res);
+			counter_add(ctr, C_UDP_DGRAMS_OUT, 1);
+			counter_add(ctr, C_UDP_BYTES_OUT, (uint64_t)res);
 		} else if (res != -ECANCELED) {
-			counter_add(&w->ctr, C_ERR_UDP_SEND, 1);
+			counter_add(ctr, C_ERR_UDP_SEND, 1);
 			log_limited(LK_UDP, LOG_WARNING, "datagram send: %s", strerror((int)-res));
 		}
-		udp_recv(w, s);
+		udp_recv(s, ctr);
 		return;
 	}
 	if (res < 0) {
 		if (res != -ECANCELED) {
-			counter_add(&w->ctr, C_ERR_UDP_RECV, 1);
+			counter_add(ctr, C_ERR_UDP_RECV, 1);
 			log_limited(LK_UDP, LOG_WARNING, "datagram receive: %s", strerror((int)-res));
 		}
-		udp_recv(w, s);
+		udp_recv(s, ctr);
 		return;
 	}
-	counter_add(&w->ctr, C_UDP_DGRAMS_IN, 1);
-	counter_add(&w->ctr, C_UDP_BYTES_IN, (uint64_t)res);
-	udp_reply(w, s, (size_t)res);
+	counter_add(ctr, C_UDP_DGRAMS_IN, 1);
+	counter_add(ctr, C_UDP_BYTES_IN, (uint64_t)res);
+	udp_reply(s, (size_t)res, ctr);
 }
 
-int udp_arm(struct worker *w, struct udp_sock *u)
+void udp_init(struct udp_sock *u, struct loop_core *core, const struct config *cfg)
 {
-	struct loop *lp = u->sk.loop;
+	sock_init(&u->sk, core);
+	u->cfg = cfg;
+}
 
+int udp_alloc_slots(struct udp_sock *u, int shared_port)
+{
+	unsigned n = shared_port ? UDP_SLOTS_SHARED : UDP_SLOTS_PER_THREAD;
+
+	u->slots = calloc(n, sizeof(*u->slots));
+	if (!u->slots)
+		return -ENOMEM;
+	for (; u->nslots < n; u->nslots++) {
+		struct udp_slot *s = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		s->r.done = udp_done;
+		s->u = u;
+		u->slots[u->nslots] = s;
+	}
+	return 0;
+}
+
+int udp_arm(struct udp_sock *u, struct counters *ctr)
+{
 	for (unsigned i = 0; i < u->nslots; i++) {
 		int r;
 
-		loop_ref(lp);
-		r = udp_recv(w, u->slots[i]);
+		loop_core_ref(u->sk.core);
+		r = udp_recv(u->slots[i], ctr);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+void udp_free(struct udp_sock *u)
+{
+	sock_free(&u->sk);
+	for (unsigned k = 0; k < u->nslots; k++)
+		free(u->slots[k]);
+	free(u->slots);
 }

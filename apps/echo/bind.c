@@ -1,5 +1,5 @@
-/* sockets.c - opening and binding cport-echo's listening sockets. */
-#include "sockets.h"
+/* bind.c - opening and binding the sockets that serve the configured addresses. */
+#include "bind.h"
 
 #include "log.h"
 
@@ -96,49 +96,46 @@ fail:
 	return -err;
 }
 
-static void close_addr(struct server *srv, unsigned i)
+static int proto_served(const struct config *cfg, int proto)
 {
-	for (unsigned k = 0; k < srv->nloops; k++) {
-		struct loop *lp = &srv->loops[k];
-		if (lp->nlisteners && lp->listeners[i].sk.fd >= 0) {
-			close(lp->listeners[i].sk.fd);
-			lp->listeners[i].sk.fd = -1;
-		}
-		if (lp->nudps && lp->udps[i].sk.fd >= 0) {
-			close(lp->udps[i].sk.fd);
-			lp->udps[i].sk.fd = -1;
+	return proto == BIND_TCP ? cfg->tcp : cfg->udp;
+}
+
+static void close_addr(const struct config *cfg, const struct bind_plan *plan, unsigned i)
+{
+	for (unsigned k = 0; k < plan->ncopies; k++) {
+		for (int t = BIND_TCP; t <= BIND_UDP; t++) {
+			int *fd = proto_served(cfg, t) ? plan->fd_at(plan->ctx, k, i, t) : NULL;
+
+			if (fd && *fd >= 0) {
+				close(*fd);
+				*fd = -1;
+			}
 		}
 	}
 }
 
-/* Every socket of address i: TCP and/or UDP, one per loop. */
-static int open_addr(struct server *srv, unsigned i, uint16_t *port, const char **what, int *type)
+/* Every socket of address i: TCP and/or UDP, one per copy. */
+static int open_addr(const struct config *cfg, const struct bind_plan *plan, unsigned i,
+		     uint16_t *port, const char **what, int *type)
 {
-	const struct config *cfg = srv->cfg;
-	int reuseport = srv->nloops > 1;
+	int reuseport = plan->ncopies > 1;
 
-	for (unsigned k = 0; k < srv->nloops; k++) {
-		struct loop *lp = &srv->loops[k];
-		for (int t = 0; t < 2; t++) {
+	for (unsigned k = 0; k < plan->ncopies; k++) {
+		for (int t = BIND_TCP; t <= BIND_UDP; t++) {
 			struct sockaddr_storage bound;
 			int fd;
 
-			*type = t == 0 ? SOCK_STREAM : SOCK_DGRAM;
-			if ((t == 0 && !cfg->tcp) || (t == 1 && !cfg->udp))
+			*type = t == BIND_TCP ? SOCK_STREAM : SOCK_DGRAM;
+			if (!proto_served(cfg, t))
 				continue;
 			fd = socket_open(&cfg->addrs[i], *type, *port, reuseport, &bound, what);
 			if (fd < 0)
 				return fd;
-			if (t == 0) {
-				lp->listeners[i].sk.fd = fd;
-				lp->listeners[i].sk.addr = bound;
-			} else {
-				lp->udps[i].sk.fd = fd;
-				lp->udps[i].sk.addr = bound;
-			}
+			*plan->fd_at(plan->ctx, k, i, t) = fd;
 			if (*port == 0)
 				*port = sa_port(&bound);
-			srv->bound[i] = bound;
+			plan->bound[i] = bound;
 		}
 	}
 	return 0;
@@ -151,9 +148,8 @@ static int optional_missing(int err)
 
 /* Open the sockets of one port group. With port 0 the first socket picks
  * the port and the others must get the same; if one cannot, start over. */
-static int open_group(struct server *srv, unsigned g)
+static int open_group(const struct config *cfg, const struct bind_plan *plan, unsigned g)
 {
-	const struct config *cfg = srv->cfg;
 	uint16_t want = 0;
 	const char *what = "";
 	int err = 0, type = SOCK_STREAM;
@@ -171,13 +167,13 @@ static int open_group(struct server *srv, unsigned g)
 		for (i = 0; i < cfg->naddrs && !err; i++) {
 			if (cfg->addrs[i].group != g)
 				continue;
-			err = open_addr(srv, i, &port, &what, &type);
+			err = open_addr(cfg, plan, i, &port, &what, &type);
 			bad_i = i;
 			if (err && cfg->addrs[i].optional && optional_missing(err)) {
 				addr_format((const struct sockaddr *)&cfg->addrs[i].ss, a, sizeof(a));
 				log_msg(LOG_WARNING, "not serving %s: %s", a, strerror(-err));
-				close_addr(srv, i);
-				srv->skipped[i] = 1;
+				close_addr(cfg, plan, i);
+				plan->skipped[i] = 1;
 				err = 0;
 			}
 		}
@@ -185,7 +181,7 @@ static int open_group(struct server *srv, unsigned g)
 			return 0;
 		for (unsigned j = 0; j < cfg->naddrs; j++)
 			if (cfg->addrs[j].group == g)
-				close_addr(srv, j);
+				close_addr(cfg, plan, j);
 		if (!(err == -EADDRINUSE && want == 0))
 			break;
 	}
@@ -195,9 +191,8 @@ static int open_group(struct server *srv, unsigned g)
 	return err;
 }
 
-int sockets_open(struct server *srv)
+int bind_open_all(const struct config *cfg, const struct bind_plan *plan)
 {
-	const struct config *cfg = srv->cfg;
 	unsigned served = 0;
 
 	for (unsigned i = 0; i < cfg->naddrs; i++) {
@@ -206,13 +201,13 @@ int sockets_open(struct server *srv)
 			if (cfg->addrs[j].group == cfg->addrs[i].group)
 				first = 0;
 		if (first) {
-			int r = open_group(srv, cfg->addrs[i].group);
+			int r = open_group(cfg, plan, cfg->addrs[i].group);
 			if (r < 0)
 				return r;
 		}
 	}
 	for (unsigned i = 0; i < cfg->naddrs; i++)
-		served += !srv->skipped[i];
+		served += !plan->skipped[i];
 	if (!served) {
 		log_msg(LOG_ERR, "no address to serve");
 		return -EADDRNOTAVAIL;

@@ -1,0 +1,362 @@
+/* conn.c - TCP connections: the echo, one op in flight; their list; the pool buffers they hold. */
+#include "conn.h"
+
+#include "clock.h"
+#include "counters.h"
+#include "log.h"
+#include "req.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define LIB_POOL_BUFFERS 1024 /* cport_options.pool_buffers 0 means this */
+/* Chunks waiting to be sent hold pool buffers. Past this share of the pool
+ * held, a chunk is copied out so clients that never read cannot starve
+ * everybody else's receives. */
+#define POOL_PRESSURE_NUM 3
+#define POOL_PRESSURE_DEN 4
+
+enum conn_state { CS_RECV, CS_SEND, CS_CLOSING };
+
+/* One accepted TCP connection; attached under its own address as key. One
+ * op at a time: recv, then send until the chunk is all out, then recv. */
+struct conn {
+	struct req r;
+	struct conns *cs;
+	struct conn *prev, *next; /* cs's list (under cs->lock) */
+	int fd;
+	enum conn_state state;
+	void *buf; /* the chunk being echoed: a pool buffer, or our own copy */
+	uint32_t len, off;
+	int buf_own; /* buf is malloc'd (copied out under pool pressure) */
+	struct iovec iov; /* what the send in flight names */
+	_Atomic int kill;          /* enum kill_reason: close at the next step */
+	_Atomic uint64_t last_ms;  /* last completion, for --idle-timeout */
+};
+
+void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,
+		unsigned pool_buffers)
+{
+	cs->core = core;
+	cs->limit = limit;
+	cs->pool_pressure = (pool_buffers ? pool_buffers : LIB_POOL_BUFFERS) * POOL_PRESSURE_NUM /
+			    POOL_PRESSURE_DEN;
+	pthread_mutex_init(&cs->lock, NULL);
+}
+
+static void conn_link(struct conn *cn)
+{
+	struct conns *cs = cn->cs;
+
+	pthread_mutex_lock(&cs->lock);
+	cn->next = cs->head;
+	if (cs->head)
+		cs->head->prev = cn;
+	cs->head = cn;
+	pthread_mutex_unlock(&cs->lock);
+}
+
+static void conn_unlink(struct conn *cn)
+{
+	struct conns *cs = cn->cs;
+
+	pthread_mutex_lock(&cs->lock);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		cs->head = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&cs->lock);
+}
+
+static void conn_free(struct conn *cn)
+{
+	struct conns *cs = cn->cs;
+
+	log_msg(LOG_DEBUG, "connection fd %d closed", cn->fd);
+	atomic_fetch_sub(&cs->limit->open, 1);
+	free(cn);
+	if (!atomic_load_explicit(&cs->trim_wanted, memory_order_relaxed))
+		atomic_store_explicit(&cs->trim_wanted, 1, memory_order_relaxed);
+	loop_core_unref(cs->core);
+}
+
+/* Which errors are the peer going away, as opposed to something odd. */
+static int err_is_peer(int err)
+{
+	switch (err) {
+	case ECONNRESET:
+	case EPIPE:
+	case ETIMEDOUT:
+	case ENOTCONN:
+	case ECONNABORTED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void conn_release_buf(struct conn *cn)
+{
+	struct conns *cs = cn->cs;
+
+	if (!cn->buf)
+		return;
+	if (cn->buf_own) {
+		free(cn->buf);
+		atomic_fetch_sub_explicit(&cs->own_bufs, 1, memory_order_relaxed);
+		atomic_store_explicit(&cs->trim_wanted, 1, memory_order_relaxed);
+	} else {
+		cport_buf_release(cs->core->port, cn->buf);
+		atomic_fetch_sub_explicit(&cs->bufs_held, 1, memory_order_relaxed);
+	}
+	cn->buf = NULL;
+	cn->buf_own = 0;
+}
+
+static void conn_close(struct conn *cn, struct counters *ctr)
+{
+	int why = atomic_load(&cn->kill), r;
+
+	conn_release_buf(cn);
+	if (why == KILL_IDLE)
+		counter_add(ctr, C_CONN_IDLE_CLOSED, 1);
+	else if (why == KILL_DRAIN)
+		counter_add(ctr, C_CONN_DRAIN_CLOSED, 1);
+	conn_unlink(cn);
+	cn->state = CS_CLOSING;
+	r = cport_close(cn->cs->core->port, cn->fd, &cn->r.op);
+	if (r < 0) {
+		log_limited(LK_CONN, LOG_ERR, "cannot close connection fd %d: %s", cn->fd, strerror(-r));
+		close(cn->fd);
+		conn_free(cn);
+	}
+}
+
+/* A failed op closes this connection only. */
+static void conn_fail(struct conn *cn, int err, struct counters *ctr)
+{
+	if (err == ECANCELED && atomic_load(&cn->kill)) {
+		/* we cancelled it: counted as an idle or drain close */
+	} else if (err_is_peer(err)) {
+		counter_add(ctr, C_ERR_CONN_RESET, 1);
+		log_msg(LOG_DEBUG, "connection fd %d: %s", cn->fd, strerror(err));
+	} else {
+		counter_add(ctr, C_ERR_CONN_OTHER, 1);
+		log_limited(LK_CONN, LOG_WARNING, "connection fd %d: %s", cn->fd, strerror(err));
+	}
+	conn_close(cn, ctr);
+}
+
+/* A kill (idle, drain) takes effect between two ops, when no op of this
+ * connection is in flight. 1 if it did: the connection is closing. */
+static int conn_close_if_killed(struct conn *cn, struct counters *ctr)
+{
+	if (!atomic_load(&cn->kill))
+		return 0;
+	conn_close(cn, ctr);
+	return 1;
+}
+
+static void conn_recv(struct conn *cn, struct counters *ctr)
+{
+	int r;
+
+	if (conn_close_if_killed(cn, ctr))
+		return;
+	cn->state = CS_RECV;
+	r = cport_recv_pooled(cn->cs->core->port, cn->fd, &cn->r.op);
+	if (r < 0)
+		conn_fail(cn, -r, ctr);
+}
+
+static void conn_send(struct conn *cn, struct counters *ctr)
+{
+	int r;
+
+	if (conn_close_if_killed(cn, ctr))
+		return;
+	cn->state = CS_SEND;
+	cn->iov.iov_base = (char *)cn->buf + cn->off;
+	cn->iov.iov_len = cn->len - cn->off;
+	r = cport_send(cn->cs->core->port, cn->fd, &cn->r.op, &cn->iov, 1);
+	if (r < 0)
+		conn_fail(cn, -r, ctr);
+}
+
+/* Most of the pool waits in sends (clients that do not read): move this
+ * chunk to memory of its own and give the pool buffer back at once. */
+static void conn_unpool_if_pressed(struct conn *cn)
+{
+	struct conns *cs = cn->cs;
+	void *own;
+
+	if (atomic_load_explicit(&cs->bufs_held, memory_order_relaxed) < cs->pool_pressure)
+		return;
+	own = malloc(cn->len);
+	if (!own)
+		return; /* keep the pool buffer: slower, not wrong */
+	memcpy(own, cn->buf, cn->len);
+	conn_release_buf(cn);
+	cn->buf = own;
+	cn->buf_own = 1;
+	atomic_fetch_add_explicit(&cs->own_bufs, 1, memory_order_relaxed);
+}
+
+static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
+{
+	if (res <= 0) {
+		conn_fail(cn, res < 0 ? (int)-res : EIO, ctr);
+		return;
+	}
+	counter_add(ctr, C_TCP_BYTES_OUT, (uint64_t)res);
+	cn->off += (uint32_t)res;
+	if (cn->off < cn->len) {
+		conn_send(cn, ctr); /* a partial send: the rest */
+		return;
+	}
+	conn_release_buf(cn);
+	conn_recv(cn, ctr); /* all out: only now read more (backpressure) */
+}
+
+static void conn_received(struct conn *cn, const struct cport_completion *c, struct counters *ctr)
+{
+	int64_t res = c->result;
+
+	if (c->flags & CPORT_CF_BUFFER) {
+		cn->buf = c->buf;
+		atomic_fetch_add_explicit(&cn->cs->bufs_held, 1, memory_order_relaxed);
+	}
+	if (res == 0) {
+		conn_close(cn, ctr); /* end of stream: everything read was echoed */
+		return;
+	}
+	if (res < 0 || !cn->buf) {
+		conn_fail(cn, res < 0 ? (int)-res : EIO, ctr);
+		return;
+	}
+	counter_add(ctr, C_TCP_BYTES_IN, (uint64_t)res);
+	cn->len = (uint32_t)res;
+	cn->off = 0;
+	conn_unpool_if_pressed(cn);
+	conn_send(cn, ctr);
+}
+
+static void conn_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
+{
+	struct conn *cn = cport_container_of(r, struct conn, r);
+
+	atomic_store_explicit(&cn->last_ms, coarse_ms(), memory_order_relaxed);
+	if (cn->state == CS_CLOSING)
+		conn_free(cn);
+	else if (cn->state == CS_SEND)
+		conn_sent(cn, c->result, ctr);
+	else
+		conn_received(cn, c, ctr);
+}
+
+/* Count fd in, unless the loop is stopping or --max-connections is
+ * reached: then close it (refused: counted before the peer can see it). */
+static int conn_admit(struct conns *cs, int fd, struct counters *ctr)
+{
+	unsigned long max = cs->limit->max;
+
+	if (atomic_load(&cs->core->stopping)) {
+		close(fd);
+		return 0;
+	}
+	if (atomic_fetch_add(&cs->limit->open, 1) >= max && max) {
+		atomic_fetch_sub(&cs->limit->open, 1);
+		counter_add(ctr, C_CONN_REFUSED, 1);
+		close(fd);
+		log_limited(LK_MAX_CONN, LOG_INFO, "connection refused: %lu open (--max-connections)", max);
+		return 0;
+	}
+	return 1;
+}
+
+void conn_start(struct conns *cs, int fd, struct counters *ctr)
+{
+	struct conn *cn;
+	int r, one = 1;
+
+	if (!conn_admit(cs, fd, ctr))
+		return;
+	cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Echo is interactive: do not hold small replies back (Nagle). */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		log_msg(LOG_DEBUG, "setsockopt(TCP_NODELAY): %s", strerror(errno));
+	cn->r.done = conn_done;
+	cn->cs = cs;
+	cn->fd = fd;
+	atomic_init(&cn->kill, KILL_NONE);
+	atomic_init(&cn->last_ms, coarse_ms());
+	r = cport_attach(cs->core->port, fd, (uintptr_t)cn);
+	if (r < 0)
+		goto fail;
+	loop_core_ref(cs->core);
+	conn_link(cn);
+	counter_add(ctr, C_CONN_TOTAL, 1);
+	log_msg(LOG_DEBUG, "connection fd %d open", fd);
+	conn_recv(cn, ctr);
+	return;
+fail:
+	free(cn);
+	close(fd);
+	atomic_fetch_sub(&cs->limit->open, 1);
+	counter_add(ctr, C_ERR_CONN_SETUP, 1);
+	log_limited(LK_CONN_SETUP, LOG_ERR, "cannot start a connection: %s", strerror(-r));
+}
+
+/* Called with cs->lock held: the conn is on the list, its fd still ours. */
+static void conn_kill(struct conns *cs, struct conn *cn, enum kill_reason why)
+{
+	int none = KILL_NONE;
+
+	atomic_compare_exchange_strong(&cn->kill, &none, (int)why);
+	cport_cancel_fd(cs->core->port, cn->fd);
+}
+
+void conns_kill(struct conns *cs, enum kill_reason why, uint64_t cutoff)
+{
+	pthread_mutex_lock(&cs->lock);
+	for (struct conn *cn = cs->head; cn; cn = cn->next)
+		if (why == KILL_DRAIN || atomic_load_explicit(&cn->last_ms, memory_order_relaxed) <= cutoff)
+			conn_kill(cs, cn, why);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+int conns_take_trim(struct conns *cs)
+{
+	if (!atomic_load_explicit(&cs->trim_wanted, memory_order_relaxed) ||
+	    atomic_load_explicit(&cs->own_bufs, memory_order_relaxed))
+		return 0;
+	atomic_store_explicit(&cs->trim_wanted, 0, memory_order_relaxed);
+	return 1;
+}
+
+void conns_free(struct conns *cs)
+{
+	struct conn *cn;
+
+	while ((cn = cs->head)) {
+		cs->head = cn->next;
+		close(cn->fd);
+		free(cn);
+	}
+	pthread_mutex_destroy(&cs->lock);
+}

@@ -1,0 +1,58 @@
+/* conn.h - TCP connections: the echo, one op in flight; their list; the pool buffers they hold. */
+#ifndef ECHO_CONN_H
+#define ECHO_CONN_H
+
+#include "loop_core.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct conn;
+struct counters;
+
+/* Every loop's connections count against one limit. */
+struct conn_limit {
+	_Atomic unsigned long open;
+	unsigned long max; /* --max-connections; 0: no limit */
+};
+
+enum kill_reason { KILL_NONE, KILL_IDLE, KILL_DRAIN };
+
+/* One loop's connections. */
+struct conns {
+	struct loop_core *core;
+	struct conn_limit *limit;
+	unsigned pool_pressure;     /* pool buffers held that count as pressure */
+	char pad0[64];              /* bufs_held changes per chunk: a line of its own */
+	_Atomic unsigned bufs_held; /* pool buffers held by connections */
+	char pad1[64];
+	_Atomic unsigned own_bufs; /* chunks copied out of the pool, not yet sent */
+	_Atomic int trim_wanted;   /* memory was freed: give it back to the system */
+	pthread_mutex_t lock;      /* the list */
+	struct conn *head;
+};
+
+/* No connections yet; pool_buffers is the port's (0: the library's
+ * default). Cannot fail. */
+void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,
+		unsigned pool_buffers);
+
+/* Serve fd, just accepted: attach it and start its first receive. A loop
+ * that is stopping, the limit or a failure closes fd instead. */
+void conn_start(struct conns *cs, int fd, struct counters *ctr);
+
+/* Close every connection (KILL_DRAIN), or those without a completion since
+ * cutoff (KILL_IDLE), at their next step. A cancel can lose the race with
+ * a submission: the caller repeats. */
+void conns_kill(struct conns *cs, enum kill_reason why, uint64_t cutoff);
+
+/* 1 once when memory was freed since and no chunk is copied out: a good
+ * time to give the heap back to the system. */
+int conns_take_trim(struct conns *cs);
+
+/* Close and free what is left (after a forced exit: connections the port
+ * gave up on). */
+void conns_free(struct conns *cs);
+
+#endif
