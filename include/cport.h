@@ -137,7 +137,7 @@ CPORT_API int cport_create(const struct cport_options *opts, cport_t **out);
  * Returns 0, -EINVAL for NULL, -EALREADY if already being destroyed. */
 CPORT_API int cport_destroy(cport_t *port);
 
-/* The backend a name stands for: "auto", "io_uring" (or "uring"), "epoll".
+/* The backend a name stands for (the one parser of backend names): "auto", "io_uring" (or "uring"), "epoll".
  * Returns an enum cport_backend, or -EINVAL for NULL or any other name. */
 CPORT_API int cport_backend_parse(const char *name);
 

@@ -102,14 +102,10 @@ static int parse_secs(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_backend(const char *s, int *out)
 {
-	if (!strcmp(s, "auto"))
-		*out = CPORT_BACKEND_AUTO;
-	else if (!strcmp(s, "io_uring") || !strcmp(s, "uring"))
-		*out = CPORT_BACKEND_URING;
-	else if (!strcmp(s, "epoll"))
-		*out = CPORT_BACKEND_EPOLL;
-	else
+	int be = cport_backend_parse(s);
+	if (be < 0)
 		return bad("--backend", s);
+	*out = be;
 	return 0;
 }
 

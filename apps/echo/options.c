@@ -210,14 +210,10 @@ static unsigned default_threads(enum model model)
 
 static int parse_backend(const char *s, int *out)
 {
-	if (!strcmp(s, "auto"))
-		*out = CPORT_BACKEND_AUTO;
-	else if (!strcmp(s, "io_uring") || !strcmp(s, "uring"))
-		*out = CPORT_BACKEND_URING;
-	else if (!strcmp(s, "epoll"))
-		*out = CPORT_BACKEND_EPOLL;
-	else
+	int be = cport_backend_parse(s);
+	if (be < 0)
 		return -1;
+	*out = be;
 	return 0;
 }
 
