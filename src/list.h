@@ -43,6 +43,15 @@ static inline void list_push_back(struct list *l, struct cport_link *k)
 	l->len++;
 }
 
+static inline void list_push_front(struct list *l, struct cport_link *k)
+{
+	k->_next = l->head._next;
+	k->_prev = &l->head;
+	l->head._next->_prev = k;
+	l->head._next = k;
+	l->len++;
+}
+
 static inline void list_remove(struct list *l, struct cport_link *k)
 {
 	k->_prev->_next = k->_next;

@@ -14,7 +14,6 @@
 #include <stdbool.h>
 
 struct backend;
-struct waiter;
 
 struct cport {
 	const struct backend *be_ops;
@@ -25,7 +24,7 @@ struct cport {
 
 	pthread_mutex_t lock; /* the completion queue and the waiters */
 	struct list queue;    /* completed ops (op->_queue_link), first in first out */
-	struct waiter *waiters; /* parked followers, most recent first */
+	struct list waiters;    /* parked followers (struct waiter), most recent first */
 	unsigned woken;         /* followers released but not yet running again */
 	unsigned nwaiters;      /* threads inside cport_wait */
 	unsigned running;       /* threads between a wait's return and the next wait */

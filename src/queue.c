@@ -11,7 +11,7 @@
 /* A follower parked in cport_wait. Lives on its thread's stack. */
 struct waiter {
 	pthread_cond_t cv;
-	struct waiter *next;
+	struct cport_link link; /* on p->waiters */
 	bool signaled;
 };
 
@@ -44,10 +44,10 @@ void queue_unref(struct cport *p)
 /* Release the most recent follower. Port lock held. */
 static void wake_one(struct cport *p)
 {
-	struct waiter *w = p->waiters;
-	if (!w)
+	struct cport_link *k = list_pop_front(&p->waiters);
+	if (!k)
 		return;
-	p->waiters = w->next;
+	struct waiter *w = list_entry(k, struct waiter, link);
 	w->signaled = true;
 	p->woken++;
 	pthread_cond_signal(&w->cv);
@@ -58,7 +58,7 @@ static void kick(struct cport *p)
 {
 	if (list_empty(&p->queue) || p->running >= p->concurrency)
 		return;
-	if (p->waiters)
+	if (!list_empty(&p->waiters))
 		wake_one(p);
 	else if (p->polling && tls_polling != p && !atomic_exchange(&p->wake_pending, true))
 		p->be_ops->wake(p);
@@ -184,8 +184,7 @@ static void park(struct cport *p, const struct timespec *deadline, int timeout_m
 {
 	struct waiter w = {.signaled = false};
 	pthread_cond_init(&w.cv, &p->cattr);
-	w.next = p->waiters;
-	p->waiters = &w;
+	list_push_front(&p->waiters, &w.link);
 	while (!w.signaled && !atomic_load(&p->shutdown)) {
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&w.cv, &p->lock);
@@ -196,12 +195,7 @@ static void park(struct cport *p, const struct timespec *deadline, int timeout_m
 	if (w.signaled) {
 		p->woken--;
 	} else {
-		for (struct waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
-			if (*pp == &w) {
-				*pp = w.next;
-				break;
-			}
-		}
+		list_remove(&p->waiters, &w.link);
 	}
 	pthread_cond_destroy(&w.cv);
 }
@@ -261,7 +255,7 @@ struct wait {
  * IOCP releases them. Port lock held. */
 static bool may_take(const struct cport *p, const struct wait *w)
 {
-	bool mine = !w->polled || w->harvested || (!p->waiters && !p->woken);
+	bool mine = !w->polled || w->harvested || (list_empty(&p->waiters) && !p->woken);
 	return !list_empty(&p->queue) && p->running < p->concurrency && mine;
 }
 
@@ -335,7 +329,7 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 	int ret = wait_loop(p, out, max, &w);
 	p->nwaiters--;
 	/* Leaving: if nobody polls the kernel now, hand that role to a follower. */
-	if (!p->polling && p->waiters && !atomic_load(&p->shutdown))
+	if (!p->polling && !list_empty(&p->waiters) && !atomic_load(&p->shutdown))
 		wake_one(p);
 	if (atomic_load(&p->shutdown) && p->nwaiters == 0)
 		pthread_cond_broadcast(&p->idle_cv);
@@ -389,6 +383,7 @@ int queue_init(struct cport *p)
 	pthread_once(&tls_once, tls_init);
 	atomic_init(&p->refs, 1);
 	list_init(&p->queue);
+	list_init(&p->waiters);
 	list_init(&p->remote);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->remote_lock, NULL);
@@ -417,7 +412,7 @@ static void discard_all(struct list *l)
 void queue_shutdown(struct cport *p)
 {
 	plock(p, &p->lock);
-	while (p->waiters)
+	while (!list_empty(&p->waiters))
 		wake_one(p);
 	if (p->polling)
 		p->be_ops->wake(p);
