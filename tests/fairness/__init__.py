@@ -1,0 +1,1 @@
+"""Fairness: many connections all active against cport-echo, none left waiting."""
