@@ -131,7 +131,11 @@ void fd_finish(struct cport *p, struct fdent *fe)
 
 void fd_op_queued(struct cport *p, struct fdent *fe)
 {
-	if (atomic_fetch_sub(&fe->inflight, 1) != 1)
+	/* The common case takes no lock: the count falls, and the fd is not
+	 * closing. A close sets CLOSING before it reads the count, and this
+	 * lowers the count before it reads the state (both sequentially
+	 * consistent), so one of the two sees the other and finishes the fd. */
+	if (atomic_fetch_sub(&fe->inflight, 1) != 1 || atomic_load(&fe->state) != FD_CLOSING)
 		return;
 	plock(p, &fe->lock);
 	bool fin = fe->state == FD_CLOSING && !fe->finishing && atomic_load(&fe->inflight) == 0;

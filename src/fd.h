@@ -23,7 +23,9 @@ struct fdent {
 	pthread_mutex_t lock; /* state, epoch, closer; the backend's area */
 	uintptr_t key;
 	int fd;
-	int state;
+	/* Written under lock; read without it only by fd_op_queued, which
+	 * must see CLOSING if the close saw its op still counted. */
+	atomic_int state;
 	/* Ops started whose completion is not yet in the port's queue. It falls
 	 * only once a completion is queued, so the closer is always queued last. */
 	atomic_uint inflight;

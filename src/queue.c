@@ -53,11 +53,19 @@ static void wake_one(struct cport *p)
 	pthread_cond_signal(&w->cv);
 }
 
-/* Someone should run what is queued: a parked follower, else the poller. */
+/* Someone should run what is queued (a parked follower, else the poller), or
+ * poll the kernel if nobody does. Port lock held. */
 static void kick(struct cport *p)
 {
-	if (list_empty(&p->queue) || p->running >= p->concurrency)
+	if (p->running >= p->concurrency)
 		return;
+	if (list_empty(&p->queue)) {
+		/* Nobody polls the kernel (all waited while the limit was
+		 * reached): a follower takes that role. */
+		if (!p->polling && !list_empty(&p->waiters))
+			wake_one(p);
+		return;
+	}
 	if (!list_empty(&p->waiters))
 		wake_one(p);
 	else if (p->polling && tls_polling != p && !atomic_exchange(&p->wake_pending, true))
@@ -293,7 +301,11 @@ static int wait_loop(struct cport *p, struct cport_completion *out, int max, str
 			return n;
 		}
 		int left = ms_left(&w->deadline, w->timeout_ms);
-		if (!p->polling) {
+		/* Poll only with room to run what the kernel gives: at the limit,
+		 * completions wait in the kernel until a running thread comes
+		 * back to wait (and polls then), rather than wake this one to
+		 * spin on what it may not take. */
+		if (!p->polling && p->running < p->concurrency) {
 			int r = poll_once(p, w, left);
 			if (r <= 0)
 				return r;
@@ -329,7 +341,7 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 	int ret = wait_loop(p, out, max, &w);
 	p->nwaiters--;
 	/* Leaving: if nobody polls the kernel now, hand that role to a follower. */
-	if (!p->polling && !list_empty(&p->waiters) && !atomic_load(&p->shutdown))
+	if (!p->polling && !list_empty(&p->waiters) && p->running < p->concurrency && !atomic_load(&p->shutdown))
 		wake_one(p);
 	if (atomic_load(&p->shutdown) && p->nwaiters == 0)
 		pthread_cond_broadcast(&p->idle_cv);
