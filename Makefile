@@ -81,15 +81,24 @@ test: deps-test
 	@$(MAKE) --no-print-directory all $(B)/tests/lib-tests
 	@$(MAKE) --no-print-directory test-lib test-echo $(TEST_EXTRA)
 
+# Each run also writes a TAP report, from which the skipped tests are counted
+# and listed by reason (Criterion's own summary leaves skips out).
+SKIP_SUMMARY := awk -F '  \# SKIP ' '/\# SKIP / { sub(/^ok - /, "", $$1); n++; k[$$2]++; t[$$2] = $$1 } \
+	END { printf "[====] Skipped: %d\n", n; \
+	for (r in k) if (k[r] == 1) printf "[SKIP] %s: %s\n", t[r], r; else printf "[SKIP] %d tests: %s\n", k[r], r }'
+
 test-lib: $(B)/tests/lib-tests
 	@for be in io_uring epoll; do \
 		echo "== library tests, backend $$be"; \
-		CPORT_TEST_BACKEND=$$be ./$(B)/tests/lib-tests --jobs 2 || exit 1; \
+		tap=$(B)/tests/lib-tests-$$be.tap; rm -f $$tap; \
+		CPORT_TEST_BACKEND=$$be ./$(B)/tests/lib-tests --jobs 2 -Otap:$$tap; rc=$$?; \
+		[ -f $$tap ] && $(SKIP_SUMMARY) $$tap; \
+		[ $$rc -eq 0 ] || exit $$rc; \
 	done
 
 test-echo: $(PROGS)
 	@echo "== echo server tests (both backends)"
-	CPORT_BUILD=$(B) python3 -m pytest -q -p no:cacheprovider tests/echo
+	CPORT_BUILD=$(B) python3 -m pytest -q -rs -p no:cacheprovider tests/echo
 
 test-sanitize:
 	@$(MAKE) --no-print-directory test SANITIZE=1

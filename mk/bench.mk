@@ -34,6 +34,6 @@ bench:
 
 test-bench: $(B)/cport-bench $(BENCH_TEST_BINS)
 	@echo "== cport-bench tests"
-	CPORT_BUILD=$(B) $(BENCH_PY) -m pytest -q -p no:cacheprovider tests/bench
+	CPORT_BUILD=$(B) $(BENCH_PY) -m pytest -q -rs -p no:cacheprovider tests/bench
 
 TEST_EXTRA += test-bench

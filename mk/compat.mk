@@ -14,6 +14,6 @@ $(B)/tests/iocp_echo: tests/compat/iocp_echo.c $(B)/libcport-win32.a $(B)/libcpo
 .PHONY: test-compat
 test-compat: $(B)/tests/iocp_echo
 	@echo "== Win32 shim tests (both backends)"
-	CPORT_BUILD=$(B) python3 -m pytest -q -p no:cacheprovider tests/compat
+	CPORT_BUILD=$(B) python3 -m pytest -q -rs -p no:cacheprovider tests/compat
 
 TEST_EXTRA += test-compat

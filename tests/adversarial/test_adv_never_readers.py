@@ -57,8 +57,16 @@ def test_never_readers_get_a_bounded_share_and_others_are_unaffected(start_serve
                   f"{tcp_kernel_mb():.0f} MiB); server RSS growth per never-reader {per_conn_kb:.1f} kB outside "
                   f"the pool (bound {NEVER_READER_BOUND_KB} kB), {total_per_conn_kb:.1f} kB with it; pool "
                   f"resident {base_pool} -> {pool} kB of {POOL_BYTES >> 10}")
-            assert rss - base[0] <= n * NEVER_READER_BOUND_KB + QUARANTINE_KB
+            # Every never-reader was stopped by backpressure before it could
+            # push all it had (PUSH_BYTES is about twice what the socket
+            # buffers took here): the server stopped reading each of them.
+            assert stalled == n, f"{n - stalled} of {n} never-readers pushed all {PUSH_BYTES >> 20} MiB"
+            assert rss - base[0] <= n * NEVER_READER_BOUND_KB + QUARANTINE_KB, \
+                f"{per_conn_kb:.1f} kB per never-reader outside the pool, bound {NEVER_READER_BOUND_KB} kB"
             assert pool <= POOL_BYTES >> 10  # one pool, no second one
+            # With the pool: n x 16 KiB + POOL_BYTES at most, as stated above.
+            assert rss + pool - base[0] - base_pool <= n * NEVER_READER_BOUND_KB + (POOL_BYTES >> 10) \
+                + QUARANTINE_KB, f"{total_per_conn_kb:.1f} kB per never-reader with the pool"
             # Backpressure: what the server has read and not yet written back is
             # at most one pool buffer per connection (+1 MiB for the
             # well-behaved clients' echoes in flight).
@@ -84,19 +92,21 @@ def test_never_readers_get_a_bounded_share_and_others_are_unaffected(start_serve
 POOL_BUFFERS = POOL_BYTES // 16384
 MANY = POOL_BUFFERS + 200
 MANY_BOUND_KB = 17
+MANY_PUSH_BYTES = 128 << 10  # each of them tries to push this much
 
 
 def test_more_never_readers_than_pool_buffers_do_not_starve_the_others(start_server):
     srv = start_server()
     warm_up(srv)
     base = srv.baseline()
+    read_before = srv.counters()["tcp_bytes_in"]  # the warm-up's
     loop = Loop()
     sources = Sources(srv.addr[0])
     block = memoryview(os.urandom(128 << 10))
     # Tiny windows and segments: each blocks the server's echo to it after a
     # few tens of KiB (a big MSS would let the server's send buffer grow to
     # hold it all), pinning the buffer that echo is sent from.
-    pushers = [Pusher(loop, srv.addr, block, 128 << 10, sources, rcvbuf=4096, sndbuf=16384, mss=536)
+    pushers = [Pusher(loop, srv.addr, block, MANY_PUSH_BYTES, sources, rcvbuf=4096, sndbuf=16384, mss=536)
                for _ in range(MANY)]
     try:
         push_until_stalled(loop, pushers, quiet=0.5, timeout=60 * SLOW)
@@ -105,11 +115,21 @@ def test_more_never_readers_than_pool_buffers_do_not_starve_the_others(start_ser
         c = srv.counters()
         rss, pool = srv.mem_kb()
         per_conn_kb = (rss - base[0]) / MANY
-        print(f"\n[{srv.backend}] {MANY} never-readers hold {c['tcp_bytes_in'] - c['tcp_bytes_out']} bytes read and "
-              f"not yet echoed ({POOL_BUFFERS} pool buffers of 16 KiB); server RSS outside the pool "
+        held = c["tcp_bytes_in"] - c["tcp_bytes_out"]
+        pushed = sum(p.sent for p in pushers)
+        read = c["tcp_bytes_in"] - read_before
+        print(f"\n[{srv.backend}] {MANY} never-readers hold {held} bytes read and "
+              f"not yet echoed ({POOL_BUFFERS} pool buffers of 16 KiB); the server read {read} of the "
+              f"{pushed} bytes they pushed; server RSS outside the pool "
               f"{per_conn_kb:.1f} kB per never-reader (bound {MANY_BOUND_KB} kB), pool resident {pool} kB")
-        assert rss - base[0] <= MANY * MANY_BOUND_KB + QUARANTINE_KB  # chunks copied out, freed, quarantined
-        assert c["tcp_bytes_in"] - c["tcp_bytes_out"] <= MANY * 16384
+        # Backpressure: the server stopped reading them while bytes they
+        # pushed still waited in the socket buffers.
+        assert read < pushed, f"the server read all {pushed} bytes the never-readers pushed"
+        assert rss - base[0] <= MANY * MANY_BOUND_KB + QUARANTINE_KB, \
+            f"{per_conn_kb:.1f} kB per never-reader outside the pool"  # chunks copied out, freed, quarantined
+        # What is pinned: at most one chunk per never-reader, in one pool.
+        assert 0 < held <= MANY * 16384, held
+        assert pool <= POOL_BYTES >> 10, f"pool resident {pool} kB of {POOL_BYTES >> 10}"
         rng = random.Random()
         stats = run_echoes(srv.addr, random_jobs(rng, 50, 64 * 1024), concurrency=10, timeout=5 * SLOW,
                            sources=sources)

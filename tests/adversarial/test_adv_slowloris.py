@@ -6,11 +6,15 @@ import os
 import time
 
 from .advclient import Drip, Loop, Sources, run_until
-from .advserver import SETTLE_TIMEOUT, SLOW, WellBehaved, scaled, warm_up
+from .advserver import QUARANTINE_KB, SETTLE_TIMEOUT, SLOW, WellBehaved, scaled, warm_up
 
 IDLE_TIMEOUT = 4  # seconds; the drip interval is 1 s, well inside it
 DRIPS = 3
 RSS_SLACK_KB = 2048
+# cport-echo(1) states about 400 bytes per connection outside the pool; the
+# bound allows several times that, plus a fixed slack for the allocator.
+IDLE_CONN_BOUND_BYTES = 2048
+IDLE_CONN_SLACK_KB = 1024
 
 
 def test_slowloris_connections_are_served_then_closed_when_idle(start_server):
@@ -44,7 +48,9 @@ def test_slowloris_connections_are_served_then_closed_when_idle(start_server):
                   lambda: f"{sum(1 for d in everyone if not d.closed)} of {len(everyone)} still open")
     per_conn = (held_rss - base[0]) * 1024 / len(everyone)
     print(f"\n[{srv.backend}] RSS per idle connection (outside the pool): {per_conn:.0f} bytes "
-          f"({len(everyone)} connections)")
+          f"({len(everyone)} connections; bound {IDLE_CONN_BOUND_BYTES} bytes)")
+    assert held_rss - base[0] <= len(everyone) * IDLE_CONN_BOUND_BYTES / 1024 + IDLE_CONN_SLACK_KB + QUARANTINE_KB, \
+        f"{per_conn:.0f} bytes of RSS per idle connection, bound {IDLE_CONN_BOUND_BYTES}"
     assert not dripping_closed, f"{len(dripping_closed)} connections closed while sending a byte a second"
     failures = [d.failure for d in everyone if d.failure]
     assert not failures, failures[:5]

@@ -1,9 +1,15 @@
 """--max-connections and --idle-timeout."""
 import os
+import select
 import socket
 import time
 
 from echoserver import IO_TIMEOUT, closed_by_peer, echo_once
+
+# The library's default pool buffer size: the largest chunk cport-echo reads
+# at once, and (cport-echo(1)) the most it holds read but not yet written
+# back for a client that does not read.
+CHUNK = 16384
 
 
 def test_connections_over_the_limit_are_closed_at_once_and_counted(launch):
@@ -53,18 +59,31 @@ def test_a_never_reading_client_is_idle_once_stuck(launch):
     with srv.connect() as hog:
         hog.setblocking(False)
         sent = 0
+        block = b"\0" * 65536
         deadline = time.monotonic() + IO_TIMEOUT
+        # Push until the server closes the connection: whenever the send side
+        # is full, wait for room (the server read more) or for the close.
         try:
             while time.monotonic() < deadline:
-                sent += hog.send(b"\0" * 65536)
-        except (BlockingIOError, ConnectionResetError, BrokenPipeError):
+                try:
+                    sent += hog.send(block)
+                except BlockingIOError:
+                    select.select([], [hog], [], max(0.0, deadline - time.monotonic()))
+        except (ConnectionResetError, BrokenPipeError):
             pass
         assert sent > 0
         hog.setblocking(True)
         c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
         assert c["connections_idle_closed"] == 1, sorted(c.items())
-        # the server stopped reading: far less came in than could be sent
-        assert c["tcp_bytes_in"] <= sent
+        bytes_in, bytes_out = c["tcp_bytes_in"], c["tcp_bytes_out"]
+        print(f"never-reader: sent {sent}, server read {bytes_in}, wrote back {bytes_out}")
+        # The server echoed until the client's receive side was full and then
+        # stopped reading: it never read more than one chunk ahead of what it
+        # had written back, and what the client sent after that stayed unread
+        # until the idle timeout closed the connection.
+        assert bytes_out > 0, sorted(c.items())
+        assert 0 <= bytes_in - bytes_out <= CHUNK, (bytes_in, bytes_out)
+        assert bytes_in < sent, (bytes_in, sent)
     with srv.connect() as s:
         assert echo_once(s, b"ok") == b"ok"
 

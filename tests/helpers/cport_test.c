@@ -2,8 +2,10 @@
 #include "cport_test.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +46,101 @@ bool test_backend_unavailable(int err)
 	       err == -ENOMEM;
 }
 
+/* The opcodes behind cport's public operations: receive and send (plain
+ * and with a msghdr), accept, connect, and the cancel request. */
+static const unsigned uring_opcodes[] = {
+	IORING_OP_RECV,	   IORING_OP_SEND,    IORING_OP_RECVMSG,      IORING_OP_SENDMSG,
+	IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_ASYNC_CANCEL,
+};
+#define URING_PROBE_OPS 256
+#define URING_RAW_ENTRIES 8
+
+/* The opcodes in uring_opcodes that ring_fd's kernel lacks: 0 if none. */
+static int uring_missing_opcode(int ring_fd, char *why, size_t len)
+{
+	size_t size = sizeof(struct io_uring_probe) + URING_PROBE_OPS * sizeof(struct io_uring_probe_op);
+	struct io_uring_probe *probe = calloc(1, size);
+
+	if (!probe) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	int rc = (int)syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_PROBE, probe,
+			      URING_PROBE_OPS);
+
+	if (rc < 0) {
+		snprintf(why, len, "IORING_REGISTER_PROBE: %s", strerror(errno));
+	} else {
+		for (size_t i = 0; i < sizeof(uring_opcodes) / sizeof(uring_opcodes[0]); i++) {
+			unsigned op = uring_opcodes[i];
+
+			if (op > probe->last_op || !(probe->ops[op].flags & IO_URING_OP_SUPPORTED)) {
+				snprintf(why, len, "io_uring opcode %u unsupported", op);
+				rc = -1;
+				break;
+			}
+		}
+	}
+	free(probe);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Register (and drop) a small provided-buffer ring on ring_fd. */
+static int uring_try_pbuf_ring(int ring_fd, char *why, size_t len)
+{
+	size_t bytes = (size_t)sysconf(_SC_PAGESIZE);
+	void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (mem == MAP_FAILED) {
+		snprintf(why, len, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	struct io_uring_buf_reg reg = {
+		.ring_addr = (uintptr_t)mem, .ring_entries = URING_RAW_ENTRIES, .bgid = 0};
+	int rc = (int)syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+
+	if (rc < 0)
+		snprintf(why, len, "IORING_REGISTER_PBUF_RING: %s", strerror(errno));
+	munmap(mem, bytes);
+	return rc < 0 ? -1 : 0;
+}
+
+bool test_uring_works_here(char *why, size_t len)
+{
+	struct io_uring_params prm;
+
+	memset(&prm, 0, sizeof(prm));
+	int fd = (int)syscall(__NR_io_uring_setup, URING_RAW_ENTRIES, &prm);
+
+	if (fd < 0) {
+		snprintf(why, len, "io_uring_setup: %s", strerror(errno));
+		return false;
+	}
+	bool ok = false;
+
+	if (!(prm.features & IORING_FEAT_EXT_ARG))
+		snprintf(why, len, "the kernel's io_uring lacks IORING_FEAT_EXT_ARG");
+	else if (!(prm.features & IORING_FEAT_NODROP))
+		snprintf(why, len, "the kernel's io_uring lacks IORING_FEAT_NODROP");
+	else
+		ok = uring_missing_opcode(fd, why, len) == 0 && uring_try_pbuf_ring(fd, why, len) == 0;
+	close(fd);
+	return ok;
+}
+
+void test_uring_create_failed(int err)
+{
+	char why[160];
+
+	if (!test_backend_unavailable(err))
+		return;
+	if (!test_uring_works_here(why, sizeof(why)))
+		cr_skip_test("io_uring cannot run here (%s); cport_create: %s", why, strerror(-err));
+	cr_assert_fail("cport_create could not set up io_uring (%s), yet a raw ring with every "
+		       "feature cport needs works on this machine",
+		       strerror(-err));
+}
+
 void test_options(struct cport_options *o)
 {
 	cport_options_init(o);
@@ -59,8 +158,8 @@ cport_t *test_port_new(const struct cport_options *o)
 		o = &def;
 	}
 	rc = cport_create(o, &port);
-	if (rc < 0 && o->backend == CPORT_BACKEND_URING && test_backend_unavailable(rc))
-		cr_skip_test("io_uring backend unavailable here: cport_create: %s", strerror(-rc));
+	if (rc < 0 && o->backend == CPORT_BACKEND_URING)
+		test_uring_create_failed(rc);
 	cr_assert_eq(rc, 0, "cport_create(backend %d): %s", o->backend, strerror(-rc));
 	cr_assert_not_null(port);
 	return port;
@@ -229,6 +328,17 @@ int64_t test_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void test_abstime(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 int test_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -263,6 +373,8 @@ ssize_t test_read_some(int fd, void *buf, size_t len, int timeout_ms)
 			return -ETIMEDOUT;
 		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
 
+		if (n < 0 && errno == ENOTSOCK) /* a pipe: poll said it will not block */
+			n = read(fd, buf, len);
 		if (n >= 0)
 			return n;
 		if (errno != EAGAIN && errno != EINTR)
@@ -351,11 +463,21 @@ void test_thread_join(pthread_t t)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += TEST_WAIT_MS / 1000;
+	test_abstime(&ts, TEST_WAIT_MS);
 	int rc = pthread_timedjoin_np(t, NULL, &ts);
 
 	cr_assert_eq(rc, 0, "thread did not finish within %d ms: %s", TEST_WAIT_MS, strerror(rc));
+}
+
+bool test_thread_join_within(pthread_t t, int ms)
+{
+	struct timespec ts;
+
+	test_abstime(&ts, ms);
+	int rc = pthread_timedjoin_np(t, NULL, &ts);
+
+	cr_assert(rc == 0 || rc == ETIMEDOUT, "pthread_timedjoin_np: %s", strerror(rc));
+	return rc == 0;
 }
 
 /* Read a small /proc file into buf; false if it cannot be read. */
@@ -457,4 +579,19 @@ void test_waiter_join(struct test_waiter *w)
 bool test_fd_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+}
+
+int test_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+
+	cr_assert_not_null(d, "opendir /proc/self/fd: %s", strerror(errno));
+	int self = dirfd(d), n = 0;
+	struct dirent *e;
+
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && atoi(e->d_name) != self)
+			n++;
+	closedir(d);
+	return n;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "cport.h"
 
@@ -31,10 +32,23 @@ const char *test_backend_label(void);
 /* Whether a cport_create error means "this backend cannot run here". */
 bool test_backend_unavailable(int err);
 
+/* Whether io_uring can carry cport on this machine, decided without cport:
+ * a raw ring from io_uring_setup(2) with IORING_FEAT_EXT_ARG and
+ * IORING_FEAT_NODROP, every opcode cport uses (IORING_REGISTER_PROBE) and
+ * a provided-buffer ring (IORING_REGISTER_PBUF_RING). If not, why says why. */
+bool test_uring_works_here(char *why, size_t len);
+/* cport_create asked for io_uring and failed with err: skip the test, with
+ * the reason, where no such raw ring can be set up either (seccomp,
+ * kernel.io_uring_disabled, an old kernel); fail it where one can, since
+ * then cport's own setup is what is broken. Returns only if err is not an
+ * "unavailable" error (test_backend_unavailable). */
+void test_uring_create_failed(int err);
+
 /* Default options with the backend under test forced. */
 void test_options(struct cport_options *o);
-/* Create a port from o (NULL: test_options defaults). Skips the test, with
- * the reason, if the forced io_uring backend cannot be set up here. */
+/* Create a port from o (NULL: test_options defaults). If the forced
+ * io_uring backend cannot be created, test_uring_create_failed decides
+ * between skip (io_uring cannot run here) and failure. */
 cport_t *test_port_new(const struct cport_options *o);
 
 /* A TCP listener on the loopback address of family (AF_INET or AF_INET6),
@@ -62,7 +76,8 @@ void test_pattern_fill(void *buf, size_t len, uint64_t pos, uint32_t seed);
 /* Index of the first byte that differs from the pattern, or -1. */
 ssize_t test_pattern_mismatch(const void *buf, size_t len, uint64_t pos, uint32_t seed);
 
-/* Blocking I/O on a plain (not attached) fd, bounded by timeout_ms.
+/* Blocking I/O on a plain (not attached) fd, bounded by timeout_ms; reads
+ * also work on pipes.
  * Return bytes (0 at end of stream) or -errno (-ETIMEDOUT). */
 int test_write_all(int fd, const void *buf, size_t len);
 ssize_t test_read_some(int fd, void *buf, size_t len, int timeout_ms);
@@ -76,6 +91,8 @@ size_t test_fill_send_buffer(int fd);
 
 /* Milliseconds on the monotonic clock. */
 int64_t test_now_ms(void);
+/* *ts = ms from now on CLOCK_REALTIME: a deadline for pthread's timed waits. */
+void test_abstime(struct timespec *ts, int ms);
 /* Collect completions until n are in out or timeout_ms passes; retries
  * -EINTR. Returns the count collected, or a -errno from cport_wait. */
 int test_wait_n(cport_t *port, struct cport_completion *out, int n, int timeout_ms);
@@ -87,6 +104,8 @@ void test_expect_idle(cport_t *port, int ms);
 /* Start a thread (asserting) and join it within TEST_WAIT_MS (asserting). */
 void test_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void test_thread_join(pthread_t t);
+/* Join t if it finishes within ms; false (t still running) otherwise. */
+bool test_thread_join_within(pthread_t t, int ms);
 /* Whether thread tid is asleep and has stayed asleep, without a context
  * switch, for a short settle window; polls for up to timeout_ms. */
 bool test_thread_parked(pid_t tid, int timeout_ms);
@@ -111,5 +130,7 @@ void test_waiter_join(struct test_waiter *w);
 
 /* Whether fd is an open descriptor. */
 bool test_fd_open(int fd);
+/* How many descriptors this process has open (entries of /proc/self/fd). */
+int test_fd_count(void);
 
 #endif

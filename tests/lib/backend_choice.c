@@ -217,13 +217,30 @@ Test(backend_choice, cport_backend_io_uring_in_the_environment_makes_auto_pick_i
 	o.backend = CPORT_BACKEND_URING;
 	int rc = cport_create(&o, &port);
 
-	if (rc < 0 && test_backend_unavailable(rc))
-		cr_skip_test("io_uring unavailable here: %s", strerror(-rc));
-	cr_assert_eq(rc, 0);
+	if (rc < 0)
+		test_uring_create_failed(rc);
+	cr_assert_eq(rc, 0, "cport_create(io_uring): %s", strerror(-rc));
 	cport_destroy(port);
 	set_env_backend("io_uring");
 	cr_assert_eq(cport_create(NULL, &port), 0);
 	cr_assert_str_eq(cport_backend_name(port), "io_uring");
+	cport_destroy(port);
+}
+
+Test(backend_choice, auto_picks_io_uring_wherever_a_raw_ring_with_what_cport_needs_works,
+     .timeout = TEST_TIMEOUT)
+{
+	char why[160];
+	cport_t *port = NULL;
+
+	if (!test_uring_works_here(why, sizeof(why)))
+		cr_skip_test("io_uring cannot run here (%s)", why);
+	cr_assert_eq(unsetenv("CPORT_BACKEND"), 0);
+	int rc = cport_create(NULL, &port);
+
+	cr_assert_eq(rc, 0, "auto cport_create: %s", strerror(-rc));
+	cr_assert_str_eq(cport_backend_name(port), "io_uring",
+			 "auto fell back to %s where io_uring works", cport_backend_name(port));
 	cport_destroy(port);
 }
 

@@ -1,8 +1,11 @@
 /* single_thread.c - ports created with CPORT_SINGLE_THREAD (one thread, no
- * locks) do everything a shared port does, from their one thread. */
+ * locks) do everything a shared port does, from their one thread; other
+ * threads may post to them. */
 #include "cport_test.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -144,4 +147,96 @@ Test(single_thread, a_single_thread_port_serves_pooled_receives_and_cancels,
 
 	cport_destroy(port);
 	close(b);
+}
+
+#define REMOTE_POSTERS 4
+#define REMOTE_POSTS_EACH 10000
+#define REMOTE_TOTAL (REMOTE_POSTERS * REMOTE_POSTS_EACH)
+#define REMOTE_BATCH 64
+
+struct remote_poster {
+	cport_t *port;
+	uintptr_t id;
+	atomic_int *errors;
+};
+
+static void *remote_poster_main(void *arg)
+{
+	struct remote_poster *rp = arg;
+
+	for (int64_t seq = 0; seq < REMOTE_POSTS_EACH; seq++)
+		if (cport_post(rp->port, rp->id, NULL, seq) < 0)
+			atomic_fetch_add(rp->errors, 1);
+	return NULL;
+}
+
+/* What the owner saw of the posts. */
+struct remote_tally {
+	unsigned char seen[REMOTE_TOTAL];
+	int64_t last[REMOTE_POSTERS];
+	int got, duplicates, foreign, unordered;
+};
+
+static void remote_tally_add(struct remote_tally *t, const struct cport_completion *c)
+{
+	int64_t seq = c->result;
+
+	if (c->key >= REMOTE_POSTERS || c->op || c->kind != CPORT_OP_POST || seq < 0 ||
+	    seq >= REMOTE_POSTS_EACH) {
+		t->foreign++;
+		return;
+	}
+	if (seq <= t->last[c->key])
+		t->unordered++;
+	t->last[c->key] = seq;
+	if (t->seen[c->key * REMOTE_POSTS_EACH + (uintptr_t)seq]++)
+		t->duplicates++;
+	t->got++;
+}
+
+Test(single_thread, posts_from_four_other_threads_each_reach_the_owning_thread_exactly_once,
+     .timeout = 60)
+{
+	struct remote_tally *t = calloc(1, sizeof(*t));
+	struct remote_poster rp[REMOTE_POSTERS];
+	pthread_t pt[REMOTE_POSTERS];
+	struct cport_completion cs[REMOTE_BATCH];
+	atomic_int errors = 0;
+
+	cr_assert_not_null(t);
+	for (int i = 0; i < REMOTE_POSTERS; i++)
+		t->last[i] = -1;
+	cport_t *port = single_thread_port();
+
+	/* This thread owns the port: it is the one that waits. */
+	cr_assert_eq(cport_wait(port, cs, 1, 0), 0);
+	for (int i = 0; i < REMOTE_POSTERS; i++) {
+		rp[i] = (struct remote_poster){port, (uintptr_t)i, &errors};
+		test_thread_start(&pt[i], remote_poster_main, &rp[i]);
+	}
+	int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+
+	while (t->got + t->foreign < REMOTE_TOTAL && test_now_ms() < deadline) {
+		int64_t left = deadline - test_now_ms();
+		int n = cport_wait(port, cs, REMOTE_BATCH, left > 0 ? (int)left : 0);
+
+		if (n == -EINTR)
+			continue;
+		cr_assert_geq(n, 0, "cport_wait: %s", strerror(-n));
+		for (int k = 0; k < n; k++)
+			remote_tally_add(t, &cs[k]);
+	}
+	for (int i = 0; i < REMOTE_POSTERS; i++)
+		test_thread_join(pt[i]);
+	cr_assert_eq(atomic_load(&errors), 0, "%d cport_post calls failed", atomic_load(&errors));
+	cr_assert_eq(t->foreign, 0, "%d completions that were never posted", t->foreign);
+	cr_assert_eq(t->duplicates, 0, "%d posts dequeued twice", t->duplicates);
+	cr_assert_eq(t->got, REMOTE_TOTAL, "%d of %d posts reached the owner within %d ms", t->got,
+		     REMOTE_TOTAL, TEST_WAIT_MS);
+	cr_assert_eq(t->unordered, 0, "%d posts overtook an earlier one of the same thread",
+		     t->unordered);
+	test_expect_idle(port, 0);
+
+	cport_destroy(port);
+	free(t);
 }

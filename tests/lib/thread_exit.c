@@ -15,7 +15,7 @@ TEST_SUITE(thread_exit);
 #define SEND_SEED 0x5E9Du
 #define SEND_LEN (256u * 1024)
 
-enum start_kind { START_RECV, START_POOLED, START_ACCEPT, START_SEND };
+enum start_kind { START_RECV, START_POOLED, START_ACCEPT, START_SEND, START_CONNECT };
 
 struct starter {
 	cport_t *port;
@@ -26,6 +26,8 @@ struct starter {
 	char buf[64];
 	struct iovec iov;
 	char *payload; /* START_SEND: SEND_LEN bytes */
+	const struct sockaddr_storage *addr; /* START_CONNECT */
+	socklen_t addrlen;
 	int rc;
 };
 
@@ -48,6 +50,10 @@ static void *starter_main(void *arg)
 	case START_SEND:
 		s->iov = (struct iovec){s->payload, SEND_LEN};
 		s->rc = cport_send(s->port, s->fd, &s->op, &s->iov, 1);
+		break;
+	case START_CONNECT:
+		s->rc = cport_connect(s->port, s->fd, &s->op, (const struct sockaddr *)s->addr,
+				      s->addrlen);
 		break;
 	}
 	if (s->wait_once) {
@@ -301,4 +307,55 @@ Test(thread_exit, a_send_blocked_on_a_full_socket_outlives_the_thread_that_start
 	close(a);
 	close(b);
 	free(payload);
+}
+
+Test(thread_exit, a_connect_started_by_a_thread_that_exited_completes_once_the_listener_has_room,
+     .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+	struct cport_completion c;
+	int lfd = test_tcp_listener(AF_INET, 0, &addr, &len);
+	int blocker = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	/* A backlog of 0 holds one connection: with the blocker in it, the
+	 * listener drops the next SYN, and that connect waits in the kernel
+	 * for its SYN to be sent again (after about a second). */
+	cr_assert_eq(listen(lfd, 0), 0, "listen: %s", strerror(errno));
+	cr_assert_eq(connect(blocker, (struct sockaddr *)&addr, len), 0, "connect: %s",
+		     strerror(errno));
+	test_await_readable(lfd);
+	cport_t *port = test_port_new(NULL);
+	struct starter s = {.port = port, .fd = cfd, .kind = START_CONNECT, .addr = &addr,
+			    .addrlen = len};
+
+	cr_assert_eq(cport_attach(port, cfd, 1), 0);
+	run_starter(&s);
+	test_expect_idle(port, 50); /* still connecting, its starter gone */
+	int bfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* room for the retried SYN */
+
+	cr_assert_geq(bfd, 0, "accept: %s", strerror(errno));
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &s.op);
+	cr_assert_eq(c.kind, CPORT_OP_CONNECT);
+	cr_assert_eq(c.result, 0, "connect gave %lld (%s)", (long long)c.result,
+		     strerror((int)-c.result));
+	/* Connected for real: the listener has it, and bytes go through. */
+	test_await_readable(lfd);
+	int sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	char buf[4];
+
+	cr_assert_geq(sfd, 0, "accept: %s", strerror(errno));
+	cr_assert_eq(test_write_all(cfd, "conn", 4), 0);
+	cr_assert_eq(test_read_exact(sfd, buf, 4, TEST_WAIT_MS), 0);
+	cr_assert_eq(memcmp(buf, "conn", 4), 0);
+	test_expect_idle(port, 20);
+
+	cport_destroy(port);
+	close(sfd);
+	close(bfd);
+	close(blocker);
+	close(cfd);
+	close(lfd);
 }
