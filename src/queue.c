@@ -187,8 +187,9 @@ static int ms_left(const struct timespec *d, int timeout_ms)
 	return (int)((ns + 999999) / 1000000);
 }
 
-/* Park as a follower until released, the deadline, or shutdown. Port lock held. */
-static void park(struct cport *p, const struct timespec *deadline, int timeout_ms)
+/* Park as a follower until released, the deadline, or shutdown. Port lock
+ * held. Returns whether it was released (to run completions, or to poll). */
+static bool park(struct cport *p, const struct timespec *deadline, int timeout_ms)
 {
 	struct waiter w = {.signaled = false};
 	pthread_cond_init(&w.cv, &p->cattr);
@@ -206,6 +207,7 @@ static void park(struct cport *p, const struct timespec *deadline, int timeout_m
 		list_remove(&p->waiters, &w.link);
 	}
 	pthread_cond_destroy(&w.cv);
+	return w.signaled;
 }
 
 static bool poll_failed(int r)
@@ -313,7 +315,10 @@ static int wait_loop(struct cport *p, struct cport_completion *out, int max, str
 		}
 		if (left == 0)
 			return 0;
-		park(p, &w->deadline, w->timeout_ms);
+		/* Released from parking it is a follower, whatever it did
+		 * before (a poller parks when the limit is reached). */
+		if (park(p, &w->deadline, w->timeout_ms))
+			w->polled = false;
 	}
 }
 
