@@ -1,12 +1,11 @@
 /* actions.c - stress-ledger's random actions on a connection slot: open and
  * attach, receive, pooled receive, send, cancel, cancel_fd, close, detach,
- * re-attach; posts; pooled buffers held for a while. All under the slot lock. */
+ * re-attach; posts. All under the slot lock. */
 #include <errno.h>
 #include <unistd.h>
 
 #include "stress.h"
 
-#define HOLD_MAX_NS (20 * 1000000ull)
 
 static bool running(const struct tctx *t)
 {
@@ -187,7 +186,9 @@ static void cancel_one(struct tctx *t, struct slot *s, bool rx)
 		return;
 	r->cancel_exposed = true;
 	t->cnt.stat[S_CANCEL]++;
+	struct rec *starved = rx ? starve_begin(t, s) : NULL;
 	int ret = cport_cancel(s->pc->port, &r->op);
+	starve_end(s->pc, starved, ret == 0 || ret == -ENOENT);
 	if (ret < 0 && ret != -ENOENT && ret != -EAGAIN)
 		err_log(t->run, t, E_CALL, "cport_cancel failed", (int)r->kind, r->fd, r->gen->no, ret);
 }
@@ -196,7 +197,9 @@ static void cancel_fd(struct tctx *t, struct slot *s)
 {
 	expose(t, s);
 	t->cnt.stat[S_CANCEL_FD]++;
+	struct rec *starved = starve_begin(t, s);
 	int ret = cport_cancel_fd(s->pc->port, s->gen->fd);
+	starve_end(s->pc, starved, ret == 0);
 	if (ret < 0 && ret != -EAGAIN)
 		err_log(t->run, t, E_CALL, "cport_cancel_fd failed on an attached fd", CPORT_OP_NONE, s->gen->fd,
 			s->gen->no, ret);
@@ -210,7 +213,9 @@ void start_end(struct tctx *t, struct slot *s, bool detach)
 		return;
 	expose(t, s);
 	count_started(t, s->pc, r);
+	struct rec *starved = starve_begin(t, s);
 	int ret = detach ? cport_detach(s->pc->port, r->fd, &r->op) : cport_close(s->pc->port, r->fd, &r->op);
+	starve_end(s->pc, starved, ret == 0);
 	if (ret < 0) {
 		start_refused(t, s->pc, r, ret, detach ? "detach refused" : "close refused");
 		return;
@@ -344,43 +349,4 @@ void post_random(struct tctx *t, struct pctx *target)
 	int ret = cport_post(target->port, key, &r->op, value);
 	if (ret < 0)
 		start_refused(t, target, r, ret, "cport_post refused");
-}
-
-/* A pooled buffer: given back now, or kept a little while. */
-void held_add(struct tctx *t, struct pctx *pc, void *buf, bool now)
-{
-	pthread_mutex_lock(&pc->held_mu);
-	for (unsigned i = 0; i < pc->nheld; i++)
-		if (pc->held[i].buf == buf)
-			err_log(t->run, t, E_RESULT, "pool buffer handed out while still held", CPORT_OP_RECV_POOLED,
-				-1, 0, 0);
-	if (now || pc->nheld == pc->cap_held || chance(&t->rng, 50)) {
-		int r = cport_buf_release(pc->port, buf);
-		if (r < 0)
-			err_log(t->run, t, E_CALL, "cport_buf_release refused a buffer", CPORT_OP_RECV_POOLED, -1, 0,
-				r);
-	} else {
-		pc->held[pc->nheld++] = (struct held){ buf, now_ns() + rnd(&t->rng) % HOLD_MAX_NS };
-		t->cnt.stat[S_HELD]++;
-	}
-	pthread_mutex_unlock(&pc->held_mu);
-}
-
-/* Give back the buffers whose time is up (all of them when all). */
-void held_release(struct tctx *t, struct pctx *pc, bool all)
-{
-	uint64_t now = now_ns();
-	pthread_mutex_lock(&pc->held_mu);
-	for (unsigned i = 0; i < pc->nheld;) {
-		if (!all && pc->held[i].until_ns > now) {
-			i++;
-			continue;
-		}
-		int r = cport_buf_release(pc->port, pc->held[i].buf);
-		if (r < 0)
-			err_log(t->run, t, E_CALL, "cport_buf_release refused a held buffer", CPORT_OP_RECV_POOLED,
-				-1, 0, r);
-		pc->held[i] = pc->held[--pc->nheld];
-	}
-	pthread_mutex_unlock(&pc->held_mu);
 }

@@ -21,6 +21,7 @@ struct rec *rec_get(struct pctx *pc)
 		r->use++;
 		r->gen = NULL;
 		r->cancel_exposed = false;
+		r->nobuf_cancel = false;
 	}
 	return r;
 }
@@ -145,6 +146,8 @@ static void on_recv(struct tctx *t, struct slot *s, struct rec *r, const struct 
 	struct conn *cn = r->gen->conn;
 	bool pooled = r->kind == CPORT_OP_RECV_POOLED;
 	const uint8_t *data = pooled ? pooled_data(t, r, c) : r->buf;
+	if (pooled)
+		starve_check(t, r, c);
 	if (cn->rx_rec == r)
 		cn->rx_rec = NULL;
 	if (!pooled && (c->flags || c->buf))
@@ -363,8 +366,11 @@ unsigned ledger_lost(struct run *run, struct pctx *pc)
 		if (atomic_load(&r->state) != REC_INFLIGHT)
 			continue;
 		lost++;
-		err_log(run, &run->fin, E_LOST, "never completed", (int)r->kind, r->fd, gen_no(r->gen),
-			r->cancel_exposed);
+		err_log(run, &run->fin, E_LOST,
+			r->nobuf_cancel	    ? "never completed, cancelled while every pool buffer was held"
+			: r->cancel_exposed ? "never completed, cancelled"
+					    : "never completed",
+			(int)r->kind, r->fd, gen_no(r->gen), 0);
 	}
 	uint64_t sent = atomic_load(&pc->null_sent), got = atomic_load(&pc->null_got);
 	if (got < sent) { /* one log line, one count per post */

@@ -111,6 +111,7 @@ static int pctx_init(struct run *run, struct pctx *pc, unsigned idx)
 	pc->nslots = cfg->conns;
 	pc->nrecs = cfg->conns * RECS_PER_SLOT + RECS_FOR_POSTS;
 	pc->cap_held = cfg->pool_buffers ? cfg->pool_buffers : 1024;
+	pc->pool_exact = cfg->pool_buffers && cfg->pool_buffers <= SEEN_MAX;
 	pc->slots = calloc(pc->nslots, sizeof(*pc->slots));
 	pc->recs = calloc(pc->nrecs, sizeof(*pc->recs));
 	pc->free_ring = calloc(pc->nrecs, sizeof(*pc->free_ring));
@@ -153,7 +154,7 @@ static struct pctx *port_of(struct tctx *t)
 static void run_actions(struct tctx *t, struct pctx *pc)
 {
 	struct run *run = t->run;
-	held_release(t, pc, false);
+	held_release(t, pc, HELD_DUE);
 	for (unsigned k = 1 + rnd_below(&t->rng, 3); k > 0; k--)
 		slot_act(t, &pc->slots[rnd_below(&t->rng, pc->nslots)]);
 	if (chance(&t->rng, 5)) /* single mode: mostly to another thread's port */
@@ -181,7 +182,7 @@ static bool drain_step(struct tctx *t, struct pctx *pc)
 {
 	struct run *run = t->run;
 	unsigned step = t->own ? 1 : run->cfg.threads, first = t->own ? 0 : t->idx;
-	held_release(t, pc, true);
+	held_release(t, pc, HELD_ALL);
 	for (unsigned i = first; i < pc->nslots; i += step)
 		slot_drain(t, &pc->slots[i]);
 	bool done = atomic_load(&run->quiesced) == all_threads(run) && atomic_load(&pc->in_flight) == 0 &&
@@ -234,7 +235,7 @@ static void *worker_main(void *arg)
 	inject_poll(t, pc, true);
 	if (t->own) { /* a single-thread port is destroyed by its thread, once nobody posts */
 		wait_quiesced(t->run);
-		held_release(t, pc, true);
+		held_release(t, pc, HELD_FORCE);
 		int r = cport_destroy(pc->port);
 		if (r < 0)
 			err_log(t->run, t, E_CALL, "cport_destroy failed", CPORT_OP_NONE, -1, 0, r);
@@ -324,7 +325,7 @@ static unsigned finish(struct run *run)
 		struct pctx *pc = &run->ports[i];
 		lost += ledger_lost(run, pc);
 		if (!pc->destroyed) {
-			held_release(&run->fin, pc, true);
+			held_release(&run->fin, pc, HELD_FORCE);
 			int r = cport_destroy(pc->port);
 			if (r < 0)
 				err_log(run, &run->fin, E_CALL, "cport_destroy failed", CPORT_OP_NONE, -1, 0, r);
@@ -351,13 +352,15 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 		printf("%s%s %llu/%llu", i ? ", " : "", kind_name(kinds[i]),
 		       (unsigned long long)c->completed[kinds[i]], (unsigned long long)c->started[kinds[i]]);
 	printf("); conns %llu (tcp %llu) reattach %llu fd-reuse %llu cancel %llu cancel_fd %llu ecanceled %llu "
-	       "partial %llu cross-thread-end %llu late-ok %llu peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
+	       "partial %llu cross-thread-end %llu late-ok %llu held %llu starved-cancel %llu "
+	       "peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
 	       " errors:",
 	       (unsigned long long)c->stat[S_CONNS], (unsigned long long)c->stat[S_TCP],
 	       (unsigned long long)c->stat[S_REATTACH], (unsigned long long)c->stat[S_FD_REUSED],
 	       (unsigned long long)c->stat[S_CANCEL], (unsigned long long)c->stat[S_CANCEL_FD],
 	       (unsigned long long)c->stat[S_CANCELED], (unsigned long long)c->stat[S_PARTIAL],
 	       (unsigned long long)c->stat[S_CROSS_END], (unsigned long long)c->stat[S_LATE_OK],
+	       (unsigned long long)c->stat[S_HELD], (unsigned long long)c->stat[S_STARVED],
 	       (unsigned long long)c->stat[S_PEER_RESET], (unsigned long long)c->stat[S_PEER_SHUT],
 	       (unsigned long long)c->stat[S_PEER_SILENT], (unsigned long long)(c->stat[S_BYTES_RX] >> 10),
 	       (unsigned long long)(c->stat[S_BYTES_TX] >> 10));

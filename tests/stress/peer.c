@@ -1,12 +1,14 @@
 /* peer.c - stress-ledger's peer thread: the other end of every connection,
  * on plain non-blocking syscalls. Each peer echoes or sends its own stream,
  * verifies what it receives, and now and then resets, half-closes or goes
- * silent. It also posts to the ports, being a thread that never waits on one. */
+ * silent; in the final drain all go silent. It also posts to the ports, being
+ * a thread that never waits on one. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stress.h"
@@ -208,7 +210,10 @@ void *peer_main(void *arg)
 		bool running = atomic_load(&run->phase) == PH_RUN;
 		take_inbox(t, &ps);
 		peers_sweep(t, &ps, running);
-		peers_poll(t, &ps);
+		if (running)
+			peers_poll(t, &ps);
+		else /* every peer silent: only a cancel can end a receive now */
+			nanosleep(&(struct timespec){ 0, POLL_MS * 1000000L }, NULL);
 		if (running && chance(&t->rng, 20))
 			post_random(t, &run->ports[rnd_below(&t->rng, run->nports)]);
 		if (!running && !quiet) {

@@ -15,8 +15,9 @@
 #define KEY_POST_OP (1ull << 57)   /* posts with an op: KEY_POST_OP | 48 random bits */
 #define KEY_POST_NULL (1ull << 56) /* posts without an op: KEY_POST_NULL | port << 32 | id */
 #define NULL_POST_IDS (1u << 22)   /* null posts a run may make (a bitmap of this many bits) */
-#define MAX_ERR_LOG 12              /* offending records kept for stderr */
+#define MAX_ERR_LOG 4               /* offending records kept for stderr, per error counter */
 #define KINDS 16
+#define SEEN_MAX 8 /* pools this small are watched buffer by buffer */
 
 enum mode { MODE_SHARED, MODE_SINGLE };
 
@@ -45,6 +46,7 @@ enum err {
 	E_RESULT,  /* a result the contract does not allow (spurious -ECANCELED, bad pooled buffer...) */
 	E_EINTR,   /* an op ended -EINTR (a cancelled op may only end -ECANCELED or with its result) */
 	E_EAGAIN,  /* an op ended -EAGAIN: the port passed the kernel's would-block on instead of waiting */
+	E_ESCAPE,  /* a pooled receive cancelled while no buffer was free completed with data */
 	E_DATA,    /* payload out of order, lost or duplicated; end of stream at the wrong place */
 	E_LOST,    /* an op still in flight after the final drain */
 	E_UNKNOWN, /* a completion naming an op this program never started on that port */
@@ -72,6 +74,7 @@ enum stat_id {
 	S_PEER_SHUT,
 	S_PEER_SILENT,
 	S_HELD,         /* pooled buffers released after a delay */
+	S_STARVED,      /* pooled receives cancelled while we held every buffer */
 	S_COUNT
 };
 
@@ -144,6 +147,7 @@ struct rec {
 	int fd;
 	int starter;        /* thread index */
 	bool cancel_exposed; /* a cancel, cancel_fd, close or detach reached it while in flight */
+	bool nobuf_cancel;   /* ... while we held every pool buffer (pooled receive) */
 	size_t len;
 	uint64_t off;       /* stream offset the op starts at */
 	atomic_ullong post_key;
@@ -166,6 +170,10 @@ struct pctx {
 	pthread_mutex_t held_mu; /* pooled buffers kept for a while */
 	struct held { void *buf; uint64_t until_ns; } *held;
 	unsigned nheld, cap_held;
+	unsigned frozen;  /* flagged starved cancels pending: no buffer is given back */
+	bool pool_exact;  /* the pool has cap_held buffers, as far as we have seen */
+	void *seen[SEEN_MAX];
+	unsigned nseen;
 	atomic_uint in_flight;
 	atomic_ullong null_sent, null_got;
 	size_t buf_size;
@@ -252,8 +260,14 @@ void reattach(struct tctx *t, struct slot *s);
 void conn_end_here(struct tctx *t, struct slot *s);
 void start_end(struct tctx *t, struct slot *s, bool detach);
 void post_random(struct tctx *t, struct pctx *target);
-void held_add(struct tctx *t, struct pctx *pc, void *buf, bool drain);
-void held_release(struct tctx *t, struct pctx *pc, bool all);
+
+/* buffers.c */
+enum held_mode { HELD_DUE, HELD_ALL, HELD_FORCE };
+void held_add(struct tctx *t, struct pctx *pc, void *buf, bool now);
+void held_release(struct tctx *t, struct pctx *pc, enum held_mode mode);
+struct rec *starve_begin(struct tctx *t, struct slot *s);
+void starve_end(struct pctx *pc, struct rec *r, bool asked);
+void starve_check(struct tctx *t, struct rec *r, const struct cport_completion *c);
 
 /* sockets.c */
 int listener_open(struct tctx *t);

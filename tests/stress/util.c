@@ -116,21 +116,22 @@ const char *kind_name(int kind)
 
 static const char *const err_names[E_COUNT] = {
 	[E_DOUBLE] = "double", [E_STALE] = "stale", [E_KEY] = "key",	 [E_KIND] = "kind",
-	[E_RESULT] = "result", [E_EINTR] = "eintr", [E_EAGAIN] = "eagain", [E_DATA] = "data",	 [E_LOST] = "lost",
+	[E_RESULT] = "result", [E_EINTR] = "eintr", [E_EAGAIN] = "eagain", [E_ESCAPE] = "escape", [E_DATA] = "data",	 [E_LOST] = "lost",
 	[E_UNKNOWN] = "unknown", [E_CALL] = "call",
 };
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char log_lines[MAX_ERR_LOG][200];
-static unsigned log_n;
+static char log_lines[MAX_ERR_LOG * E_COUNT][200];
+static unsigned log_n, log_per_err[E_COUNT];
 
-/* Count an error and keep the first few for stderr. */
+/* Count an error and keep the first few of each kind for stderr. */
 void err_log(struct run *run, struct tctx *t, enum err e, const char *what, int kind, int fd,
 	     uint64_t gen, int64_t result)
 {
 	t->cnt.err[e]++;
 	pthread_mutex_lock(&log_mu);
-	if (log_n < MAX_ERR_LOG) {
+	if (log_per_err[e] < MAX_ERR_LOG) {
+		log_per_err[e]++;
 		double ms = (double)(now_ns() - run->t0_ns) / 1e6;
 		snprintf(log_lines[log_n++], sizeof(log_lines[0]),
 			 "%s: %s: op %s fd %d gen %llu result %lld (%s) thread %u at %.1f ms", err_names[e],
