@@ -188,7 +188,7 @@ static void cancel_one(struct tctx *t, struct slot *s, bool rx)
 	t->cnt.stat[S_CANCEL]++;
 	struct rec *starved = rx ? starve_begin(t, s) : NULL;
 	int ret = cport_cancel(s->pc->port, &r->op);
-	starve_end(s->pc, starved, ret == 0 || ret == -ENOENT);
+	starve_end(t, starved, ret == 0 || ret == -ENOENT);
 	if (ret < 0 && ret != -ENOENT && ret != -EAGAIN)
 		err_log(t->run, t, E_CALL, "cport_cancel failed", (int)r->kind, r->fd, r->gen->no, ret);
 }
@@ -199,7 +199,7 @@ static void cancel_fd(struct tctx *t, struct slot *s)
 	t->cnt.stat[S_CANCEL_FD]++;
 	struct rec *starved = starve_begin(t, s);
 	int ret = cport_cancel_fd(s->pc->port, s->gen->fd);
-	starve_end(s->pc, starved, ret == 0);
+	starve_end(t, starved, ret == 0);
 	if (ret < 0 && ret != -EAGAIN)
 		err_log(t->run, t, E_CALL, "cport_cancel_fd failed on an attached fd", CPORT_OP_NONE, s->gen->fd,
 			s->gen->no, ret);
@@ -215,7 +215,7 @@ void start_end(struct tctx *t, struct slot *s, bool detach)
 	count_started(t, s->pc, r);
 	struct rec *starved = starve_begin(t, s);
 	int ret = detach ? cport_detach(s->pc->port, r->fd, &r->op) : cport_close(s->pc->port, r->fd, &r->op);
-	starve_end(s->pc, starved, ret == 0);
+	starve_end(t, starved, ret == 0);
 	if (ret < 0) {
 		start_refused(t, s->pc, r, ret, detach ? "detach refused" : "close refused");
 		return;

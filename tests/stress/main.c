@@ -211,6 +211,8 @@ static void worker_loop(struct tctx *t, struct pctx *pc)
 			err_log(run, t, E_CALL, "cport_wait failed", CPORT_OP_NONE, -1, 0, n);
 			break;
 		}
+		if (n == 0) /* a wait that timed out has been in the kernel: see buffers.c */
+			atomic_store(&t->idled, call.enter);
 		for (int i = 0; i < n; i++)
 			inject_handle(t, pc, &cq[i], &call);
 		inject_poll(t, pc, false);
@@ -271,6 +273,8 @@ static int threads_start(struct run *run)
 		struct tctx *t = &run->workers[i];
 		*t = (struct tctx){ .run = run, .idx = i, .rng = seed_for(run->cfg.seed, i), .listen_fd = -1 };
 		t->own = run->cfg.mode == MODE_SINGLE ? &run->ports[i] : NULL;
+		if (t->own)
+			t->own->owner = t;
 		if (listener_open(t) < 0 || pthread_create(&t->tid, NULL, worker_main, t) != 0)
 			return -1;
 	}
@@ -352,7 +356,7 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 		printf("%s%s %llu/%llu", i ? ", " : "", kind_name(kinds[i]),
 		       (unsigned long long)c->completed[kinds[i]], (unsigned long long)c->started[kinds[i]]);
 	printf("); conns %llu (tcp %llu) reattach %llu fd-reuse %llu cancel %llu cancel_fd %llu ecanceled %llu "
-	       "partial %llu cross-thread-end %llu late-ok %llu held %llu starved-cancel %llu "
+	       "partial %llu cross-thread-end %llu late-ok %llu held %llu starved-cancel %llu (thawed %llu) "
 	       "peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
 	       " errors:",
 	       (unsigned long long)c->stat[S_CONNS], (unsigned long long)c->stat[S_TCP],
@@ -361,6 +365,7 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 	       (unsigned long long)c->stat[S_CANCELED], (unsigned long long)c->stat[S_PARTIAL],
 	       (unsigned long long)c->stat[S_CROSS_END], (unsigned long long)c->stat[S_LATE_OK],
 	       (unsigned long long)c->stat[S_HELD], (unsigned long long)c->stat[S_STARVED],
+	       (unsigned long long)c->stat[S_THAWED],
 	       (unsigned long long)c->stat[S_PEER_RESET], (unsigned long long)c->stat[S_PEER_SHUT],
 	       (unsigned long long)c->stat[S_PEER_SILENT], (unsigned long long)(c->stat[S_BYTES_RX] >> 10),
 	       (unsigned long long)(c->stat[S_BYTES_TX] >> 10));

@@ -75,6 +75,7 @@ enum stat_id {
 	S_PEER_SILENT,
 	S_HELD,         /* pooled buffers released after a delay */
 	S_STARVED,      /* pooled receives cancelled while we held every buffer */
+	S_THAWED,       /* ... still in flight after every thread's wait had timed out once since */
 	S_COUNT
 };
 
@@ -170,7 +171,9 @@ struct pctx {
 	pthread_mutex_t held_mu; /* pooled buffers kept for a while */
 	struct held { void *buf; uint64_t until_ns; } *held;
 	unsigned nheld, cap_held;
-	unsigned frozen;  /* flagged starved cancels pending: no buffer is given back */
+	struct rec *frozen;       /* a starved cancel pending: no buffer is given back */
+	uint64_t frozen_ticket;   /* taken once its cancel call had returned */
+	struct tctx *owner;       /* single mode: the port's thread */
 	bool pool_exact;  /* the pool has cap_held buffers, as far as we have seen */
 	void *seen[SEEN_MAX];
 	unsigned nseen;
@@ -199,6 +202,7 @@ struct tctx {
 	struct sockaddr_storage listen_addr;
 	socklen_t listen_len;
 	struct pctx *own; /* single mode: this thread's port */
+	atomic_ullong idled; /* entry ticket of this thread's last cport_wait that timed out */
 	struct cport_completion held_back; /* --inject stale */
 	bool has_held_back;
 	pthread_t tid;
@@ -266,7 +270,7 @@ enum held_mode { HELD_DUE, HELD_ALL, HELD_FORCE };
 void held_add(struct tctx *t, struct pctx *pc, void *buf, bool now);
 void held_release(struct tctx *t, struct pctx *pc, enum held_mode mode);
 struct rec *starve_begin(struct tctx *t, struct slot *s);
-void starve_end(struct pctx *pc, struct rec *r, bool asked);
+void starve_end(struct tctx *t, struct rec *r, bool asked);
 void starve_check(struct tctx *t, struct rec *r, const struct cport_completion *c);
 
 /* sockets.c */
