@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define UD_WAKE 1ull   /* the eventfd read that wakes the poller */
@@ -21,6 +22,16 @@
 #define REAP_BATCH 64
 #define POOL_GROUP 0
 #define MAX_CQ_ENTRIES 65536
+/* A cancel the kernel can miss (a request its worker pool is just taking up
+ * consumes the cancel's signal, then blocks: seen with a send to a silent
+ * peer that neither cancel nor close ended) is asked again this often while
+ * its op is still out; an fd's cancel at most CANCEL_FD_RETRIES times. */
+#define CANCEL_RETRY_MS 50
+#define CANCEL_FD_RETRIES 20
+
+/* op->_backend_word: whether a cancel of the op waits to be confirmed by
+ * its completion. Changed atomically: the canceller and the reaper race. */
+enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2 };
 #define FINI_DRAIN_ROUNDS 20
 #define FINI_DRAIN_MS 50
 
@@ -38,7 +49,34 @@ struct uring_be {
 	char *pool_base;
 	unsigned pool_size;
 	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
+	/* Cancels not yet confirmed (see CANCEL_RETRY_MS), under sq_lock. */
+	struct list asked_ops; /* by op->_backend_link */
+	struct list asked_fds; /* by ur_fd.link */
+	atomic_uint asked;     /* entries on both, for a look without the lock */
+	int64_t retry_at_ms;
 };
+
+/* What io_uring keeps in each fd entry: a cancel of the whole fd waiting
+ * to be confirmed by the fd's end. */
+struct ur_fd {
+	struct cport_link link; /* on asked_fds, under sq_lock */
+	unsigned epoch;         /* the fd's epoch the cancel was for */
+	int fd;
+	int retries;
+};
+_Static_assert(sizeof(struct ur_fd) <= FD_BACKEND_AREA, "io_uring's fd state outgrew its area");
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct ur_fd *UF(struct fdent *fe)
+{
+	return (struct ur_fd *)fe->backend_area;
+}
 
 static struct uring_be *UB(struct cport *p)
 {
@@ -186,6 +224,7 @@ static int queue_op(struct cport *p, struct cport_op *op)
 		return -EAGAIN;
 	}
 	prep_op(p, sqe, op);
+	__atomic_store_n(&op->_backend_word, OPW_OUT, __ATOMIC_SEQ_CST);
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
 	if (!p->mt) {
@@ -315,6 +354,8 @@ static int ur_init(struct cport *p)
 		return r;
 	}
 	pthread_mutex_init(&b->sq_lock, NULL);
+	list_init(&b->asked_ops);
+	list_init(&b->asked_fds);
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with
 	 * the owner's first wait. */
@@ -374,14 +415,52 @@ static void ur_fini(struct cport *p)
 static int ur_attach(struct cport *p, struct fdent *fe)
 {
 	(void)p;
-	(void)fe;
+	memset(UF(fe), 0, sizeof(struct ur_fd));
 	return 0;
 }
 
+/* Its last op was reported: a cancel of the fd is confirmed. */
 static void ur_detach(struct cport *p, struct fdent *fe)
 {
-	(void)p;
-	(void)fe;
+	struct uring_be *b = UB(p);
+	plock(p, &b->sq_lock);
+	if (link_linked(&UF(fe)->link)) {
+		list_remove(&b->asked_fds, &UF(fe)->link);
+		atomic_fetch_sub(&b->asked, 1);
+	}
+	punlock(p, &b->sq_lock);
+}
+
+/* Write a cancel of op. sq_lock held. */
+static void prep_cancel_op(struct uring_be *b, struct cport_op *op)
+{
+	if (FAULT(FAULT_CANCEL_MISSED, op, 0))
+		return;
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
+	if (!sqe)
+		return; /* asked again at the next retry */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	atomic_fetch_add(&b->unflushed, 1);
+}
+
+/* Write a cancel of every request on fd. sq_lock held. */
+static void prep_cancel_fd(struct uring_be *b, int fd)
+{
+	if (FAULT(FAULT_CANCEL_MISSED, NULL, 0))
+		return;
+	struct io_uring_sqe *sqe = get_sqe(b, NULL);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel_fd(sqe, (int)FAULT(FAULT_CANCEL_FD, NULL, fd), IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	atomic_fetch_add(&b->unflushed, 1);
+}
+
+static void arm_retry(struct uring_be *b)
+{
+	if (atomic_fetch_add(&b->asked, 1) == 0)
+		b->retry_at_ms = now_ms() + CANCEL_RETRY_MS;
 }
 
 static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
@@ -389,15 +468,65 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 	(void)fe;
 	struct uring_be *b = UB(p);
 	plock(p, &b->sq_lock);
-	struct io_uring_sqe *sqe = get_sqe(b, NULL);
-	if (sqe) {
-		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-		io_uring_sqe_set_data64(sqe, UD_CANCEL);
-		atomic_fetch_add(&b->unflushed, 1);
+	prep_cancel_op(b, op);
+	/* Listed until its completion is reaped, unless that happened already. */
+	uint32_t out = OPW_OUT;
+	if (__atomic_compare_exchange_n(&op->_backend_word, &out, OPW_CANCEL_ASKED, false, __ATOMIC_SEQ_CST,
+					__ATOMIC_SEQ_CST)) {
+		list_push_back(&b->asked_ops, &op->_backend_link);
+		arm_retry(b);
 	}
 	sq_submit_now(b);
 	punlock(p, &b->sq_lock);
 	return 0;
+}
+
+/* The reaper has op's completion: a cancel of it is confirmed. */
+static void confirm_op(struct cport *p, struct uring_be *b, struct cport_op *op)
+{
+	if (__atomic_exchange_n(&op->_backend_word, OPW_REAPED, __ATOMIC_SEQ_CST) != OPW_CANCEL_ASKED)
+		return;
+	plock(p, &b->sq_lock);
+	list_remove(&b->asked_ops, &op->_backend_link);
+	atomic_fetch_sub(&b->asked, 1);
+	punlock(p, &b->sq_lock);
+}
+
+/* Ask again for what is not confirmed yet. sq_lock held. */
+static void retry_cancels(struct uring_be *b)
+{
+	list_for_each_safe(&b->asked_ops, k, nx)
+	{
+		prep_cancel_op(b, list_entry(k, struct cport_op, _backend_link));
+	}
+	list_for_each_safe(&b->asked_fds, k, nx)
+	{
+		struct ur_fd *uf = list_entry(k, struct ur_fd, link);
+		struct fdent *fe = cport_container_of((unsigned char *)uf, struct fdent, backend_area);
+		if (atomic_load(&fe->epoch) != uf->epoch || ++uf->retries > CANCEL_FD_RETRIES) {
+			list_remove(&b->asked_fds, k);
+			atomic_fetch_sub(&b->asked, 1);
+			continue;
+		}
+		prep_cancel_fd(b, uf->fd);
+	}
+	b->retry_at_ms = now_ms() + CANCEL_RETRY_MS;
+}
+
+/* At each poll: retry cancels that are due. Returns the ms until the next
+ * retry (-1 for none), to bound the poll's wait. */
+static int cancels_due(struct cport *p, struct uring_be *b)
+{
+	if (!atomic_load(&b->asked))
+		return -1;
+	plock(p, &b->sq_lock);
+	int64_t left = b->retry_at_ms - now_ms();
+	if (left <= 0 && atomic_load(&b->asked)) {
+		retry_cancels(b);
+		left = CANCEL_RETRY_MS;
+	}
+	punlock(p, &b->sq_lock);
+	return atomic_load(&b->asked) ? (int)left : -1;
 }
 
 /* By number: the kernel ends every request on the fd. One of a later owner
@@ -406,12 +535,16 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 {
 	(void)dropped;
 	struct uring_be *b = UB(p);
+	struct ur_fd *uf = UF(fe);
 	plock(p, &b->sq_lock);
-	struct io_uring_sqe *sqe = get_sqe(b, NULL);
-	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, (int)FAULT(FAULT_CANCEL_FD, NULL, fe->fd), IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, UD_CANCEL);
-		atomic_fetch_add(&b->unflushed, 1);
+	prep_cancel_fd(b, fe->fd);
+	/* Listed until the fd ends or a later cancel_fd replaces this one. */
+	uf->epoch = atomic_load(&fe->epoch);
+	uf->fd = fe->fd;
+	uf->retries = 0;
+	if (!link_linked(&uf->link)) {
+		list_push_back(&b->asked_fds, &uf->link);
+		arm_retry(b);
 	}
 	sq_submit_now(b);
 	punlock(p, &b->sq_lock);
@@ -472,6 +605,7 @@ static int reap(struct cport *p, struct uring_be *b)
 				continue;
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
 			atomic_fetch_sub(&b->inflight, 1);
+			confirm_op(p, b, op);
 			report_cqe(p, op, cqes[i]->res, cqes[i]->flags, &out);
 			total++;
 		}
@@ -487,6 +621,9 @@ static int ur_poll(struct cport *p, int timeout_ms)
 	int e = enable(b);
 	if (e < 0)
 		return e;
+	int due = cancels_due(p, b);
+	if (due >= 0 && (timeout_ms < 0 || due < timeout_ms))
+		timeout_ms = due;
 	plock(p, &b->sq_lock);
 	unsigned to_submit = sq_flush(b);
 	punlock(p, &b->sq_lock);

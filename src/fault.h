@@ -15,6 +15,7 @@ enum fault_point {
 	FAULT_POOL_TAKEN,  /* epoll took pool buffer v for op, before it reads */
 	FAULT_DELIVER,     /* a batch whose first op is op is about to be queued */
 	FAULT_CANCEL_FD,   /* io_uring cancels by number fd v (op NULL); a hook may name another fd */
+	FAULT_CANCEL_MISSED, /* io_uring asks the kernel to cancel op (NULL: a whole fd); nonzero: the kernel misses it */
 	FAULT_SQ_FULL,     /* io_uring: looking for a free SQE for op; nonzero makes the SQ full */
 	FAULT_POINTS
 };
