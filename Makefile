@@ -104,7 +104,7 @@ test-sanitize:
 	@$(MAKE) --no-print-directory test SANITIZE=1
 
 test-tsan:
-	@$(MAKE) --no-print-directory test-lib TSAN=1
+	@$(MAKE) --no-print-directory test-lib test-stress TSAN=1
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
