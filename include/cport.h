@@ -160,7 +160,9 @@ CPORT_API int cport_op_kind(const struct cport_op *op);
 
 /* Receive into iov[0..iovcnt). Completes with bytes received, 0 at end of
  * stream, or -errno. -EBUSY if op is in flight; -EBADF if fd is not attached;
- * -EINVAL on a NULL or empty buffer list. The iovec array itself, not only
+ * -EINVAL on a NULL or empty buffer list; -EAGAIN if the kernel's queue is
+ * full and takes nothing now (try again after a wait); -ESHUTDOWN once the
+ * port is being destroyed (the same for every start call below). The iovec array itself, not only
  * the buffers, must stay valid until the op completes. */
 CPORT_API int cport_recv(cport_t *port, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt);
 
@@ -220,7 +222,8 @@ CPORT_API int cport_post(cport_t *port, uintptr_t key, struct cport_op *op, int6
 CPORT_API int cport_wait(cport_t *port, struct cport_completion *out, int max, int timeout_ms);
 
 /* Cancel one op. It completes with -ECANCELED unless it finished first, in
- * which case it completes with its real result. -ENOENT if not in flight
+ * which case it completes with its real result (as CancelIoEx, a cancel that
+ * races with the op's completion and its reuse may reach the op's next use). -ENOENT if not in flight
  * (done, even if not yet dequeued; or a post, detach or close). */
 CPORT_API int cport_cancel(cport_t *port, struct cport_op *op);
 

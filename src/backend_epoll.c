@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -87,8 +88,13 @@ static int ep_attach(struct cport *p, struct fdent *fe)
 	list_init(&ef->wq);
 	ef->rd_ready = ef->wr_ready = true;
 	ef->no_infer = false;
-	/* Not a socket (a pipe, an eventfd): treated as a datagram source. */
-	ef->stream = getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+	/* Only TCP: a short read drains it. An AF_UNIX stream stops short
+	 * before a message with SCM_RIGHTS or other credentials while more is
+	 * queued, and anything else (a pipe, an eventfd) is taken as datagrams. */
+	int proto = 0;
+	socklen_t plen = sizeof(proto);
+	ef->stream = getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
+		     getsockopt(fe->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 && proto == IPPROTO_TCP;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET, .data.ptr = fe};
 	if (epoll_ctl(EB(p)->epfd, EPOLL_CTL_ADD, fe->fd, &ev) < 0)
 		return -errno;

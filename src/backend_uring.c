@@ -49,6 +49,7 @@ struct uring_be {
 	char *pool_base;
 	unsigned pool_size;
 	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
+	bool wake_armed; /* the eventfd read is in flight (sq_lock) */
 	/* Cancels not yet confirmed (see CANCEL_RETRY_MS), under sq_lock. */
 	struct list asked_ops; /* by op->_backend_link */
 	struct list asked_fds; /* by ur_fd.link */
@@ -136,14 +137,18 @@ static struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op)
 	return sqe;
 }
 
+/* Keep a read of the eventfd in flight, so a wake ends the poller's wait.
+ * sq_lock held. Without a free SQE it stays unarmed, and the next poll
+ * arms it before it waits. */
 static void arm_wake(struct uring_be *b)
 {
 	struct io_uring_sqe *sqe = get_sqe(b, NULL);
 	if (!sqe)
-		return; /* the next wake falls back on the poll timeout; the SQ is saturated anyway */
+		return;
 	io_uring_prep_read(sqe, b->efd, &b->efd_val, sizeof(b->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
 	atomic_fetch_add(&b->unflushed, 1);
+	b->wake_armed = true;
 }
 
 /* A pooled receive: into the buffer it holds, or one the kernel picks from
@@ -209,6 +214,8 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 	io_uring_sqe_set_data(sqe, op);
 }
 
+static void ur_wake(struct cport *p);
+
 /* Queue op's request. On a shared port it goes to the kernel at once: the
  * I/O starts now, as on Windows, whatever the caller does next. On a
  * single-thread port it waits for the thread's next cport_wait, which
@@ -236,9 +243,9 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	/* Outside the lock: the kernel takes whatever is published, so a
 	 * concurrent enter by another thread is harmless. Once published the
 	 * SQE is the kernel's: if this enter fails, the poller's next one
-	 * submits it. */
-	if (n && enable(b) == 0)
-		io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL);
+	 * submits it, so the poller is woken to make it now. */
+	if (n && (enable(b) < 0 || io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL) < 0))
+		ur_wake(p);
 	return 0;
 }
 
@@ -457,10 +464,15 @@ static void prep_cancel_fd(struct uring_be *b, int fd)
 	atomic_fetch_add(&b->unflushed, 1);
 }
 
-static void arm_retry(struct uring_be *b)
+/* One more cancel to confirm. The first one since the lists were empty
+ * wakes the poller, which may be waiting with no end and must now wake by
+ * the retry's time. sq_lock held. */
+static void arm_retry(struct cport *p, struct uring_be *b)
 {
-	if (atomic_fetch_add(&b->asked, 1) == 0)
-		b->retry_at_ms = now_ms() + CANCEL_RETRY_MS;
+	if (atomic_fetch_add(&b->asked, 1) != 0)
+		return;
+	b->retry_at_ms = now_ms() + CANCEL_RETRY_MS;
+	ur_wake(p);
 }
 
 static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
@@ -474,7 +486,7 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 	if (__atomic_compare_exchange_n(&op->_backend_word, &out, OPW_CANCEL_ASKED, false, __ATOMIC_SEQ_CST,
 					__ATOMIC_SEQ_CST)) {
 		list_push_back(&b->asked_ops, &op->_backend_link);
-		arm_retry(b);
+		arm_retry(p, b);
 	}
 	sq_submit_now(b);
 	punlock(p, &b->sq_lock);
@@ -544,7 +556,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	uf->retries = 0;
 	if (!link_linked(&uf->link)) {
 		list_push_back(&b->asked_fds, &uf->link);
-		arm_retry(b);
+		arm_retry(p, b);
 	}
 	sq_submit_now(b);
 	punlock(p, &b->sq_lock);
@@ -567,7 +579,15 @@ static int connect_result(const struct cport_op *op, int res)
 	socklen_t len = sizeof(err);
 	if (res < 0)
 		return res;
-	return getsockopt(op->_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
+	if (getsockopt(op->_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	if (err)
+		return -err;
+	/* Writable without an error is not connected yet if connect(2) never
+	 * ran (the kernel ended the request before it did). */
+	struct sockaddr_storage ss;
+	len = sizeof(ss);
+	return getpeername(op->_fd, (struct sockaddr *)&ss, &len) == 0 ? 0 : -errno;
 }
 
 /* Tell the core what the kernel said for op. */
@@ -597,6 +617,7 @@ static int reap(struct cport *p, struct uring_be *b)
 			uint64_t ud = cqes[i]->user_data;
 			if (ud == UD_WAKE) {
 				plock(p, &b->sq_lock);
+				b->wake_armed = false;
 				arm_wake(b);
 				punlock(p, &b->sq_lock);
 				continue;
@@ -625,6 +646,8 @@ static int ur_poll(struct cport *p, int timeout_ms)
 	if (due >= 0 && (timeout_ms < 0 || due < timeout_ms))
 		timeout_ms = due;
 	plock(p, &b->sq_lock);
+	if (!b->wake_armed)
+		arm_wake(b);
 	unsigned to_submit = sq_flush(b);
 	punlock(p, &b->sq_lock);
 

@@ -116,7 +116,9 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	atomic_fetch_add(&fe->epoch, 1);
 	punlock(p, &fe->lock);
 	int res = 0;
-	if (do_close && close(fd) < 0)
+	/* Linux frees the number even when close(2) says EINTR: not an error
+	 * worth reporting, and never -EINTR (the contract's). */
+	if (do_close && close(fd) < 0 && errno != EINTR)
 		res = -errno;
 	if (!closer)
 		return;

@@ -60,11 +60,11 @@ static void report_answer(struct cport *p, struct cport_op *op, struct list *b)
 		core_report(p, op, op->_result, b);
 }
 
-/* A restart that did not take: the op completes with why (a refusal is a
- * cancel). It holds no granted buffer here. */
+/* A restart that did not take completes the op with why: -ECANCELED when
+ * the gate refused it, else the backend's error (-EAGAIN: a full SQ). */
 static void refused(struct cport_op *op, int r, struct list *b)
 {
-	finalize(op, r == -ECANCELED ? -ECANCELED : r, b);
+	finalize(op, r, b);
 }
 
 /* Restart op. Returns true if the backend holds it now or it completed
@@ -94,6 +94,8 @@ void gate_restart(struct cport *p, struct cport_op *op, struct list *b)
 
 int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
+	if (atomic_load(&p->shutdown))
+		return -ESHUTDOWN;
 	plock(p, &fe->lock);
 	if (fe->state != FD_ATTACHED) {
 		punlock(p, &fe->lock);
@@ -104,7 +106,7 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 	atomic_fetch_add(&fe->inflight, 1);
 	int r = backend_submit(p, fe, op);
 	if (r < 0)
-		atomic_fetch_sub(&fe->inflight, 1); /* the fd is attached: this cannot be its last */
+		atomic_fetch_sub(&fe->inflight, 1); /* attached, under its lock: no close waits on the count */
 	punlock(p, &fe->lock);
 	if (r == 1) {
 		struct list b;

@@ -19,15 +19,17 @@ int cport_op_kind(const struct cport_op *op)
 	return op ? op->_kind : CPORT_OP_NONE;
 }
 
-/* Common start of every fd op: claim the op, reset what the library keeps
- * in it, and pass it through the gate. Fields the kind needs are set. */
-static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
+/* Common end of every fd op's start: the op is claimed (precheck) and the
+ * fields its kind needs are set, unless err says the arguments were bad.
+ * Reset what the library keeps in it and pass it through the gate; on any
+ * failure the op is the caller's again. */
+static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind, int err)
 {
-	struct fdent *fe = fdtab_get(&p->fdtab, fd);
-	if (!fe)
-		return -EBADF;
-	if (!op_claim(op))
-		return -EBUSY;
+	struct fdent *fe = err < 0 ? NULL : fdtab_get(&p->fdtab, fd);
+	if (!fe) {
+		op_set_state(op, OP_IDLE);
+		return err < 0 ? err : -EBADF;
+	}
 	op->_kind = (uint16_t)kind;
 	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
@@ -53,24 +55,24 @@ static int check_iov(const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* Busy ops are refused before their fields are touched. */
+/* Claim the op before any of its fields is touched: of two starts of one
+ * op, the loser gets -EBUSY and writes nothing. */
 static int precheck(struct cport *p, struct cport_op *op)
 {
 	if (!p || !op)
 		return -EINVAL;
-	if (op_state(op) != OP_IDLE)
-		return -EBUSY;
-	return 0;
+	return op_claim(op) ? 0 : -EBUSY;
 }
 
 static int start_iov(struct cport *p, int fd, struct cport_op *op, unsigned kind, const struct iovec *iov,
 		     int iovcnt, const struct sockaddr *addr, socklen_t alen, socklen_t *alenp)
 {
 	int r = precheck(p, op);
-	if (r == 0)
-		r = check_iov(iov, iovcnt);
 	if (r < 0)
 		return r;
+	r = check_iov(iov, iovcnt);
+	if (r < 0)
+		return start(p, fd, op, kind, r);
 	memset(&op->_msg, 0, sizeof(op->_msg));
 	op->_msg.msg_iov = (struct iovec *)iov;
 	op->_msg.msg_iovlen = (size_t)iovcnt;
@@ -78,7 +80,7 @@ static int start_iov(struct cport *p, int fd, struct cport_op *op, unsigned kind
 	op->_msg.msg_namelen = alen;
 	op->_addrlen = alenp;
 	op->_addr = addr;
-	return start(p, fd, op, kind);
+	return start(p, fd, op, kind, 0);
 }
 
 int cport_recv(cport_t *p, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt)
@@ -115,10 +117,10 @@ static int start_msg(struct cport *p, int fd, struct cport_op *op, unsigned kind
 		return r;
 	if (!msg || (msg->msg_iovlen && check_iov(msg->msg_iov, (int)msg->msg_iovlen) < 0) ||
 	    (!msg->msg_control && msg->msg_controllen))
-		return -EINVAL;
+		return start(p, fd, op, kind, -EINVAL);
 	op->_addr = msg;
 	op->_addrlen = NULL;
-	return start(p, fd, op, kind);
+	return start(p, fd, op, kind, 0);
 }
 
 int cport_recvmsg(cport_t *p, int fd, struct cport_op *op, struct msghdr *msg)
@@ -137,10 +139,10 @@ int cport_accept(cport_t *p, int listen_fd, struct cport_op *op, struct sockaddr
 	if (r < 0)
 		return r;
 	if (addr && !addrlen)
-		return -EINVAL;
+		return start(p, listen_fd, op, CPORT_OP_ACCEPT, -EINVAL);
 	op->_addr = addr;
 	op->_addrlen = addr ? addrlen : NULL;
-	return start(p, listen_fd, op, CPORT_OP_ACCEPT);
+	return start(p, listen_fd, op, CPORT_OP_ACCEPT, 0);
 }
 
 int cport_connect(cport_t *p, int fd, struct cport_op *op, const struct sockaddr *addr, socklen_t addrlen)
@@ -149,18 +151,16 @@ int cport_connect(cport_t *p, int fd, struct cport_op *op, const struct sockaddr
 	if (r < 0)
 		return r;
 	if (!addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
-		return -EINVAL;
+		return start(p, fd, op, CPORT_OP_CONNECT, -EINVAL);
 	op->_addr = addr;
 	op->_msg.msg_namelen = addrlen;
-	return start(p, fd, op, CPORT_OP_CONNECT);
+	return start(p, fd, op, CPORT_OP_CONNECT, 0);
 }
 
 int cport_recv_pooled(cport_t *p, int fd, struct cport_op *op)
 {
 	int r = precheck(p, op);
-	if (r < 0)
-		return r;
-	return start(p, fd, op, CPORT_OP_RECV_POOLED);
+	return r < 0 ? r : start(p, fd, op, CPORT_OP_RECV_POOLED, 0);
 }
 
 int cport_buf_release(cport_t *p, void *buf)

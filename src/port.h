@@ -68,7 +68,7 @@ static inline void batch_add(struct list *b, struct cport_op *op)
 	list_push_back(b, &op->_queue_link);
 }
 
-/* ---- The calls a backend makes into the core (gate.c, complete.c) ---- */
+/* ---- The calls a backend makes into the core (gate.c, fd.c) ---- */
 
 /* The kernel said res for op, which the backend no longer holds. The core
  * decides what follows: the op completes into b, or it is started again
@@ -82,7 +82,7 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 /* A pool buffer an op did not keep (a receive that read nothing) is free
  * again; a receive waiting for one may be restarted, into b on failure. */
 void core_buf_free(struct cport *p, unsigned id, struct list *b);
-/* Append b to the completion queue, wake whoever should run it, and only
+/* fd.c: append b to the completion queue, wake whoever should run it, and only
  * then count each op off its fd: an fd whose last op that was finishes, and
  * its closer is queued after it. b is left empty. */
 void core_deliver(struct cport *p, struct list *b);

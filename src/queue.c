@@ -212,7 +212,7 @@ static bool park(struct cport *p, const struct timespec *deadline, int timeout_m
 
 static bool poll_failed(int r)
 {
-	return r < 0 && r != -EINTR && r != -ETIME && r != -ETIMEDOUT && r != -EAGAIN;
+	return r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY;
 }
 
 /* Posts other threads made to a single-thread port join its queue, in order. */

@@ -136,3 +136,54 @@ Test(short_reads, a_full_buffer_read_leaves_the_rest_for_the_next_recv, .timeout
 	close(a);
 	close(b);
 }
+
+/* Send msg on s, with fd passed along (SCM_RIGHTS) unless fd < 0. */
+static void send_passing_fd(int s, const char *msg, int fd)
+{
+	struct iovec iov = {(void *)msg, strlen(msg)};
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (fd >= 0) {
+		m.msg_control = cbuf;
+		m.msg_controllen = sizeof(cbuf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	cr_assert_eq(sendmsg(s, &m, 0), (ssize_t)strlen(msg));
+}
+
+Test(short_reads, a_unix_stream_read_cut_short_by_a_passed_fd_still_completes_the_next_recv,
+     .timeout = TEST_TIMEOUT)
+{
+	int sv[2];
+	char buf[256];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct cport_op op1, op2;
+	struct cport_completion c;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, sv[0], 1), 0);
+	test_expect_idle(port, 30);
+	/* A unix stream read stops after a message that carried an fd, with
+	 * more queued behind it: a short read that did not drain the socket. */
+	send_passing_fd(sv[1], "first", 0);
+	send_passing_fd(sv[1], "second", -1);
+	test_expect_idle(port, 30); /* the readiness edge is spent */
+	cport_op_init(&op1);
+	cport_op_init(&op2);
+	cr_assert_eq(cport_recv(port, sv[0], &op1, &iov, 1), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.result, 5, "first recv gave %lld", (long long)c.result);
+	cr_assert_eq(cport_recv(port, sv[0], &op2, &iov, 1), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &op2);
+	cr_assert_eq(c.result, 6, "second recv gave %lld", (long long)c.result);
+	cport_destroy(port);
+	close(sv[0]);
+	close(sv[1]);
+}
