@@ -113,5 +113,7 @@ def io_uring_works():
 @pytest.fixture(params=["io_uring", "epoll"])
 def backend(request):
     if request.param == "io_uring" and not io_uring_works():
+        if os.environ.get("CPORT_URING_EXPECTED") == "1":
+            pytest.fail("io_uring works on this machine, yet cport-bench could not use it")
         pytest.skip("io_uring is not usable on this kernel")
     return request.param
