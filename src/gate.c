@@ -60,13 +60,6 @@ static void report_answer(struct cport *p, struct cport_op *op, struct list *b)
 		core_report(p, op, op->_result, b);
 }
 
-/* A restart that did not take completes the op with why: -ECANCELED when
- * the gate refused it, else the backend's error (-EAGAIN: a full SQ). */
-static void refused(struct cport_op *op, int r, struct list *b)
-{
-	finalize(op, r, b);
-}
-
 /* Restart op. Returns true if the backend holds it now or it completed
  * into b; false if it was refused while holding a granted buffer, which
  * the caller still has to free (the op itself completed into b). */
@@ -79,9 +72,11 @@ static bool restart(struct cport *p, struct cport_op *op, struct list *b)
 		report_answer(p, op, b);
 		return true;
 	}
+	/* It did not take: the op completes with why, -ECANCELED when the gate
+	 * refused it, else the backend's error (-EAGAIN: a full SQ). */
 	bool had_buffer = op_bits_test(op, OPB_GRANTED);
 	op_bits_clear(op, OPB_GRANTED);
-	refused(op, r, b);
+	finalize(op, r, b);
 	return !had_buffer;
 }
 

@@ -19,17 +19,21 @@ int cport_op_kind(const struct cport_op *op)
 	return op ? op->_kind : CPORT_OP_NONE;
 }
 
-/* Common end of every fd op's start: the op is claimed (precheck) and the
- * fields its kind needs are set, unless err says the arguments were bad.
- * Reset what the library keeps in it and pass it through the gate; on any
- * failure the op is the caller's again. */
-static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind, int err)
+/* A claimed op that will not start is the caller's again. */
+static int give_back(struct cport_op *op, int err)
 {
-	struct fdent *fe = err < 0 ? NULL : fdtab_get(&p->fdtab, fd);
-	if (!fe) {
-		op_set_state(op, OP_IDLE);
-		return err < 0 ? err : -EBADF;
-	}
+	op_set_state(op, OP_IDLE);
+	return err;
+}
+
+/* Common end of every fd op's start: the op is claimed (precheck) and the
+ * fields its kind needs are set. Reset what the library keeps in it and
+ * pass it through the gate; on any failure the op is the caller's again. */
+static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
+{
+	struct fdent *fe = fdtab_get(&p->fdtab, fd);
+	if (!fe)
+		return give_back(op, -EBADF);
 	op->_kind = (uint16_t)kind;
 	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
@@ -39,9 +43,7 @@ static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind, in
 	op->_restarts = 0;
 	op->_backend_word = 0;
 	int r = gate_start(p, fe, op);
-	if (r < 0)
-		op_set_state(op, OP_IDLE);
-	return r;
+	return r < 0 ? give_back(op, r) : r;
 }
 
 static int check_iov(const struct iovec *iov, int iovcnt)
@@ -72,7 +74,7 @@ static int start_iov(struct cport *p, int fd, struct cport_op *op, unsigned kind
 		return r;
 	r = check_iov(iov, iovcnt);
 	if (r < 0)
-		return start(p, fd, op, kind, r);
+		return give_back(op, r);
 	memset(&op->_msg, 0, sizeof(op->_msg));
 	op->_msg.msg_iov = (struct iovec *)iov;
 	op->_msg.msg_iovlen = (size_t)iovcnt;
@@ -80,7 +82,7 @@ static int start_iov(struct cport *p, int fd, struct cport_op *op, unsigned kind
 	op->_msg.msg_namelen = alen;
 	op->_addrlen = alenp;
 	op->_addr = addr;
-	return start(p, fd, op, kind, 0);
+	return start(p, fd, op, kind);
 }
 
 int cport_recv(cport_t *p, int fd, struct cport_op *op, const struct iovec *iov, int iovcnt)
@@ -117,10 +119,10 @@ static int start_msg(struct cport *p, int fd, struct cport_op *op, unsigned kind
 		return r;
 	if (!msg || (msg->msg_iovlen && check_iov(msg->msg_iov, (int)msg->msg_iovlen) < 0) ||
 	    (!msg->msg_control && msg->msg_controllen))
-		return start(p, fd, op, kind, -EINVAL);
+		return give_back(op, -EINVAL);
 	op->_addr = msg;
 	op->_addrlen = NULL;
-	return start(p, fd, op, kind, 0);
+	return start(p, fd, op, kind);
 }
 
 int cport_recvmsg(cport_t *p, int fd, struct cport_op *op, struct msghdr *msg)
@@ -139,10 +141,10 @@ int cport_accept(cport_t *p, int listen_fd, struct cport_op *op, struct sockaddr
 	if (r < 0)
 		return r;
 	if (addr && !addrlen)
-		return start(p, listen_fd, op, CPORT_OP_ACCEPT, -EINVAL);
+		return give_back(op, -EINVAL);
 	op->_addr = addr;
 	op->_addrlen = addr ? addrlen : NULL;
-	return start(p, listen_fd, op, CPORT_OP_ACCEPT, 0);
+	return start(p, listen_fd, op, CPORT_OP_ACCEPT);
 }
 
 int cport_connect(cport_t *p, int fd, struct cport_op *op, const struct sockaddr *addr, socklen_t addrlen)
@@ -151,16 +153,16 @@ int cport_connect(cport_t *p, int fd, struct cport_op *op, const struct sockaddr
 	if (r < 0)
 		return r;
 	if (!addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
-		return start(p, fd, op, CPORT_OP_CONNECT, -EINVAL);
+		return give_back(op, -EINVAL);
 	op->_addr = addr;
 	op->_msg.msg_namelen = addrlen;
-	return start(p, fd, op, CPORT_OP_CONNECT, 0);
+	return start(p, fd, op, CPORT_OP_CONNECT);
 }
 
 int cport_recv_pooled(cport_t *p, int fd, struct cport_op *op)
 {
 	int r = precheck(p, op);
-	return r < 0 ? r : start(p, fd, op, CPORT_OP_RECV_POOLED, 0);
+	return r < 0 ? r : start(p, fd, op, CPORT_OP_RECV_POOLED);
 }
 
 int cport_buf_release(cport_t *p, void *buf)
