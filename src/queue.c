@@ -66,13 +66,9 @@ static void kick(struct cport *p)
 			wake_one(p);
 		return;
 	}
-	/* The poller queueing its own harvest takes it next (wait_loop hands
-	 * on what it leaves): waking a follower now would only park it again. */
-	if (tls_polling == p)
-		return;
 	if (!list_empty(&p->waiters))
 		wake_one(p);
-	else if (p->polling && !atomic_exchange(&p->wake_pending, true))
+	else if (p->polling && tls_polling != p && !atomic_exchange(&p->wake_pending, true))
 		p->be_ops->wake(p);
 }
 
