@@ -216,11 +216,13 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 
 static void ur_wake(struct cport *p);
 
-/* Queue op's request. On a shared port it goes to the kernel at once: the
- * I/O starts now, as on Windows, whatever the caller does next. On a
- * single-thread port it waits for the thread's next cport_wait, which
- * submits and waits in one io_uring_enter. -EAGAIN: the SQ is full and the
- * kernel takes nothing now (the op is not started). */
+/* Queue op's request. It waits for the thread's next cport_wait, which
+ * submits and waits in one io_uring_enter, when that thread will come back:
+ * the thread of a single-thread port, or one running a shared port's
+ * completions (a batch of them then costs one system call, not one each).
+ * From any other thread it goes to the kernel at once, as on Windows.
+ * -EAGAIN: the SQ is full and the kernel takes nothing now (the op is not
+ * started). */
 static int queue_op(struct cport *p, struct cport_op *op)
 {
 	struct uring_be *b = UB(p);
@@ -234,7 +236,7 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	__atomic_store_n(&op->_backend_word, OPW_OUT, __ATOMIC_SEQ_CST);
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
-	if (!p->mt) {
+	if (!p->mt || queue_caller_returns(p)) {
 		punlock(p, &b->sq_lock);
 		return 0;
 	}
@@ -317,6 +319,8 @@ static int ring_init(struct cport *p, struct uring_be *b)
 	prm.cq_entries = cq;
 	if (!p->mt)
 		prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+	else
+		prm.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	int r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
 	b->disabled = r == 0 && !p->mt;
 	if (r == -EINVAL && !p->mt) { /* an older kernel: no single-issuer mode */

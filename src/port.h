@@ -104,6 +104,10 @@ void port_queue_append(struct cport *p, struct list *b);
 void queue_shutdown(struct cport *p);
 /* The calling thread drops its reference to p, if it holds one. */
 void queue_forget_thread(struct cport *p);
+/* The calling thread runs p's completions now (its cport_wait returned)
+ * and comes back to wait, or leaves the port, which flushes (backend.h:
+ * what it starts may be batched until then). */
+bool queue_caller_returns(const struct cport *p);
 /* Drop a reference; the last frees the port's memory. */
 void queue_unref(struct cport *p);
 /* fd.c: an fd whose last op is done and whose end was asked: finish it. */

@@ -66,20 +66,34 @@ static void kick(struct cport *p)
 			wake_one(p);
 		return;
 	}
+	/* The poller queueing its own harvest takes it next (wait_loop hands
+	 * on what it leaves): waking a follower now would only park it again. */
+	if (tls_polling == p)
+		return;
 	if (!list_empty(&p->waiters))
 		wake_one(p);
-	else if (p->polling && tls_polling != p && !atomic_exchange(&p->wake_pending, true))
+	else if (p->polling && !atomic_exchange(&p->wake_pending, true))
 		p->be_ops->wake(p);
 }
 
-/* The thread stops counting as running on its port. */
+/* The thread stops counting as running on its port. What it started and
+ * left for its next wait goes to the kernel now. Under the port lock, a
+ * port not yet shutting down still has its backend (destroy tears it down
+ * only after queue_shutdown has had that lock). */
 static void uncount(struct cport *p)
 {
 	pthread_mutex_lock(&p->lock);
+	if (!atomic_load(&p->shutdown))
+		p->be_ops->flush(p);
 	if (p->running)
 		p->running--;
 	kick(p);
 	pthread_mutex_unlock(&p->lock);
+}
+
+bool queue_caller_returns(const struct cport *p)
+{
+	return tls_port == p && tls_counted;
 }
 
 static void thread_exit(void *arg)
@@ -256,6 +270,7 @@ struct wait {
 	int timeout_ms;
 	bool polled;    /* it has been the poller */
 	bool harvested; /* its last poll completed ops */
+	bool flushed;   /* what this thread started while running is in the kernel */
 };
 
 /* May this waiter take queued completions now? The poller has waited
@@ -283,10 +298,26 @@ static int poll_once(struct cport *p, struct wait *w, int left)
 	p->polling = false;
 	w->polled = true;
 	w->harvested = r > 0;
+	w->flushed = true; /* a poll submits everything queued */
 	atomic_store(&p->wake_pending, false);
 	if (poll_failed(r))
 		return r;
 	return left == 0 && !may_take(p, w) ? 0 : 1;
+}
+
+/* What this thread started while it ran goes to the kernel before it takes
+ * more work or parks; a thread that polls next submits it with its wait, in
+ * one system call. Port lock held, dropped meanwhile. Returns whether it
+ * flushed now (then the caller looks again). */
+static bool flush_once(struct cport *p, struct wait *w)
+{
+	if (w->flushed)
+		return false;
+	w->flushed = true;
+	pthread_mutex_unlock(&p->lock);
+	p->be_ops->flush(p);
+	pthread_mutex_lock(&p->lock);
+	return true;
 }
 
 /* Port lock held. Returns the count taken, 0 at the deadline, or -errno. */
@@ -296,6 +327,8 @@ static int wait_loop(struct cport *p, struct cport_completion *out, int max, str
 		if (atomic_load(&p->shutdown))
 			return -ESHUTDOWN;
 		if (may_take(p, w)) {
+			if (flush_once(p, w))
+				continue;
 			int n = take(p, out, max);
 			become_running(p);
 			if (!list_empty(&p->queue) && p->running < p->concurrency)
@@ -313,6 +346,8 @@ static int wait_loop(struct cport *p, struct cport_completion *out, int max, str
 				return r;
 			continue;
 		}
+		if (flush_once(p, w))
+			continue;
 		if (left == 0)
 			return 0;
 		/* Released from parking it is a follower, whatever it did
@@ -331,8 +366,6 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 	leave_other_port(p);
 	if (atomic_load(&p->shutdown))
 		return -ESHUTDOWN;
-	/* Our own queued submissions go to the kernel before we park. */
-	p->be_ops->flush(p);
 
 	struct wait w = {.timeout_ms = timeout_ms};
 	if (timeout_ms > 0)

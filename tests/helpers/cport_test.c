@@ -445,6 +445,15 @@ static bool thread_sample(pid_t tid, char *state, unsigned long long *switches)
 	return true;
 }
 
+unsigned long long test_thread_switches(pid_t tid)
+{
+	char state;
+	unsigned long long sw;
+
+	cr_assert(thread_sample(tid, &state, &sw), "cannot read thread %d's context switches", (int)tid);
+	return sw;
+}
+
 bool test_thread_parked(pid_t tid, int timeout_ms)
 {
 	int64_t deadline = test_now_ms() + timeout_ms;

@@ -106,6 +106,8 @@ void test_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void test_thread_join(pthread_t t);
 /* Join t if it finishes within ms; false (t still running) otherwise. */
 bool test_thread_join_within(pthread_t t, int ms);
+/* Thread tid's context switches so far, voluntary and not (asserting it exists). */
+unsigned long long test_thread_switches(pid_t tid);
 /* Whether thread tid is asleep and has stayed asleep, without a context
  * switch, for a short settle window; polls for up to timeout_ms. */
 bool test_thread_parked(pid_t tid, int timeout_ms);
