@@ -209,6 +209,7 @@ bool udp_idle(const struct conn *c);
 /* procstat.c */
 struct proc_sample {
 	double cpu_s;       /* user + system seconds */
+	double user_s;      /* of which in user space */
 	uint64_t rss_kib;   /* resident set */
 	bool ok;
 };

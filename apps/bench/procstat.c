@@ -10,7 +10,7 @@
 #define STAT_UTIME_FIELD 14 /* proc(5): utime, then stime, in clock ticks */
 
 /* The fields after the command name, which may itself hold spaces and ')'. */
-static int read_stat_times(int pid, double *cpu_s)
+static int read_stat_times(int pid, double *cpu_s, double *user_s)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
@@ -36,6 +36,7 @@ static int read_stat_times(int pid, double *cpu_s)
 		}
 	}
 	*cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	*user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
 	return 0;
 }
 
@@ -62,7 +63,7 @@ static int read_rss_kib(int pid, uint64_t *kib)
 struct proc_sample proc_sample(int pid)
 {
 	struct proc_sample s = {0};
-	s.ok = pid > 0 && read_stat_times(pid, &s.cpu_s) == 0 && read_rss_kib(pid, &s.rss_kib) == 0;
+	s.ok = pid > 0 && read_stat_times(pid, &s.cpu_s, &s.user_s) == 0 && read_rss_kib(pid, &s.rss_kib) == 0;
 	return s;
 }
 

@@ -111,8 +111,10 @@ static void human_cpu(const struct config *cfg, const struct summary *s)
 	if (cfg->server_pid && s->server_after.ok && s->server_before.ok) {
 		double cpu = s->server_after.cpu_s - s->server_before.cpu_s;
 		char a[32];
-		printf("; server (pid %d): %.0f%% of one CPU, %s per message, RSS %.1f MiB", cfg->server_pid,
-		       100 * per_s(s, cpu), fmt_ns(a, sizeof(a), s->total.msgs ? cpu * 1e9 / (double)s->total.msgs : 0),
+		double user = s->server_after.user_s - s->server_before.user_s;
+		printf("; server (pid %d): %.0f%% of one CPU (%.0f%% of it in user space), %s per message, RSS %.1f MiB",
+		       cfg->server_pid, 100 * per_s(s, cpu), cpu > 0 ? 100 * user / cpu : 0,
+		       fmt_ns(a, sizeof(a), s->total.msgs ? cpu * 1e9 / (double)s->total.msgs : 0),
 		       (double)s->server_after.rss_kib / 1024);
 	}
 	printf("\n");
@@ -202,11 +204,12 @@ static void json_server(FILE *f, const struct config *cfg, const struct summary 
 		return;
 	}
 	double cpu = s->server_after.cpu_s - s->server_before.cpu_s;
+	double user = s->server_after.user_s - s->server_before.user_s;
 	fprintf(f,
 		"  \"server\": {\"pid\": %d, \"cpu_s\": %.3f, \"cpu_share\": %.4f, \"cpu_us_per_msg\": %.4f, "
-		"\"rss_kib\": %llu},\n",
+		"\"user_share_of_cpu\": %.4f, \"rss_kib\": %llu},\n",
 		cfg->server_pid, cpu, per_s(s, cpu), s->total.msgs ? cpu * 1e6 / (double)s->total.msgs : 0,
-		(unsigned long long)s->server_after.rss_kib);
+		cpu > 0 ? user / cpu : 0, (unsigned long long)s->server_after.rss_kib);
 }
 
 int report_json(const struct config *cfg, const struct summary *s, const char *path)

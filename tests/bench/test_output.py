@@ -31,7 +31,8 @@ def test_json_has_every_documented_field(start_server, bench):
     assert sorted(j["latency_us"]) == sorted(LATENCY)
     assert sorted(j["errors"]) == sorted(ERRORS)
     assert set(j["client"]) == {"cpu_s", "cpu_share"}
-    assert set(j["server"]) == {"pid", "cpu_s", "cpu_share", "cpu_us_per_msg", "rss_kib"}
+    assert set(j["server"]) == {"pid", "cpu_s", "cpu_share", "cpu_us_per_msg", "user_share_of_cpu", "rss_kib"}
+    assert 0 <= j["server"]["user_share_of_cpu"] <= 1
     assert j["server"]["pid"] == srv.proc.pid and j["server"]["rss_kib"] > 0
     lat = j["latency_us"]
     assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
