@@ -37,7 +37,7 @@ enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2 };
 
 struct uring_be {
 	struct io_uring ring;
-	pthread_mutex_t sq_lock;
+	lock_t sq_lock;
 	atomic_uint unflushed; /* SQEs written but not yet handed to the kernel */
 	atomic_int inflight;   /* ops the kernel holds */
 	int efd;
@@ -82,6 +82,18 @@ static struct ur_fd *UF(struct fdent *fe)
 static struct uring_be *UB(struct cport *p)
 {
 	return p->be;
+}
+
+/* The SQ's lock, which a single-thread port does without. */
+static void sq_take(const struct cport *p, struct uring_be *b)
+{
+	if (p->mt)
+		lock_take(&b->sq_lock);
+}
+static void sq_give(const struct cport *p, struct uring_be *b)
+{
+	if (p->mt)
+		lock_give(&b->sq_lock);
 }
 
 /* Publish written SQEs to the kernel; returns how many it has not consumed.
@@ -226,10 +238,10 @@ static void ur_wake(struct cport *p);
 static int queue_op(struct cport *p, struct cport_op *op)
 {
 	struct uring_be *b = UB(p);
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	struct io_uring_sqe *sqe = get_sqe(b, op);
 	if (!sqe) {
-		punlock(p, &b->sq_lock);
+		sq_give(p, b);
 		return -EAGAIN;
 	}
 	prep_op(p, sqe, op);
@@ -237,11 +249,11 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
 	if (!p->mt || queue_caller_returns(p)) {
-		punlock(p, &b->sq_lock);
+		sq_give(p, b);
 		return 0;
 	}
 	unsigned n = sq_flush(b);
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 	/* Outside the lock: the kernel takes whatever is published, so a
 	 * concurrent enter by another thread is harmless. Once published the
 	 * SQE is the kernel's: if this enter fails, the poller's next one
@@ -364,7 +376,7 @@ static int ur_init(struct cport *p)
 		free(b);
 		return r;
 	}
-	pthread_mutex_init(&b->sq_lock, NULL);
+	lock_init(&b->sq_lock);
 	list_init(&b->asked_ops);
 	list_init(&b->asked_fds);
 	p->be = b;
@@ -418,7 +430,7 @@ static void ur_fini(struct cport *p)
 	io_uring_queue_exit(&b->ring);
 	munmap(b->br, b->br_bytes);
 	close(b->efd);
-	pthread_mutex_destroy(&b->sq_lock);
+	lock_fini(&b->sq_lock);
 	free(b);
 	p->be = NULL;
 }
@@ -434,12 +446,12 @@ static int ur_attach(struct cport *p, struct fdent *fe)
 static void ur_detach(struct cport *p, struct fdent *fe)
 {
 	struct uring_be *b = UB(p);
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	if (link_linked(&UF(fe)->link)) {
 		list_remove(&b->asked_fds, &UF(fe)->link);
 		atomic_fetch_sub(&b->asked, 1);
 	}
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 }
 
 /* Write a cancel of op. sq_lock held. */
@@ -483,7 +495,7 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	(void)fe;
 	struct uring_be *b = UB(p);
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	prep_cancel_op(b, op);
 	/* Listed until its completion is reaped, unless that happened already. */
 	uint32_t out = OPW_OUT;
@@ -493,7 +505,7 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 		arm_retry(p, b);
 	}
 	sq_submit_now(b);
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 	return 0;
 }
 
@@ -502,10 +514,10 @@ static void confirm_op(struct cport *p, struct uring_be *b, struct cport_op *op)
 {
 	if (__atomic_exchange_n(&op->_backend_word, OPW_REAPED, __ATOMIC_SEQ_CST) != OPW_CANCEL_ASKED)
 		return;
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	list_remove(&b->asked_ops, &op->_backend_link);
 	atomic_fetch_sub(&b->asked, 1);
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 }
 
 /* Ask again for what is not confirmed yet. sq_lock held. */
@@ -535,13 +547,13 @@ static int cancels_due(struct cport *p, struct uring_be *b)
 {
 	if (!atomic_load(&b->asked))
 		return -1;
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	int64_t left = b->retry_at_ms - now_ms();
 	if (left <= 0 && atomic_load(&b->asked)) {
 		retry_cancels(b);
 		left = CANCEL_RETRY_MS;
 	}
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 	return atomic_load(&b->asked) ? (int)left : -1;
 }
 
@@ -552,7 +564,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	(void)dropped;
 	struct uring_be *b = UB(p);
 	struct ur_fd *uf = UF(fe);
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	prep_cancel_fd(b, fe->fd);
 	/* Listed until the fd ends or a later cancel_fd replaces this one. */
 	uf->epoch = atomic_load(&fe->epoch);
@@ -563,7 +575,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 		arm_retry(p, b);
 	}
 	sq_submit_now(b);
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 }
 
 static void ur_flush(struct cport *p)
@@ -571,9 +583,9 @@ static void ur_flush(struct cport *p)
 	struct uring_be *b = UB(p);
 	if (!atomic_load(&b->unflushed))
 		return;
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	sq_submit_now(b);
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 }
 
 /* A connect restarted as a wait for writability: its result is the socket's. */
@@ -620,10 +632,10 @@ static int reap(struct cport *p, struct uring_be *b)
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t ud = cqes[i]->user_data;
 			if (ud == UD_WAKE) {
-				plock(p, &b->sq_lock);
+				sq_take(p, b);
 				b->wake_armed = false;
 				arm_wake(b);
-				punlock(p, &b->sq_lock);
+				sq_give(p, b);
 				continue;
 			}
 			if (ud == UD_CANCEL)
@@ -649,11 +661,11 @@ static int ur_poll(struct cport *p, int timeout_ms)
 	int due = cancels_due(p, b);
 	if (due >= 0 && (timeout_ms < 0 || due < timeout_ms))
 		timeout_ms = due;
-	plock(p, &b->sq_lock);
+	sq_take(p, b);
 	if (!b->wake_armed)
 		arm_wake(b);
 	unsigned to_submit = sq_flush(b);
-	punlock(p, &b->sq_lock);
+	sq_give(p, b);
 
 	struct __kernel_timespec ts;
 	struct io_uring_getevents_arg arg;

@@ -48,13 +48,13 @@ static void unmap_region(void *base, size_t bytes)
 static void lock(struct pool *pl)
 {
 	if (pl->mt)
-		pthread_mutex_lock(&pl->lock);
+		lock_take(&pl->lock);
 }
 
 static void unlock(struct pool *pl)
 {
 	if (pl->mt)
-		pthread_mutex_unlock(&pl->lock);
+		lock_give(&pl->lock);
 }
 
 int pool_init(struct pool *pl, unsigned count, size_t size, bool mt)
@@ -75,7 +75,7 @@ int pool_init(struct pool *pl, unsigned count, size_t size, bool mt)
 	pl->size = size;
 	pl->count = count;
 	pl->mt = mt;
-	pthread_mutex_init(&pl->lock, NULL);
+	lock_init(&pl->lock);
 	list_init(&pl->waiters);
 	/* Hand out low ids first: fewer pages touched while load is light. */
 	for (unsigned i = 0; i < count; i++)
@@ -93,7 +93,7 @@ void pool_fini(struct pool *pl)
 	unmap_region(pl->base, pl->map_bytes);
 	free(pl->free_ids);
 	free(pl->lent);
-	pthread_mutex_destroy(&pl->lock);
+	lock_fini(&pl->lock);
 	pl->lent = NULL;
 	pl->base = NULL;
 	pl->free_ids = NULL;

@@ -10,6 +10,7 @@
 #define CPORT_POOL_H
 
 #include "list.h"
+#include "lock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,7 +23,7 @@ struct pool {
 	size_t size;      /* bytes per buffer */
 	unsigned count;   /* buffers */
 	bool mt;          /* false: one thread, no lock */
-	pthread_mutex_t lock; /* free_ids, waiters, the kernel store */
+	lock_t lock;      /* free_ids, waiters, the kernel store */
 	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
 	unsigned *free_ids;   /* buffers the pool holds itself */
 	unsigned nfree;
