@@ -1,4 +1,5 @@
-# bench.mk - cport-bench's reference servers, `make bench` (QUICK=1: reduced) and its tests.
+# bench.mk - cport-bench's reference servers, `make bench` (QUICK=1: reduced), `make bench-profile`
+# and their tests.
 # Included by the Makefile; `make test` runs test-bench through TEST_EXTRA.
 
 # Debian's python3 has the packages deps.sh installs (pytest, uvloop).
@@ -30,11 +31,17 @@ $(B)/tests/bench-pattern-test: tests/bench/pattern_test.c apps/bench/pattern.c a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ tests/bench/pattern_test.c apps/bench/pattern.c
 
-.PHONY: bench test-bench
+.PHONY: bench bench-profile test-bench
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BENCH_REFS)
 	$(BENCH_PY) bench/run.py --build $(B) $(if $(QUICK),--quick)
+
+# Instructions (callgrind) and system calls (strace) per echoed message.
+bench-profile:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all $(B)/bench/ref-epoll
+	$(BENCH_PY) bench/profile.py --build $(B)
 
 test-bench: $(B)/cport-bench $(BENCH_TEST_BINS)
 	@echo "== cport-bench tests"
