@@ -119,8 +119,9 @@ def figures(res):
     errs = {k: v for k, v in res["errors"].items() if v}
     lost = res["errors"].get("lost", 0)
     msgs = res.get("messages", 0)
+    # A run that echoed nothing in its window has no CPU per message (the client writes 0).
     return {"msgs": res["msgs_per_s"], "mib": res["mib_per_s"], "p50": lat.get("p50"), "p99": lat.get("p99"),
-            "cpu_msg": srv.get("cpu_us_per_msg"), "rss": srv.get("rss_kib"), "client_cpu": res["client"]["cpu_share"],
+            "cpu_msg": srv.get("cpu_us_per_msg") if msgs else None, "rss": srv.get("rss_kib"), "client_cpu": res["client"]["cpu_share"],
             "server_cpu": srv.get("cpu_share"), "lost": lost,
             "loss": lost / (msgs + lost) if msgs + lost else None, "errors": errs, "ok": res["ok"]}
 
@@ -493,7 +494,7 @@ def markdown(summs, cells, plan, quick, stamp, png_note, loads):
              f"client: `{BASELINES['tcp']}` for TCP, `{BASELINES['udp']}` for UDP (for msgs/s higher is better, "
              "for the others lower is better). In brackets after the CPU per message ratio: the lowest and "
              "highest of the per-round ratios (each round's CPU/msg against the baseline's in the same round), "
-             "the noise to read the ratio against. Server CPU per message is its utime+stime (/proc/PID/stat, "
+             "the noise to read the ratio against (a ratio of medians can fall just outside it). Server CPU per message is its utime+stime (/proc/PID/stat, "
              "all threads) over the window divided by messages echoed; RSS is VmRSS at the end of the window. "
              "Open-loop latency is measured from each message's intended send time. UDP loss is the median "
              "share of datagrams not echoed within 0.25 s; the errors column sums every counter over the "
@@ -525,8 +526,14 @@ def markdown(summs, cells, plan, quick, stamp, png_note, loads):
 
 
 def failures(runs):
-    return [f"- {r['server']}, {cell_title(r['cell'])}, {r['client']} client, round {r['round']}: "
-            f"{r['result']['error']}" for r in runs if "error" in r["result"]]
+    """Runs that failed, and runs that echoed nothing in their window (in the medians as 0 msgs/s)."""
+    out = []
+    for r in runs:
+        res = r["result"]
+        why = res["error"] if "error" in res else "echoed nothing in the window" if not res.get("messages") else None
+        if why:
+            out.append(f"- {r['server']}, {cell_title(r['cell'])}, {r['client']} client, round {r['round']}: {why}")
+    return out
 
 
 def parse_cells(spec):
@@ -589,7 +596,7 @@ def main():
     md = markdown(summs, cells, plan, a.quick, stamp, note, (load0, load1))
     failed = failures(runs)
     if failed:
-        md += "\n## Runs that failed\n\n" + "\n".join(failed) + "\n"
+        md += "\n## Runs that failed or echoed nothing\n\n" + "\n".join(failed) + "\n"
     with open(os.path.join(a.out, stamp + ".md"), "w") as f:
         f.write(md + "\n")
     say(f"wrote {os.path.relpath(os.path.join(a.out, stamp + '.md'), ROOT)} (+ .json, .png) "

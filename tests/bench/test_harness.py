@@ -211,3 +211,15 @@ def test_per_message_subtracts_the_idle_run():
         {"read": 2.0, "futex": 0.3, "close": -0.2}
     assert profile.per_message(5, 1, 0) is None
     assert profile.top_calls({"a": 1.0, "b": 2.0, "c": -1.0}, 5) == [("b", 2.0), ("a", 1.0)]
+
+
+def test_a_run_that_echoed_nothing_has_no_cpu_per_message():
+    empty = result(0, 0.0)
+    empty["latency_us"] = None
+    s = run.summarize(runs({"ref-epoll": [result(100, 10.0), empty, result(100, 12.0)]}), "ref-epoll")
+    m = s["ref-epoll"]["median"]
+    assert m["cpu_msg"] == 11.0, "the empty round's 0 us is not a figure"
+    assert m["msgs"] == 100, "its 0 msgs/s is"
+    got = run.failures([{"server": "ref-epoll", "cell": run.tcp(1000, 64), "client": "epoll", "round": 2,
+                         "result": empty}])
+    assert len(got) == 1 and "echoed nothing" in got[0]
