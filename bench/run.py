@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """run.py - `make bench`: every echo server side by side, one client, one table.
 
-Each server runs pinned to CPU 0 and is measured by build/cport-bench pinned
-to CPU 1, one fresh server process per cell, over the closed-loop matrix and an
-open-loop rate sweep. Writes bench/results/DATE.md (the table, with ratios to
-the plain-epoll reference), DATE.json (every run's figures) and DATE.png
-(latency by percentile, from the runs' .hgrm files, drawn by gnuplot).
+Each server runs pinned to CPU 0 and is measured by build/cport-bench pinned to
+CPU 1. Every cell is measured twice over, once with the client on its epoll
+backend (the neutral client: the headline figures) and once on io_uring. For
+each cell and client the servers run in rounds, A B C ... then A B C ... again
+(never A A B B), a fresh server process per run; each figure reported is the
+median of the rounds, and the ratios are of medians to the cell's baseline
+(ref-epoll for TCP, ref-udp for UDP), with the spread of the per-round CPU per
+message ratio beside it. Writes bench/results/DATE.md (the tables), DATE.json
+(every run's figures and the medians) and DATE.png (latency by percentile,
+from the runs' .hgrm files, drawn by gnuplot).
 
 usage: bench/run.py [--quick] [--build DIR] [--out DIR] [--only NAME,...]
+                    [--cells CELL,...] [--repeats N] [--duration SEC]
 """
 import argparse
 import json
@@ -24,38 +30,171 @@ ROOT = os.path.dirname(HERE)
 SERVER_CPU, CLIENT_CPU = "0", "1"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
-BASELINE = "ref-epoll"
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#000000", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+BASELINES = {"tcp": "ref-epoll", "udp": "ref-udp"}
+# The client's backends, in the order the tables show them: epoll is the neutral
+# client (it favours neither kind of server) and the headline.
+CLIENTS = ("epoll", "io_uring")
+CPORT_VARIANTS = [f"cport-{be}-{model}" for be in ("io_uring", "epoll") for model in ("shared", "per-thread")]
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#000000", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+          "#bcbd22"]
+
+
+def tcp(conns, size, rate=None):
+    cell = {"proto": "tcp", "conns": conns, "size": size}
+    if rate:
+        cell["rate"] = rate
+    return cell
+
+
+def udp(conns, size):
+    return {"proto": "udp", "conns": conns, "size": size}
+
 
 FULL = {
-    "cells": [(c, s) for c in (1, 100, 1000, 10000) for s in (64, 4096, 65536)],
-    "rates": [10000, 25000, 50000, 100000],
-    "rate_conns": 100, "rate_size": 64, "duration": 5.0, "warmup": 1.0,
+    "cells": [tcp(1, 64), tcp(100, 64), tcp(1000, 64), tcp(100, 4096), tcp(100, 65536), tcp(1000, 4096),
+              tcp(10000, 64), udp(1, 64), udp(100, 64)]
+             + [tcp(100, 64, r) for r in (10000, 25000, 50000, 100000)],
+    "duration": 5.0, "warmup": 1.0, "repeats": 3, "servers": None,
 }
 QUICK = {
-    "cells": [(1, 64), (100, 64), (1000, 64), (100, 65536)],
-    "rates": [20000, 50000],
-    "rate_conns": 100, "rate_size": 64, "duration": 1.0, "warmup": 0.2,
+    "cells": [tcp(1, 64), tcp(100, 64), tcp(1000, 64), tcp(100, 4096), tcp(100, 65536), udp(1, 64), udp(100, 64)],
+    "duration": 1.0, "warmup": 0.2, "repeats": 3,
+    "servers": ["cport-default"] + CPORT_VARIANTS + ["ref-epoll", "ref-udp"],
 }
 
 
-def servers(build):
-    """(name, argv) for every server, each taking its port (0: any) from the argv."""
+def servers(build, proto):
+    """(name, argv) for every server of a protocol, each taking its port (0: any) from the argv.
+
+    cport-default is cport-echo as shipped: no flag that touches performance, its
+    default thread count (2 x CPUs, all on the one CPU taskset gives it) and both
+    protocols on one port. The variants run one thread and serve the cell's
+    protocol only."""
     echo = os.path.join(build, "cport-echo")
-    out = []
+    out = [("cport-default", [echo, "--port", "0", "--bind", "127.0.0.1", "-q"])]
+    only = "--tcp-only" if proto == "tcp" else "--udp-only"
     for be in ("io_uring", "epoll"):
         for model in ("shared", "per-thread"):
             out.append((f"cport-{be}-{model}", [echo, "--port", "0", "--bind", "127.0.0.1", "--backend", be,
-                                                "--model", model, "--threads", "1", "--tcp-only", "-q"]))
+                                                "--model", model, "--threads", "1", only, "-q"]))
     ref = os.path.join(build, "bench")
-    out += [
+    if proto == "udp":
+        return out + [("ref-udp", [os.path.join(ref, "ref-udp"), "0"])]
+    return out + [
         ("ref-epoll", [os.path.join(ref, "ref-epoll"), "0"]),
         ("ref-libuv", [os.path.join(ref, "ref-uv"), "0"]),
         ("ref-threads", [os.path.join(ref, "ref-threads"), "0"]),
         ("ref-uvloop", ["/usr/bin/python3", os.path.join(HERE, "ref", "echo_uvloop.py"), "0"]),
         ("ref-node", ["node", os.path.join(HERE, "ref", "echo_node.js"), "0"]),
     ]
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def schedule(names, repeats):
+    """The run order of one cell and client: round by round, every server once a round."""
+    return [(rnd, name) for rnd in range(1, repeats + 1) for name in names]
+
+
+def median(values):
+    """The median of the values that are not None; None if there are none."""
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def div(a, b):
+    return a / b if a is not None and b else None
+
+
+def figures(res):
+    """The table's figures from one run's JSON, None where there is none."""
+    if "error" in res:
+        return None
+    lat = res.get("latency_us") or {}
+    srv = res.get("server") or {}
+    errs = {k: v for k, v in res["errors"].items() if v}
+    lost = res["errors"].get("lost", 0)
+    msgs = res.get("messages", 0)
+    # A run that echoed nothing in its window has no CPU per message (the client writes 0).
+    return {"msgs": res["msgs_per_s"], "mib": res["mib_per_s"], "p50": lat.get("p50"), "p99": lat.get("p99"),
+            "cpu_msg": srv.get("cpu_us_per_msg") if msgs else None, "rss": srv.get("rss_kib"), "client_cpu": res["client"]["cpu_share"],
+            "server_cpu": srv.get("cpu_share"), "lost": lost,
+            "loss": lost / (msgs + lost) if msgs + lost else None, "errors": errs, "ok": res["ok"]}
+
+
+MEDIAN_KEYS = ("msgs", "mib", "p50", "p99", "cpu_msg", "rss", "client_cpu", "server_cpu", "lost", "loss")
+RATIO_KEYS = ("msgs", "p50", "p99", "cpu_msg", "rss")
+
+
+def summarize(runs, baseline):
+    """Per server of one cell and client: the median of each figure over its rounds,
+    the medians' ratios to the baseline's, and the per-round CPU/msg ratio (each
+    round's against the baseline's in the same round; None where either failed).
+
+    runs: [{"server", "round", "result"}]; returns {server: summary}, in run order."""
+    by_server, order = {}, []
+    for r in runs:
+        if r["server"] not in by_server:
+            order.append(r["server"])
+        by_server.setdefault(r["server"], {})[r["round"]] = figures(r["result"])
+    rounds = sorted({r["round"] for r in runs})
+    out = {}
+    for name in order:
+        figs = by_server[name]
+        good = [f for f in figs.values() if f]
+        med = {k: median(f[k] for f in good) for k in MEDIAN_KEYS}
+        errors = {}
+        for f in good:
+            for k, v in f["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        out[name] = {"rounds": len(figs), "rounds_ok": len(good), "median": med, "errors": errors,
+                     "ok": bool(good) and all(f["ok"] for f in good)}
+    base = out.get(baseline)
+    for name in order:
+        s = out[name]
+        s["ratio"] = {k: div(s["median"][k], base["median"][k]) if base else None for k in RATIO_KEYS}
+        s["cpu_ratio_rounds"] = []
+        for rnd in rounds:
+            f, b = by_server[name].get(rnd), (by_server.get(baseline) or {}).get(rnd)
+            s["cpu_ratio_rounds"].append(div(f and f["cpu_msg"], b and b["cpu_msg"]))
     return out
+
+
+def ratio(v):
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def ratio_range(v, rounds):
+    """A ratio of medians with the min-max of the per-round ratios: '1.05x (0.98-1.11)'."""
+    if v is None:
+        return "-"
+    got = [x for x in rounds if x is not None]
+    if len(got) < 2:
+        return ratio(v)
+    return f"{v:.2f}x ({min(got):.2f}-{max(got):.2f})"
+
+
+def median_round(runs, name):
+    """The run of this server whose msgs/s is nearest its median (for the plot)."""
+    mine = [(r, figures(r["result"])) for r in runs if r["server"] == name]
+    mine = [(r, f) for r, f in mine if f]
+    if not mine:
+        return None
+    m = median(f["msgs"] for _, f in mine)
+    return min(mine, key=lambda rf: abs(rf[1]["msgs"] - m))[0]
+
+
+def run_seconds(cell, plan):
+    """A guess at one run's wall time: the window, the warmup, server start and stop
+    and the connects (they go at about 2,000 a second on a loaded machine)."""
+    return plan["duration"] + plan["warmup"] + 0.4 + cell["conns"] / 2000
+
+
+# ---------------------------------------------------------------- running
 
 
 class Server:
@@ -91,13 +230,15 @@ class Server:
                 self.proc.wait()
 
 
-def run_client(build, port, pid, cell, plan, raw, tag):
+def run_client(build, port, pid, cell, client, plan, raw, tag):
     conns, size, rate = cell["conns"], cell["size"], cell.get("rate")
     jpath, hpath = os.path.join(raw, tag + ".json"), os.path.join(raw, tag + ".hgrm")
     argv = ["taskset", "-c", CLIENT_CPU, os.path.join(build, "cport-bench"), "--host", "127.0.0.1",
             "--port", str(port), "-c", str(conns), "-s", str(size), "-d", str(plan["duration"]),
-            "--warmup", str(plan["warmup"]), "--threads", "1", "--server-pid", str(pid),
+            "--warmup", str(plan["warmup"]), "--threads", "1", "--backend", client, "--server-pid", str(pid),
             "--json", jpath, "--hgrm", hpath]
+    if cell["proto"] == "udp":
+        argv.append("--udp")
     if rate:
         argv += ["--rate", str(rate)]
     limit = plan["duration"] + plan["warmup"] + 60
@@ -113,42 +254,63 @@ def run_client(build, port, pid, cell, plan, raw, tag):
     return res
 
 
-def measure(build, plan, names, raw, log):
-    cells = [{"conns": c, "size": s} for c, s in plan["cells"]]
-    cells += [{"conns": plan["rate_conns"], "size": plan["rate_size"], "rate": r} for r in plan["rates"]]
-    results = []
-    for cell in cells:
-        for name, argv in servers(build):
-            if names and name not in names:
-                continue
-            tag = f"{name}-c{cell['conns']}-s{cell['size']}" + (f"-r{cell['rate']}" if cell.get("rate") else "")
-            srv = Server(name, argv)
-            try:
-                srv.wait_ready()
-                res = run_client(build, srv.port, srv.proc.pid, cell, plan, raw, tag)
-            except RuntimeError as e:
-                res = {"error": str(e)}
-            finally:
-                srv.stop()
-            results.append({"server": name, "cell": cell, "result": res})
-            log(tag, res)
-    return results
+def cell_tag(cell):
+    return f"{cell['proto']}-c{cell['conns']}-s{cell['size']}" + (f"-r{cell['rate']}" if cell.get("rate") else "")
 
 
-def figures(res):
-    """The table's figures from one run's JSON, None where there is none."""
-    if "error" in res:
-        return None
-    lat = res.get("latency_us") or {}
-    srv = res.get("server") or {}
-    errs = {k: v for k, v in res["errors"].items() if v}
-    return {"msgs": res["msgs_per_s"], "mib": res["mib_per_s"], "p50": lat.get("p50"), "p99": lat.get("p99"),
-            "cpu_msg": srv.get("cpu_us_per_msg"), "rss": srv.get("rss_kib"), "client_cpu": res["client"]["cpu_share"],
-            "server_cpu": srv.get("cpu_share"), "errors": errs, "ok": res["ok"]}
+def cell_servers(build, plan, cell, names):
+    return [(n, a) for n, a in servers(build, cell["proto"])
+            if (not plan.get("servers") or n in plan["servers"]) and (not names or n in names)]
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}x" if a is not None and b else "-"
+def load_text(load):
+    return " / ".join(f"{x:.2f}" for x in load)
+
+
+def measure(build, plan, names, raw, say):
+    """Every cell, each client backend, the servers in rounds. Returns (runs, cells)."""
+    runs, cells = [], []
+    for cell in plan["cells"]:
+        srvs = cell_servers(build, plan, cell, names)
+        if not srvs:
+            continue
+        load_start = os.getloadavg()
+        say(f"== {cell_title(cell)}: load average at start {load_text(load_start)}")
+        for client in CLIENTS:
+            argv_of = dict(srvs)
+            for rnd, name in schedule([n for n, _ in srvs], plan["repeats"]):
+                tag = f"{cell_tag(cell)}-{client}-client-r{rnd}-{name}"
+                srv = Server(name, argv_of[name])
+                try:
+                    srv.wait_ready()
+                    res = run_client(build, srv.port, srv.proc.pid, cell, client, plan, raw, tag)
+                except RuntimeError as e:
+                    res = {"error": str(e)}
+                finally:
+                    srv.stop()
+                run = {"server": name, "cell": cell, "client": client, "round": rnd, "result": res}
+                runs.append(run)
+                say(f"{client}-client r{rnd} {name} {cell_tag(cell)}: {run_text(res)}", stamp=True)
+        load_end = os.getloadavg()
+        say(f"== {cell_title(cell)}: load average at end {load_text(load_end)}")
+        cells.append({"cell": cell, "load_start": list(load_start), "load_end": list(load_end)})
+    return runs, cells
+
+
+def summaries(runs, cells):
+    """[{cell, client, baseline, servers: {name: summary}}] for every cell and client."""
+    out = []
+    for c in cells:
+        cell = c["cell"]
+        base = BASELINES[cell["proto"]]
+        for client in CLIENTS:
+            mine = [r for r in runs if r["cell"] == cell and r["client"] == client]
+            if mine:
+                out.append({"cell": cell, "client": client, "baseline": base, "servers": summarize(mine, base)})
+    return out
+
+
+# ---------------------------------------------------------------- reporting
 
 
 def fmt_us(v):
@@ -161,30 +323,75 @@ def num(v, fmt):
     return "-" if v is None else fmt.format(v)
 
 
+def run_text(res):
+    f = figures(res)
+    if f is None:
+        return res.get("error")
+    return (f"{f['msgs']:.0f} msgs/s p99 {fmt_us(f['p99'])} CPU/msg {num(f['cpu_msg'], '{:.2f} us')}"
+            + (f" lost {f['lost']}" if f["lost"] else "") + ("" if f["ok"] else f" ERRORS {f['errors']}"))
+
+
 def cell_title(cell):
+    if cell["proto"] == "udp":
+        return f"UDP closed loop, {cell['conns']} client{'s' if cell['conns'] != 1 else ''} x {cell['size']} B"
     if cell.get("rate"):
         return f"open loop {cell['rate']} msgs/s, {cell['conns']} connections x {cell['size']} B"
     return f"closed loop, {cell['conns']} connections x {cell['size']} B"
 
 
-def table(rows):
-    head = ("| server | msgs/s | MiB/s | p50 | p99 | server CPU/msg | server RSS | msgs/s vs epoll | p50 vs epoll | "
-            "p99 vs epoll | CPU/msg vs epoll | RSS vs epoll | client CPU | errors |")
+def cell_short(cell):
+    if cell["proto"] == "udp":
+        return f"UDP {cell['conns']}x{cell['size']}"
+    return f"{cell['conns']}x{cell['size']}" + (f" @{cell['rate']}/s" if cell.get("rate") else "")
+
+
+def errors_text(errs):
+    """Every counter that is not zero, summed over the rounds (UDP's lost too)."""
+    return ", ".join(f"{k} {v}" for k, v in errs.items()) or "none"
+
+
+def table(summ):
+    """One cell's table for one client: medians over rounds, ratios of medians."""
+    base, udp_cell = summ["baseline"], summ["cell"]["proto"] == "udp"
+    unit = "datagram" if udp_cell else "msg"
+    head = (f"| server | rounds | {unit}s/s | MiB/s | p50 | p99 | server CPU/{unit} | server RSS | "
+            + ("loss | " if udp_cell else "")
+            + f"{unit}s/s vs base | p50 vs base | p99 vs base | CPU/{unit} vs base (per-round range) | "
+              "RSS vs base | client CPU | errors |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
-    base = next((f for n, f in rows if n == BASELINE and f), None)
-    for name, f in rows:
-        if not f:
-            out.append(f"| {name} | failed | | | | | | | | | | | | |")
+    for name, s in summ["servers"].items():
+        m, r = s["median"], s["ratio"]
+        label = f"**{name}**" if name == base else name
+        if not s["rounds_ok"]:
+            out.append(f"| {label} | 0/{s['rounds']} | failed |" + " |" * (head.count("|") - 4))
             continue
-        b = base or {}
-        errs = ", ".join(f"{k} {v}" for k, v in f["errors"].items()) or "none"
+        loss = f"{num(m['loss'] and m['loss'] * 100, '{:.3f}%')} | " if udp_cell else ""
         out.append(
-            f"| {name} | {f['msgs']:.0f} | {f['mib']:.1f} | {fmt_us(f['p50'])} | {fmt_us(f['p99'])} | "
-            f"{num(f['cpu_msg'], '{:.2f} us')} | {num(f['rss'] and f['rss'] / 1024, '{:.1f} MiB')} | "
-            f"{ratio(f['msgs'], b.get('msgs'))} | "
-            f"{ratio(f['p50'], b.get('p50'))} | {ratio(f['p99'], b.get('p99'))} | "
-            f"{ratio(f['cpu_msg'], b.get('cpu_msg'))} | {ratio(f['rss'], b.get('rss'))} | "
-            f"{f['client_cpu'] * 100:.0f}% | {errs} |")
+            f"| {label} | {s['rounds_ok']}/{s['rounds']} | {m['msgs']:.0f} | {m['mib']:.1f} | {fmt_us(m['p50'])} | "
+            f"{fmt_us(m['p99'])} | {num(m['cpu_msg'], '{:.2f} us')} | "
+            f"{num(m['rss'] and m['rss'] / 1024, '{:.1f} MiB')} | {loss}"
+            f"{ratio(r['msgs'])} | {ratio(r['p50'])} | {ratio(r['p99'])} | "
+            f"{ratio_range(r['cpu_msg'], s['cpu_ratio_rounds'])} | {ratio(r['rss'])} | "
+            f"{num(m['client_cpu'] and m['client_cpu'] * 100, '{:.0f}%')} | {errors_text(s['errors'])} |")
+    return out
+
+
+def headline(summs, client):
+    """Servers down, cells across: CPU per message against the baseline, one client."""
+    mine = [s for s in summs if s["client"] == client]
+    if not mine:
+        return []
+    names = []
+    for s in mine:
+        names += [n for n in s["servers"] if n not in names]
+    head = "| server | " + " | ".join(cell_short(s["cell"]) for s in mine) + " |"
+    out = [head, "|" + "---|" * (len(mine) + 1)]
+    for n in names:
+        row = []
+        for s in mine:
+            v = s["servers"].get(n)
+            row.append(ratio_range(v["ratio"]["cpu_msg"], v["cpu_ratio_rounds"]) if v else "")
+        out.append(f"| {n} | " + " | ".join(row) + " |")
     return out
 
 
@@ -203,20 +410,23 @@ def hgrm_points(path, out):
     return n
 
 
-def plot(results, picks, png, raw):
-    """One panel per picked cell: every server's latency by percentile."""
+def plot(runs, picks, png, raw):
+    """One panel per picked cell: every server's latency by percentile, epoll client,
+    each server's median round."""
     if not shutil.which("gnuplot"):
         return "gnuplot not found: no plot"
     panels = []
     for cell in picks:
+        mine = [r for r in runs if r["cell"] == cell and r["client"] == CLIENTS[0]]
         series = []
-        for r in results:
-            if r["cell"] == cell and "hgrm" in r["result"]:
-                dat = os.path.join(raw, f"plot-{len(panels)}-{r['server']}.dat")
+        for name in dict.fromkeys(r["server"] for r in mine):
+            r = median_round(mine, name)
+            if r and "hgrm" in r["result"]:
+                dat = os.path.join(raw, f"plot-{len(panels)}-{name}.dat")
                 if hgrm_points(r["result"]["hgrm"], dat):
-                    series.append((r["server"], dat))
+                    series.append((name, dat))
         if series:
-            panels.append((cell_title(cell), series))
+            panels.append((cell_title(cell) + f", {CLIENTS[0]} client", series))
     if not panels:
         return "no latency data to plot"
     script = [f"set terminal pngcairo size {700 * len(panels)},600 noenhanced", f"set output '{png}'",
@@ -233,56 +443,108 @@ def plot(results, picks, png, raw):
     return None if p.returncode == 0 else "gnuplot failed: " + p.stderr.strip()[-300:]
 
 
-def top_cell(results):
+def plot_picks(cells):
+    """The closed-loop 100 x 64 B cell and the middle of the rate sweep (QUICK has no
+    sweep: the 1000-connection cell instead)."""
+    have = [c["cell"] for c in cells]
+    rated = [c for c in have if c.get("rate")]
+    second = rated[len(rated) // 2] if rated else tcp(1000, 64)
+    return [c for c in (tcp(100, 64), second) if c in have]
+
+
+def top_cell(summs):
+    """The fastest server and cell by median msgs/s, epoll client."""
     best = None
-    for r in results:
-        f = figures(r["result"])
-        if f and (best is None or f["msgs"] > best[1]["msgs"]):
-            best = (r, f)
+    for s in summs:
+        if s["client"] != CLIENTS[0]:
+            continue
+        for name, v in s["servers"].items():
+            if v["rounds_ok"] and (best is None or v["median"]["msgs"] > best[2]["median"]["msgs"]):
+                best = (s["cell"], name, v)
     return best
 
 
-def machine():
-    model = "?"
+def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
-        pass
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, load average {load} at the end"
+        return "?"
 
 
-def markdown(results, plan, quick, stamp, png_note):
+def machine():
+    return f"{os.cpu_count()} CPUs ({cpu_model()}), Linux {platform.release()}"
+
+
+def markdown(summs, cells, plan, quick, stamp, png_note, loads):
+    rounds = plan["repeats"]
     lines = [f"# cport echo benchmark, {stamp}{' (QUICK)' if quick else ''}", "",
-             f"Machine: {machine()}. Each server pinned to CPU {SERVER_CPU} (cport-echo with one thread), "
-             f"the client (cport-bench, one thread, every byte verified) to CPU {CLIENT_CPU}. A fresh server "
-             f"process per cell; {plan['warmup']} s warmup, then {plan['duration']} s measured. Server CPU per "
-             "message is its utime+stime (/proc/PID/stat) over the window divided by messages echoed; RSS is "
-             f"VmRSS at the end of the window. Ratios are to `{BASELINE}` in the same cell: for msgs/s higher "
-             "is better, for the others lower is better. Open-loop latency is measured from each message's "
-             "intended send time.", ""]
-    top = top_cell(results)
+             f"Machine: {machine()}, load average {load_text(loads[0])} at the start, "
+             f"{load_text(loads[1])} at the end.", "",
+             f"Each server is pinned to CPU {SERVER_CPU} with taskset and the client (cport-bench, one thread, "
+             f"every byte verified) to CPU {CLIENT_CPU}. `cport-default` is cport-echo with no performance flags: "
+             f"its default thread count ({2 * (os.cpu_count() or 1)}, 2 x CPUs) all share CPU {SERVER_CPU}, and it "
+             "serves TCP and UDP on one port. The `cport-BACKEND-MODEL` variants run one thread and serve the "
+             "cell's protocol only.", "",
+             f"Every cell is measured with the client on its epoll backend (the neutral client: it favours "
+             f"neither an io_uring nor an epoll server; the headline figures) and then on io_uring. For each "
+             f"cell and client the servers run in {rounds} interleaved rounds (A B C ..., then A B C ... again), a "
+             f"fresh server process per run, {plan['warmup']} s warmup then {plan['duration']} s measured. Every "
+             f"figure is the median over the rounds; ratios are of medians to the baseline in the same cell and "
+             f"client: `{BASELINES['tcp']}` for TCP, `{BASELINES['udp']}` for UDP (for msgs/s higher is better, "
+             "for the others lower is better). In brackets after the CPU per message ratio: the lowest and "
+             "highest of the per-round ratios (each round's CPU/msg against the baseline's in the same round), "
+             "the noise to read the ratio against (a ratio of medians can fall just outside it). Server CPU per message is its utime+stime (/proc/PID/stat, "
+             "all threads) over the window divided by messages echoed; RSS is VmRSS at the end of the window. "
+             "Open-loop latency is measured from each message's intended send time. UDP loss is the median "
+             "share of datagrams not echoed within 0.25 s; the errors column sums every counter over the "
+             "rounds (UDP's lost, duplicate, reordered and late are measured, not failures).", ""]
+    for client in CLIENTS:
+        h = headline(summs, client)
+        if h:
+            lines += [f"**Server CPU per message vs the baseline, {client} client** "
+                      f"({'the headline' if client == CLIENTS[0] else 'for comparison'}; lower is better):", ""]
+            lines += h + [""]
+    top = top_cell(summs)
     if top:
-        r, f = top
-        lines += [f"Top cell: `{r['server']}`, {cell_title(r['cell'])}: {f['msgs']:.0f} msgs/s; the client "
-                  f"used {f['client_cpu'] * 100:.0f}% of one CPU, the server {num(f['server_cpu'] and f['server_cpu'] * 100, '{:.0f}')}% "
-                  "of one CPU.", ""]
-    if png_note:
-        lines += [f"Plot: {png_note}", ""]
-    else:
-        lines += [f"![latency by percentile]({stamp}.png)", ""]
-    cells = []
-    for r in results:
-        if r["cell"] not in cells:
-            cells.append(r["cell"])
-    for cell in cells:
-        rows = [(r["server"], figures(r["result"])) for r in results if r["cell"] == cell]
-        lines += [f"## {cell_title(cell)}", ""] + table(rows) + [""]
-    failed = [(r["server"], cell_title(r["cell"]), r["result"]["error"]) for r in results if "error" in r["result"]]
-    if failed:
-        lines += ["## Runs that failed", ""] + [f"- {s}, {c}: {e}" for s, c, e in failed] + [""]
+        cell, name, v = top
+        m = v["median"]
+        lines += [f"Top cell ({CLIENTS[0]} client): `{name}`, {cell_title(cell)}: {m['msgs']:.0f} msgs/s; the "
+                  f"client used {num(m['client_cpu'] and m['client_cpu'] * 100, '{:.0f}')}% of one CPU, the "
+                  f"server {num(m['server_cpu'] and m['server_cpu'] * 100, '{:.0f}')}% of one CPU.", ""]
+    lines += [f"Plot: {png_note}" if png_note else f"![latency by percentile]({stamp}.png)", ""]
+    for c in cells:
+        lines += [f"## {cell_title(c['cell'])}", "",
+                  f"Load average {load_text(c['load_start'])} at the start of the cell, "
+                  f"{load_text(c['load_end'])} at the end.", ""]
+        for client in CLIENTS:
+            s = next((s for s in summs if s["cell"] == c["cell"] and s["client"] == client), None)
+            if s:
+                note = " (neutral client, headline)" if client == CLIENTS[0] else ""
+                lines += [f"### client on {client}{note}", ""] + table(s) + [""]
     return "\n".join(lines)
+
+
+def failures(runs):
+    """Runs that failed, and runs that echoed nothing in their window (in the medians as 0 msgs/s)."""
+    out = []
+    for r in runs:
+        res = r["result"]
+        why = res["error"] if "error" in res else "echoed nothing in the window" if not res.get("messages") else None
+        if why:
+            out.append(f"- {r['server']}, {cell_title(r['cell'])}, {r['client']} client, round {r['round']}: {why}")
+    return out
+
+
+def parse_cells(spec):
+    """'100x64,udp1x64,100x64@50000' -> cells."""
+    out = []
+    for part in filter(None, spec.split(",")):
+        proto = "udp" if part.startswith("udp") else "tcp"
+        body, _, rate = part.removeprefix("udp").partition("@")
+        c, _, s = body.partition("x")
+        out.append(udp(int(c), int(s)) if proto == "udp" else tcp(int(c), int(s), int(rate) if rate else None))
+    return out
 
 
 def main():
@@ -290,39 +552,60 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the reduced matrix, for development")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--only", default="", help="comma-separated server names")
+    ap.add_argument("--only", default="", help="comma-separated server names (keep the baseline in)")
+    ap.add_argument("--cells", default="", help="comma-separated cells instead of the plan's: 100x64, "
+                                                "100x64@50000 (open loop), udp100x64")
+    ap.add_argument("--repeats", type=int, help="rounds per cell and client (default 3)")
+    ap.add_argument("--duration", type=float, help="measured seconds per run")
     a = ap.parse_args()
-    plan = QUICK if a.quick else FULL
+    plan = dict(QUICK if a.quick else FULL)
+    if a.cells:
+        plan["cells"] = parse_cells(a.cells)
+    if a.repeats:
+        plan["repeats"] = a.repeats
+    if a.duration:
+        plan["duration"] = a.duration
     build = os.path.abspath(a.build)
     stamp = time.strftime("%Y-%m-%d-%H%M") + ("-quick" if a.quick else "")
     raw = os.path.join(a.out, stamp + "-raw")
     os.makedirs(raw, exist_ok=True)
+    names = set(filter(None, a.only.split(",")))
     t0 = time.monotonic()
 
-    def log(tag, res):
-        f = figures(res)
-        what = res.get("error") if f is None else f"{f['msgs']:.0f} msgs/s p99 {fmt_us(f['p99'])}" + \
-            ("" if f["ok"] else f" ERRORS {f['errors']}")
-        print(f"[{time.monotonic() - t0:6.1f}s] {tag}: {what}", flush=True)
+    def say(msg, stamp=False):
+        print((f"[{time.monotonic() - t0:6.1f}s] " if stamp else "") + msg, flush=True)
 
-    names = set(filter(None, a.only.split(",")))
-    results = measure(build, plan, names, raw, log)
+    nruns = est = 0
+    for cell in plan["cells"]:
+        n = len(cell_servers(build, plan, cell, names)) * plan["repeats"] * len(CLIENTS)
+        nruns += n
+        est += n * run_seconds(cell, plan)
+    load0 = os.getloadavg()
+    say(f"{len(plan['cells'])} cells x {len(CLIENTS)} clients x {plan['repeats']} rounds: {nruns} runs, "
+        f"estimated {est / 60:.1f} min; load average {load_text(load0)}")
+    runs, cells = measure(build, plan, names, raw, say)
+    summs = summaries(runs, cells)
+    load1 = os.getloadavg()
     png = os.path.join(a.out, stamp + ".png")
-    closed = next((c for c in ({"conns": 100, "size": 64},) if any(r["cell"] == c for r in results)), None)
-    rated = [{"conns": plan["rate_conns"], "size": plan["rate_size"], "rate": r} for r in plan["rates"]]
-    picks = ([closed] if closed else []) + rated[len(rated) // 2:len(rated) // 2 + 1]
-    note = plot(results, picks, png, raw)
+    note = plot(runs, plot_picks(cells), png, raw)
     with open(os.path.join(a.out, stamp + ".json"), "w") as f:
-        head = {"stamp": stamp, "quick": a.quick, "machine": machine(), "plan": plan}
-        f.write(json.dumps(head)[:-1] + ', "runs": [\n' + ",\n".join(json.dumps(r) for r in results) + "\n]}\n")
+        head = {"stamp": stamp, "quick": a.quick, "machine": machine(), "load_start": list(load0),
+                "load_end": list(load1), "plan": plan, "clients": list(CLIENTS), "baselines": BASELINES,
+                "cells": cells, "summary": summs}
+        f.write(json.dumps(head)[:-1] + ', "runs": [\n' + ",\n".join(json.dumps(r) for r in runs) + "\n]}\n")
+    md = markdown(summs, cells, plan, a.quick, stamp, note, (load0, load1))
+    failed = failures(runs)
+    if failed:
+        md += "\n## Runs that failed or echoed nothing\n\n" + "\n".join(failed) + "\n"
     with open(os.path.join(a.out, stamp + ".md"), "w") as f:
-        f.write(markdown(results, plan, a.quick, stamp, note) + "\n")
-    print(f"wrote {os.path.relpath(os.path.join(a.out, stamp + '.md'), ROOT)} (+ .json, .png) "
-          f"in {time.monotonic() - t0:.0f} s")
+        f.write(md + "\n")
+    say(f"wrote {os.path.relpath(os.path.join(a.out, stamp + '.md'), ROOT)} (+ .json, .png) "
+        f"in {time.monotonic() - t0:.0f} s (estimated {est:.0f} s)")
     # A server that echoed wrong bytes fails the target; slow or stuck runs are in the table.
-    wrong = [r for r in results if r["result"].get("exit_status") == 1]
+    wrong = [r for r in runs if r["result"].get("exit_status") == 1]
     for r in wrong:
-        print(f"MISMATCH: {r['server']}, {cell_title(r['cell'])}: {r['result']['errors']}", file=sys.stderr)
+        print(f"MISMATCH: {r['server']}, {cell_title(r['cell'])}, {r['client']} client, round {r['round']}: "
+              f"{r['result']['errors']}", file=sys.stderr)
     return 1 if wrong else 0
 
 

@@ -1,10 +1,11 @@
-# bench.mk - cport-bench's reference servers, `make bench` (QUICK=1: reduced) and its tests.
+# bench.mk - cport-bench's reference servers, `make bench` (QUICK=1: reduced), `make bench-profile`
+# and their tests.
 # Included by the Makefile; `make test` runs test-bench through TEST_EXTRA.
 
 # Debian's python3 has the packages deps.sh installs (pytest, uvloop).
 BENCH_PY := $(firstword $(wildcard /usr/bin/python3) python3)
-BENCH_REFS := $(B)/bench/ref-epoll $(B)/bench/ref-uv $(B)/bench/ref-threads
-BENCH_TEST_BINS := $(B)/bench/ref-epoll $(B)/tests/bench-hist-test $(B)/tests/bench-pattern-test
+BENCH_REFS := $(B)/bench/ref-epoll $(B)/bench/ref-uv $(B)/bench/ref-threads $(B)/bench/ref-udp
+BENCH_TEST_BINS := $(B)/bench/ref-epoll $(B)/bench/ref-udp $(B)/tests/bench-hist-test $(B)/tests/bench-pattern-test
 
 $(B)/bench/ref-epoll: bench/ref/echo_epoll.c
 	@mkdir -p $(dir $@)
@@ -13,6 +14,10 @@ $(B)/bench/ref-epoll: bench/ref/echo_epoll.c
 $(B)/bench/ref-threads: bench/ref/echo_threads.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -lpthread
+
+$(B)/bench/ref-udp: bench/ref/udp_echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
 
 $(B)/bench/ref-uv: bench/ref/echo_uv.c
 	@mkdir -p $(dir $@)
@@ -26,11 +31,17 @@ $(B)/tests/bench-pattern-test: tests/bench/pattern_test.c apps/bench/pattern.c a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ tests/bench/pattern_test.c apps/bench/pattern.c
 
-.PHONY: bench test-bench
+.PHONY: bench bench-profile test-bench
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BENCH_REFS)
 	$(BENCH_PY) bench/run.py --build $(B) $(if $(QUICK),--quick)
+
+# Instructions (callgrind) and system calls (strace) per echoed message.
+bench-profile:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all $(B)/bench/ref-epoll
+	$(BENCH_PY) bench/profile.py --build $(B)
 
 test-bench: $(B)/cport-bench $(BENCH_TEST_BINS)
 	@echo "== cport-bench tests"

@@ -4,7 +4,7 @@
 set -eu
 build="make gcc pkg-config liburing-dev"
 test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps"
-bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux"
+bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace"
 case "${1:-build}" in
 build) want=$build ;;
 test) want=$test ;;
