@@ -370,7 +370,7 @@ static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list 
 	unsigned n;
 	do {
 		n = 0;
-		plock(p, &fe->lock);
+		fd_lock(p, fe);
 		if (fe->state != FD_FREE) {
 			if (first)
 				note_event(fe, ev, rd, wr);
@@ -379,7 +379,7 @@ static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list 
 			if (wr)
 				n += run_queue(p, fe, &EF(fe)->wq, ans + n, ANSWERS - n);
 		}
-		punlock(p, &fe->lock);
+		fd_unlock(p, fe);
 		first = false;
 		for (unsigned i = 0; i < n; i++)
 			report(p, &ans[i], out);

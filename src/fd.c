@@ -55,9 +55,9 @@ int cport_attach(cport_t *p, int fd, uintptr_t key)
 	struct fdent *fe = fdtab_get_or_make(&p->fdtab, fd, p->mt);
 	if (!fe)
 		return fd >= FDTAB_CHUNK * FDTAB_CHUNKS ? -EBADF : -ENOMEM;
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	int r = fe->state == FD_FREE ? attach_locked(p, fe, fd, key) : -EEXIST;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	return r;
 }
 
@@ -91,18 +91,18 @@ int cport_cancel_fd(cport_t *p, int fd)
 		return -EBADF;
 	struct list dropped;
 	batch_init(&dropped);
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	int r = fe->state == FD_ATTACHED ? 0 : -EBADF;
 	if (r == 0)
 		cancel_all_locked(p, fe, &dropped);
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	deliver_cancelled(p, &dropped);
 	return r;
 }
 
 void fd_finish(struct cport *p, struct fdent *fe)
 {
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	struct cport_op *closer = fe->closer;
 	int fd = fe->fd;
 	bool do_close = fe->close_fd;
@@ -114,7 +114,7 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	fe->finishing = false;
 	fe->fd = -1;
 	atomic_fetch_add(&fe->epoch, 1);
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	int res = 0;
 	/* Linux frees the number even when close(2) says EINTR: not an error
 	 * worth reporting, and never -EINTR (the contract's). */
@@ -139,11 +139,11 @@ void fd_op_queued(struct cport *p, struct fdent *fe)
 	 * consistent), so one of the two sees the other and finishes the fd. */
 	if (atomic_fetch_sub(&fe->inflight, 1) != 1 || atomic_load(&fe->state) != FD_CLOSING)
 		return;
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	bool fin = fe->state == FD_CLOSING && !fe->finishing && atomic_load(&fe->inflight) == 0;
 	if (fin)
 		fe->finishing = true;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	if (fin)
 		fd_finish(p, fe);
 }
@@ -193,9 +193,9 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 		closer_init(op, fd, close_fd);
 	struct list dropped;
 	batch_init(&dropped);
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	if (fe->state != FD_ATTACHED) {
-		punlock(p, &fe->lock);
+		fd_unlock(p, fe);
 		if (op)
 			op_set_state(op, OP_IDLE);
 		return -EBADF;
@@ -207,7 +207,7 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 	bool now = atomic_load(&fe->inflight) == 0;
 	if (now)
 		fe->finishing = true;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	deliver_cancelled(p, &dropped);
 	if (now) /* no op in flight: the closer still completes through the port */
 		fd_finish(p, fe);

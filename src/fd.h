@@ -2,6 +2,8 @@
 #ifndef CPORT_FD_H
 #define CPORT_FD_H
 
+#include "lock.h"
+
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -20,7 +22,7 @@ enum { FD_FREE = 0, FD_ATTACHED, FD_CLOSING };
 
 /* An attached fd. Entries never move: an op keeps a pointer to its fd's. */
 struct fdent {
-	pthread_mutex_t lock; /* state, epoch, closer; the backend's area */
+	lock_t lock; /* state, epoch, closer; the backend's area */
 	uintptr_t key;
 	int fd;
 	/* Written under lock; read without it only by fd_op_queued, which

@@ -198,10 +198,10 @@ int cport_cancel(cport_t *p, struct cport_op *op)
 	struct fdent *fe = op->_fd_entry;
 	/* Under the fd's lock the gate cannot be between its check of the
 	 * bit and its submit: the op is found, or it will not start again. */
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	op_bits_set(op, OPB_CANCEL);
 	bool dropped = pool_unpark(&p->pool, op) || p->be_ops->cancel(p, fe, op) == 1;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	if (dropped) {
 		struct list b;
 		batch_init(&b);
