@@ -30,7 +30,6 @@ static int attach_locked(struct cport *p, struct fdent *fe, int fd, uintptr_t ke
 		return r;
 	fe->fd = fd;
 	fe->key = key;
-	fe->closer = NULL;
 	fe->finishing = false;
 	atomic_store(&fe->inflight, 0);
 	r = p->be_ops->attach(p, fe);
@@ -106,7 +105,6 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	struct cport_op *closer = fe->closer;
 	int fd = fe->fd;
 	bool do_close = fe->close_fd;
-	uintptr_t key = fe->key;
 	p->be_ops->detach(p, fe);
 	/* Free the entry before close(): the fd number may be reused at once. */
 	fe->state = FD_FREE;
@@ -123,7 +121,6 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	if (!closer)
 		return;
 	closer->_result = res;
-	closer->_key = key;
 	op_set_state(closer, OP_DONE);
 	struct list b;
 	batch_init(&b);
@@ -201,6 +198,9 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 		return -EBADF;
 	}
 	fe->state = FD_CLOSING;
+	/* The closer takes the key's place in the entry, and the key with it. */
+	if (op)
+		op->_key = fe->key;
 	fe->closer = op;
 	fe->close_fd = close_fd;
 	cancel_all_locked(p, fe, &dropped);
