@@ -172,7 +172,6 @@ static void closer_init(struct cport_op *op, int fd, bool close_fd)
 	op->_kind = close_fd ? CPORT_OP_CLOSE : CPORT_OP_DETACH;
 	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
-	op->_buf = NULL;
 	op->_fd_entry = NULL; /* the closer is not one of the fd's counted ops */
 	op->_fd = fd;
 }

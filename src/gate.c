@@ -210,7 +210,7 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 {
 	op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {
-		op->_buf = pool_buf(&p->pool, id);
+		op->_buf_id = id; /* the completion's buf */
 		op->_flags = CPORT_CF_BUFFER;
 		pool_lend(&p->pool, id);
 	} else {
