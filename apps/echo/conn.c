@@ -21,6 +21,10 @@
  * everybody else's receives. */
 #define POOL_PRESSURE_NUM 3
 #define POOL_PRESSURE_DEN 4
+/* A chunk copied out takes at least this much: glibc keeps a thread's
+ * frees of up to 1032 bytes in that thread's cache (tcache), out of
+ * malloc_trim's reach, so a burst of small copies would stay resident. */
+#define COPY_MIN_BYTES 1040
 
 /* A connection's last completion is kept to this grain (32 bits of it
  * last 13 years); --idle-timeout closes it at most this much later. */
@@ -229,7 +233,7 @@ static void conn_unpool_if_pressed(struct conn *cn)
 
 	if (atomic_load_explicit(&cs->bufs_held, memory_order_relaxed) < cs->pool_pressure)
 		return;
-	own = malloc(len);
+	own = malloc(len > COPY_MIN_BYTES ? len : COPY_MIN_BYTES);
 	if (!own)
 		return; /* keep the pool buffer: slower, not wrong */
 	memcpy(own, cn->iov.iov_base, len);
