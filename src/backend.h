@@ -4,10 +4,13 @@
  *  - Ownership. The core owns struct cport, struct fdent and every op field
  *    but _backend_link and _backend_word; a backend reads the core's fields
  *    and writes only its own state (p->be), its fd area (fe->backend_area,
- *    under fe->lock), and those two op fields. It never touches the
- *    completion queue, an op's state or result, the pool's lists or an fd's
- *    counts: it asks the core through core_report, core_report_buf,
- *    core_buf_free and core_deliver (port.h).
+ *    FD_BACKEND_AREA bytes, under fe->lock), and those two op fields. It
+ *    never touches the completion queue, an op's state or result, the
+ *    pool's lists or an fd's counts: it asks the core through core_report,
+ *    core_report_buf, core_buf_free and core_deliver (port.h).
+ *    _backend_link shares its bytes with the pool's _pool_link: it is the
+ *    backend's only while the backend holds the op (below), and whatever
+ *    the backend put it on, it takes it off before it reports the op.
  *  - Data flows one way. A backend never starts an op on its own authority:
  *    every start, first or again, comes through the gate (gate.c) as a call
  *    to submit. A backend that has an answer from the kernel for an op

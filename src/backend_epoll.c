@@ -24,7 +24,7 @@ struct epoll_be {
 
 /* What epoll keeps in each fd entry (fe->backend_area). */
 struct ep_fd {
-	struct list rq, wq; /* ops waiting for readiness, FIFO per direction (op->_backend_link) */
+	struct clist rq, wq; /* ops waiting for readiness, FIFO per direction (op->_backend_link) */
 	/* false once a syscall said EAGAIN, true again with the next readiness
 	 * event, so a new op skips a syscall bound to fail. */
 	bool rd_ready, wr_ready;
@@ -84,8 +84,8 @@ static int ep_attach(struct cport *p, struct fdent *fe)
 	struct ep_fd *ef = EF(fe);
 	int type = 0;
 	socklen_t len = sizeof(type);
-	list_init(&ef->rq);
-	list_init(&ef->wq);
+	clist_init(&ef->rq);
+	clist_init(&ef->wq);
 	ef->rd_ready = ef->wr_ready = true;
 	ef->no_infer = false;
 	/* Only TCP: a short read drains it. An AF_UNIX stream stops short
@@ -268,11 +268,11 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	struct ep_fd *ef = EF(fe);
 	bool rd = op_is_read(op->_kind);
-	struct list *q = rd ? &ef->rq : &ef->wq;
+	struct clist *q = rd ? &ef->rq : &ef->wq;
 	/* A connect's first step is the connect(2) call itself. */
 	bool first_connect = op->_kind == CPORT_OP_CONNECT && !connecting(op);
 	bool ready = rd ? ef->rd_ready : ef->wr_ready;
-	if (list_empty(q) && (ready || first_connect)) {
+	if (clist_empty(q) && (ready || first_connect)) {
 		struct answer a;
 		if (attempt(p, fe, op, &a)) {
 			/* The gate reports it; a buffer it used goes with the result. */
@@ -288,20 +288,20 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 		op->_result = -EAGAIN;
 		return 1;
 	}
-	list_push_back(q, &op->_backend_link);
+	clist_push_back(q, &op->_backend_link);
 	return 0;
 }
 
 /* Run the ops queued on one direction of fe until one would block; their
  * answers go to ans (room for max). fe->lock held. Returns how many. */
-static unsigned run_queue(struct cport *p, struct fdent *fe, struct list *q, struct answer *ans, unsigned max)
+static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, struct answer *ans, unsigned max)
 {
 	unsigned n = 0;
-	while (n < max && !list_empty(q)) {
-		struct cport_op *op = list_entry(q->head._next, struct cport_op, _backend_link);
+	while (n < max && !clist_empty(q)) {
+		struct cport_op *op = list_entry(q->first, struct cport_op, _backend_link);
 		if (!attempt(p, fe, op, &ans[n]))
 			break;
-		list_remove(q, &op->_backend_link);
+		clist_remove(q, &op->_backend_link);
 		n++;
 	}
 	return n;
@@ -313,14 +313,14 @@ static int ep_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 	if (!link_linked(&op->_backend_link))
 		return -ENOENT;
 	struct ep_fd *ef = EF(fe);
-	list_remove(op_is_read(op->_kind) ? &ef->rq : &ef->wq, &op->_backend_link);
+	clist_remove(op_is_read(op->_kind) ? &ef->rq : &ef->wq, &op->_backend_link);
 	return 1;
 }
 
-static void drop_queue(struct list *q, struct list *dropped)
+static void drop_queue(struct clist *q, struct list *dropped)
 {
 	struct cport_link *k;
-	while ((k = list_pop_front(q)) != NULL)
+	while ((k = clist_pop_front(q)) != NULL)
 		batch_add(dropped, list_entry(k, struct cport_op, _backend_link));
 }
 
@@ -370,7 +370,7 @@ static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list 
 	unsigned n;
 	do {
 		n = 0;
-		plock(p, &fe->lock);
+		fd_lock(p, fe);
 		if (fe->state != FD_FREE) {
 			if (first)
 				note_event(fe, ev, rd, wr);
@@ -379,7 +379,7 @@ static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list 
 			if (wr)
 				n += run_queue(p, fe, &EF(fe)->wq, ans + n, ANSWERS - n);
 		}
-		punlock(p, &fe->lock);
+		fd_unlock(p, fe);
 		first = false;
 		for (unsigned i = 0; i < n; i++)
 			report(p, &ans[i], out);

@@ -58,11 +58,11 @@ struct uring_be {
 };
 
 /* What io_uring keeps in each fd entry: a cancel of the whole fd waiting
- * to be confirmed by the fd's end. */
+ * to be confirmed by the fd's end. While it is listed, fe->fd stays put:
+ * the fd's end takes it off the list (detach) before the number goes. */
 struct ur_fd {
 	struct cport_link link; /* on asked_fds, under sq_lock */
 	unsigned epoch;         /* the fd's epoch the cancel was for */
-	int fd;
 	int retries;
 };
 _Static_assert(sizeof(struct ur_fd) <= FD_BACKEND_AREA, "io_uring's fd state outgrew its area");
@@ -536,7 +536,7 @@ static void retry_cancels(struct uring_be *b)
 			atomic_fetch_sub(&b->asked, 1);
 			continue;
 		}
-		prep_cancel_fd(b, uf->fd);
+		prep_cancel_fd(b, fe->fd);
 	}
 	b->retry_at_ms = now_ms() + CANCEL_RETRY_MS;
 }
@@ -568,7 +568,6 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	prep_cancel_fd(b, fe->fd);
 	/* Listed until the fd ends or a later cancel_fd replaces this one. */
 	uf->epoch = atomic_load(&fe->epoch);
-	uf->fd = fe->fd;
 	uf->retries = 0;
 	if (!link_linked(&uf->link)) {
 		list_push_back(&b->asked_fds, &uf->link);

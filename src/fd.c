@@ -30,7 +30,6 @@ static int attach_locked(struct cport *p, struct fdent *fe, int fd, uintptr_t ke
 		return r;
 	fe->fd = fd;
 	fe->key = key;
-	fe->closer = NULL;
 	fe->finishing = false;
 	atomic_store(&fe->inflight, 0);
 	r = p->be_ops->attach(p, fe);
@@ -55,9 +54,9 @@ int cport_attach(cport_t *p, int fd, uintptr_t key)
 	struct fdent *fe = fdtab_get_or_make(&p->fdtab, fd, p->mt);
 	if (!fe)
 		return fd >= FDTAB_CHUNK * FDTAB_CHUNKS ? -EBADF : -ENOMEM;
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	int r = fe->state == FD_FREE ? attach_locked(p, fe, fd, key) : -EEXIST;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	return r;
 }
 
@@ -91,22 +90,21 @@ int cport_cancel_fd(cport_t *p, int fd)
 		return -EBADF;
 	struct list dropped;
 	batch_init(&dropped);
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	int r = fe->state == FD_ATTACHED ? 0 : -EBADF;
 	if (r == 0)
 		cancel_all_locked(p, fe, &dropped);
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	deliver_cancelled(p, &dropped);
 	return r;
 }
 
 void fd_finish(struct cport *p, struct fdent *fe)
 {
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	struct cport_op *closer = fe->closer;
 	int fd = fe->fd;
 	bool do_close = fe->close_fd;
-	uintptr_t key = fe->key;
 	p->be_ops->detach(p, fe);
 	/* Free the entry before close(): the fd number may be reused at once. */
 	fe->state = FD_FREE;
@@ -114,7 +112,7 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	fe->finishing = false;
 	fe->fd = -1;
 	atomic_fetch_add(&fe->epoch, 1);
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	int res = 0;
 	/* Linux frees the number even when close(2) says EINTR: not an error
 	 * worth reporting, and never -EINTR (the contract's). */
@@ -123,7 +121,6 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	if (!closer)
 		return;
 	closer->_result = res;
-	closer->_key = key;
 	op_set_state(closer, OP_DONE);
 	struct list b;
 	batch_init(&b);
@@ -139,11 +136,11 @@ void fd_op_queued(struct cport *p, struct fdent *fe)
 	 * consistent), so one of the two sees the other and finishes the fd. */
 	if (atomic_fetch_sub(&fe->inflight, 1) != 1 || atomic_load(&fe->state) != FD_CLOSING)
 		return;
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	bool fin = fe->state == FD_CLOSING && !fe->finishing && atomic_load(&fe->inflight) == 0;
 	if (fin)
 		fe->finishing = true;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	if (fin)
 		fd_finish(p, fe);
 }
@@ -175,7 +172,6 @@ static void closer_init(struct cport_op *op, int fd, bool close_fd)
 	op->_kind = close_fd ? CPORT_OP_CLOSE : CPORT_OP_DETACH;
 	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
-	op->_buf = NULL;
 	op->_fd_entry = NULL; /* the closer is not one of the fd's counted ops */
 	op->_fd = fd;
 }
@@ -193,21 +189,24 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 		closer_init(op, fd, close_fd);
 	struct list dropped;
 	batch_init(&dropped);
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	if (fe->state != FD_ATTACHED) {
-		punlock(p, &fe->lock);
+		fd_unlock(p, fe);
 		if (op)
 			op_set_state(op, OP_IDLE);
 		return -EBADF;
 	}
 	fe->state = FD_CLOSING;
+	/* The closer takes the key's place in the entry, and the key with it. */
+	if (op)
+		op->_key = fe->key;
 	fe->closer = op;
 	fe->close_fd = close_fd;
 	cancel_all_locked(p, fe, &dropped);
 	bool now = atomic_load(&fe->inflight) == 0;
 	if (now)
 		fe->finishing = true;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	deliver_cancelled(p, &dropped);
 	if (now) /* no op in flight: the closer still completes through the port */
 		fd_finish(p, fe);

@@ -2,6 +2,8 @@
 #ifndef CPORT_FD_H
 #define CPORT_FD_H
 
+#include "lock.h"
+
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -15,27 +17,32 @@ struct cport_op;
 /* fdent->state */
 enum { FD_FREE = 0, FD_ATTACHED, FD_CLOSING };
 
-/* Bytes each fd entry keeps for its backend, which alone reads and writes them. */
-#define FD_BACKEND_AREA 64
+/* Bytes each fd entry keeps for its backend, which alone reads and writes
+ * them: epoll's two queue heads and flags, io_uring's cancel record. */
+#define FD_BACKEND_AREA 24
 
-/* An attached fd. Entries never move: an op keeps a pointer to its fd's. */
+/* An attached fd. There is one per descriptor number the port has seen, so
+ * it is kept small (56 bytes: docs/performance.md). Entries never move: an
+ * op keeps a pointer to its fd's. */
 struct fdent {
-	pthread_mutex_t lock; /* state, epoch, closer; the backend's area */
-	uintptr_t key;
+	lock_t lock; /* state, epoch, key or closer, the flags; the backend's area */
 	int fd;
-	/* Written under lock; read without it only by fd_op_queued, which
-	 * must see CLOSING if the close saw its op still counted. */
-	atomic_int state;
 	/* Ops started whose completion is not yet in the port's queue. It falls
 	 * only once a completion is queued, so the closer is always queued last. */
 	atomic_uint inflight;
 	/* Bumped by cancel_fd, detach, close and the end of the fd's life: an op
 	 * started under an older epoch was cancelled on purpose. */
 	atomic_uint epoch;
-	struct cport_op *closer; /* detach/close op, completes after the last op */
+	union {
+		uintptr_t key;           /* attached: every op started takes it */
+		struct cport_op *closer; /* closing: the detach/close op (it has the key now), completes after the last op */
+	};
+	/* Written under lock; read without it only by fd_op_queued, which
+	 * must see CLOSING if the close saw its op still counted. */
+	_Atomic uint8_t state;
 	bool close_fd;
 	bool finishing;
-	alignas(max_align_t) unsigned char backend_area[FD_BACKEND_AREA];
+	alignas(void *) unsigned char backend_area[FD_BACKEND_AREA];
 };
 
 #define FDTAB_CHUNK 1024

@@ -25,7 +25,7 @@ static struct fdent *chunk_new(void)
 	if (!chunk)
 		return NULL;
 	for (int i = 0; i < FDTAB_CHUNK; i++) {
-		pthread_mutex_init(&chunk[i].lock, NULL);
+		lock_init(&chunk[i].lock);
 		chunk[i].fd = -1;
 	}
 	return chunk;
@@ -68,7 +68,7 @@ void fdtab_fini(struct fdtab *t)
 		if (!chunk)
 			continue;
 		for (int i = 0; i < FDTAB_CHUNK; i++)
-			pthread_mutex_destroy(&chunk[i].lock);
+			lock_fini(&chunk[i].lock);
 		free(chunk);
 		atomic_store(&t->chunks[c], NULL);
 	}

@@ -42,11 +42,11 @@ static int backend_submit(struct cport *p, struct fdent *fe, struct cport_op *op
 static int submit(struct cport *p, struct cport_op *op)
 {
 	struct fdent *fe = op->_fd_entry;
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	int r = -ECANCELED;
 	if (still_wanted(p, fe, op))
 		r = backend_submit(p, fe, op);
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	return r;
 }
 
@@ -91,9 +91,9 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	if (atomic_load(&p->shutdown))
 		return -ESHUTDOWN;
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	if (fe->state != FD_ATTACHED) {
-		punlock(p, &fe->lock);
+		fd_unlock(p, fe);
 		return -EBADF;
 	}
 	op->_key = fe->key;
@@ -102,7 +102,7 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 	int r = backend_submit(p, fe, op);
 	if (r < 0)
 		atomic_fetch_sub(&fe->inflight, 1); /* attached, under its lock: no close waits on the count */
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	if (r == 1) {
 		struct list b;
 		batch_init(&b);
@@ -210,7 +210,7 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 {
 	op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {
-		op->_buf = pool_buf(&p->pool, id);
+		op->_buf_id = id; /* the completion's buf */
 		op->_flags = CPORT_CF_BUFFER;
 		pool_lend(&p->pool, id);
 	} else {

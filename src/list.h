@@ -88,4 +88,57 @@ static inline void list_splice_back(struct list *to, struct list *from)
 #define list_for_each_safe(l, k, nx)                                                                         \
 	for (struct cport_link *k = (l)->head._next, *nx = k->_next; k != &(l)->head; k = nx, nx = k->_next)
 
+/* The same list with a head of one pointer and no count, for the heads
+ * there is one of per fd (epoll's queues): the elements alone form the
+ * circle, and the head names the first of them, or NULL. */
+struct clist {
+	struct cport_link *first;
+};
+
+static inline void clist_init(struct clist *l)
+{
+	l->first = NULL;
+}
+
+static inline bool clist_empty(const struct clist *l)
+{
+	return l->first == NULL;
+}
+
+static inline void clist_push_back(struct clist *l, struct cport_link *k)
+{
+	struct cport_link *first = l->first;
+	if (!first) {
+		k->_next = k->_prev = k;
+		l->first = k;
+		return;
+	}
+	k->_prev = first->_prev;
+	k->_next = first;
+	first->_prev->_next = k;
+	first->_prev = k;
+}
+
+static inline void clist_remove(struct clist *l, struct cport_link *k)
+{
+	if (k->_next == k) {
+		l->first = NULL;
+	} else {
+		k->_prev->_next = k->_next;
+		k->_next->_prev = k->_prev;
+		if (l->first == k)
+			l->first = k->_next;
+	}
+	k->_next = k->_prev = NULL;
+}
+
+/* The first link, taken off the list; NULL if empty. */
+static inline struct cport_link *clist_pop_front(struct clist *l)
+{
+	struct cport_link *k = l->first;
+	if (k)
+		clist_remove(l, k);
+	return k;
+}
+
 #endif

@@ -18,6 +18,7 @@ enum { OP_IDLE = 0, OP_INFLIGHT = 1, OP_DONE = 2 };
 #define OPB_WANT_READY 0x8u /* pooled recv: wait for data before asking the pool again */
 #define OPB_READY 0x10u     /* pooled recv: data was seen waiting, a buffer was not */
 #define OPB_GRANTED 0x20u   /* pooled recv: it holds pool buffer _buf_id (granted, or taken at submit) */
+#define OPB_PARKED 0x40u    /* pooled recv: on the pool's waiters (set and cleared under the pool's lock) */
 
 /* op->_bits may be changed by cport_cancel on another thread: always atomically. */
 static inline void op_bits_set(struct cport_op *op, uint16_t b)
@@ -33,18 +34,18 @@ static inline bool op_bits_test(const struct cport_op *op, uint16_t b)
 	return __atomic_load_n(&op->_bits, __ATOMIC_SEQ_CST) & b;
 }
 
-static inline uint32_t op_state(const struct cport_op *op)
+static inline uint8_t op_state(const struct cport_op *op)
 {
-	return atomic_load_explicit((_Atomic uint32_t *)&op->_state, memory_order_acquire);
+	return __atomic_load_n(&op->_state, __ATOMIC_ACQUIRE);
 }
-static inline void op_set_state(struct cport_op *op, uint32_t s)
+static inline void op_set_state(struct cport_op *op, uint8_t s)
 {
-	atomic_store_explicit((_Atomic uint32_t *)&op->_state, s, memory_order_release);
+	__atomic_store_n(&op->_state, s, __ATOMIC_RELEASE);
 }
 static inline bool op_claim(struct cport_op *op)
 {
-	uint32_t idle = OP_IDLE;
-	return atomic_compare_exchange_strong((_Atomic uint32_t *)&op->_state, &idle, OP_INFLIGHT);
+	uint8_t idle = OP_IDLE;
+	return __atomic_compare_exchange_n(&op->_state, &idle, OP_INFLIGHT, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 static inline struct cport_op *op_of_queue_link(struct cport_link *k)

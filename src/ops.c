@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,10 +35,9 @@ static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
 	struct fdent *fe = fdtab_get(&p->fdtab, fd);
 	if (!fe)
 		return give_back(op, -EBADF);
-	op->_kind = (uint16_t)kind;
+	op->_kind = (uint8_t)kind;
 	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
 	op->_flags = 0;
-	op->_buf = NULL;
 	op->_fd_entry = fe;
 	op->_fd = fd;
 	op->_restarts = 0;
@@ -45,6 +45,9 @@ static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
 	int r = gate_start(p, fe, op);
 	return r < 0 ? give_back(op, r) : r;
 }
+
+/* An op's _addr is its _msg.msg_name, under another name. */
+_Static_assert(offsetof(struct msghdr, msg_name) == 0, "op->_addr must be _msg.msg_name");
 
 static int check_iov(const struct iovec *iov, int iovcnt)
 {
@@ -198,10 +201,10 @@ int cport_cancel(cport_t *p, struct cport_op *op)
 	struct fdent *fe = op->_fd_entry;
 	/* Under the fd's lock the gate cannot be between its check of the
 	 * bit and its submit: the op is found, or it will not start again. */
-	plock(p, &fe->lock);
+	fd_lock(p, fe);
 	op_bits_set(op, OPB_CANCEL);
 	bool dropped = pool_unpark(&p->pool, op) || p->be_ops->cancel(p, fe, op) == 1;
-	punlock(p, &fe->lock);
+	fd_unlock(p, fe);
 	if (dropped) {
 		struct list b;
 		batch_init(&b);

@@ -152,6 +152,7 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 	struct cport_link *k = list_pop_front(&pl->waiters);
 	if (k) {
 		op = list_entry(k, struct cport_op, _pool_link);
+		op_bits_clear(op, OPB_PARKED);
 		grant(op, id);
 	} else if (pl->kernel_put) {
 		pl->kernel_put(pl->kernel_ctx, id);
@@ -172,6 +173,20 @@ static bool op_unwanted(const struct cport_op *op)
 	return op_bits_test(op, OPB_CANCEL) || atomic_load(&fe->epoch) != op->_epoch;
 }
 
+/* Pool lock held. The op's _pool_link shares its bytes with the backend's
+ * link, so whether it is parked is a bit of its own, not the link's. */
+static void park(struct pool *pl, struct cport_op *op)
+{
+	list_push_back(&pl->waiters, &op->_pool_link);
+	op_bits_set(op, OPB_PARKED);
+}
+
+static void unpark(struct pool *pl, struct cport_op *op)
+{
+	list_remove(&pl->waiters, &op->_pool_link);
+	op_bits_clear(op, OPB_PARKED);
+}
+
 enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 {
 	enum pool_wait r;
@@ -179,7 +194,7 @@ enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 	if (op_unwanted(op)) {
 		r = POOL_REFUSED;
 	} else if (!list_empty(&pl->waiters)) {
-		list_push_back(&pl->waiters, &op->_pool_link);
+		park(pl, op);
 		r = POOL_PARKED;
 	} else if (pl->nfree) {
 		grant(op, pl->free_ids[--pl->nfree]);
@@ -187,7 +202,7 @@ enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 	} else if (atomic_load(&pl->in_kernel) > 0) {
 		r = POOL_RETRY;
 	} else {
-		list_push_back(&pl->waiters, &op->_pool_link);
+		park(pl, op);
 		r = POOL_PARKED;
 	}
 	unlock(pl);
@@ -197,9 +212,9 @@ enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 bool pool_unpark(struct pool *pl, struct cport_op *op)
 {
 	lock(pl);
-	bool parked = link_linked(&op->_pool_link);
+	bool parked = op_bits_test(op, OPB_PARKED);
 	if (parked)
-		list_remove(&pl->waiters, &op->_pool_link);
+		unpark(pl, op);
 	unlock(pl);
 	return parked;
 }
@@ -212,7 +227,7 @@ void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list
 		struct cport_op *op = list_entry(k, struct cport_op, _pool_link);
 		if (op->_fd_entry != fe || op->_epoch == epoch)
 			continue;
-		list_remove(&pl->waiters, k);
+		unpark(pl, op);
 		list_push_back(out, &op->_queue_link);
 	}
 	unlock(pl);

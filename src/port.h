@@ -58,6 +58,18 @@ static inline void punlock(const struct cport *p, pthread_mutex_t *m)
 		pthread_mutex_unlock(m);
 }
 
+/* An fd entry's lock, which vanishes on a single-thread port too. */
+static inline void fd_lock(const struct cport *p, struct fdent *fe)
+{
+	if (p->mt)
+		lock_take(&fe->lock);
+}
+static inline void fd_unlock(const struct cport *p, struct fdent *fe)
+{
+	if (p->mt)
+		lock_give(&fe->lock);
+}
+
 /* A batch: ops gathered for the queue, linked by _queue_link. */
 static inline void batch_init(struct list *b)
 {

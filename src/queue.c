@@ -163,7 +163,7 @@ static int take(struct cport *p, struct cport_completion *out, int max)
 		c->result = op->_result;
 		c->flags = op->_flags;
 		c->kind = op->_kind;
-		c->buf = op->_buf;
+		c->buf = op->_flags & CPORT_CF_BUFFER ? pool_buf(&p->pool, op->_buf_id) : NULL;
 		if (op_bits_test(op, OPB_NODE)) {
 			c->op = NULL;
 			free(op);
@@ -407,7 +407,6 @@ int cport_post(cport_t *p, uintptr_t key, struct cport_op *op, int64_t result)
 	op->_result = result;
 	op->_kind = CPORT_OP_POST;
 	op->_flags = 0;
-	op->_buf = NULL;
 	op->_fd_entry = NULL;
 	op_set_state(op, OP_DONE);
 	if (!p->mt && atomic_load(&p->owner) != &tls_token) {

@@ -1,10 +1,11 @@
-/* conn.c - TCP connections: the echo, one op in flight; their list; the pool buffers they hold. */
+/* conn.c - TCP connections: the echo, one op in flight; their slab; the pool buffers they hold. */
 #include "conn.h"
 
 #include "clock.h"
 #include "counters.h"
 #include "log.h"
 #include "req.h"
+#include "slab.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,24 +21,52 @@
  * everybody else's receives. */
 #define POOL_PRESSURE_NUM 3
 #define POOL_PRESSURE_DEN 4
+/* A chunk copied out takes at least this much: glibc keeps a thread's
+ * frees of up to 1032 bytes in that thread's cache (tcache), out of
+ * malloc_trim's reach, so a burst of small copies would stay resident. */
+#define COPY_MIN_BYTES 1040
+
+/* A connection's last completion is kept to this grain (32 bits of it
+ * last 13 years); --idle-timeout closes it at most this much later. */
+#define STAMP_MS 100
 
 enum conn_state { CS_RECV, CS_SEND, CS_CLOSING };
 
 /* One accepted TCP connection; attached under its own address as key. One
- * op at a time: recv, then send until the chunk is all out, then recv. */
+ * op at a time: recv, then send until the chunk is all out, then recv.
+ * There is one per connection, idle or not, in its loop's slab (which also
+ * says which loop it belongs to), so it holds only what every connection
+ * needs, packed: 184 bytes, the op 144 of them (docs/performance.md). An
+ * echo in progress adds just where it is in its chunk. */
 struct conn {
 	struct req r;
-	struct conns *cs;
-	struct conn *prev, *next; /* cs's list (under cs->lock) */
+	/* Sending: the rest of the chunk, named by the send in flight. The
+	 * chunk (a pool buffer, or our own copy) starts off bytes before. */
+	struct iovec iov;
 	int fd;
-	enum conn_state state;
-	void *buf; /* the chunk being echoed: a pool buffer, or our own copy */
-	uint32_t len, off;
-	int buf_own; /* buf is malloc'd (copied out under pool pressure) */
-	struct iovec iov; /* what the send in flight names */
-	_Atomic int kill;          /* enum kill_reason: close at the next step */
-	_Atomic uint64_t last_ms;  /* last completion, for --idle-timeout */
+	uint32_t off;                /* bytes of the chunk sent */
+	_Atomic uint32_t last_stamp; /* last completion, in STAMP_MS, for --idle-timeout */
+	uint8_t state;               /* enum conn_state */
+	_Atomic uint8_t kill;        /* enum kill_reason: close at the next step */
+	uint8_t buf_own;             /* the chunk is malloc'd (copied out under pool pressure) */
+	uint8_t listed;              /* attached, not closing: conns_kill may cancel its fd (cs->lock) */
 };
+
+static struct conns *conn_cs(const struct conn *cn)
+{
+	return cport_container_of(slab_of(cn), struct conns, slab);
+}
+
+/* The chunk being echoed, NULL if none. */
+static char *conn_chunk(const struct conn *cn)
+{
+	return cn->iov.iov_base ? (char *)cn->iov.iov_base - cn->off : NULL;
+}
+
+static uint32_t stamp_now(void)
+{
+	return (uint32_t)(coarse_ms() / STAMP_MS);
+}
 
 void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,
 		unsigned pool_buffers)
@@ -47,41 +76,41 @@ void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *lim
 	cs->pool_pressure = (pool_buffers ? pool_buffers : LIB_POOL_BUFFERS) * POOL_PRESSURE_NUM /
 			    POOL_PRESSURE_DEN;
 	pthread_mutex_init(&cs->lock, NULL);
+	slab_init(&cs->slab, sizeof(struct conn));
 }
 
-static void conn_link(struct conn *cn)
+static struct conn *conn_alloc(struct conns *cs)
 {
-	struct conns *cs = cn->cs;
-
 	pthread_mutex_lock(&cs->lock);
-	cn->next = cs->head;
-	if (cs->head)
-		cs->head->prev = cn;
-	cs->head = cn;
+	struct conn *cn = slab_alloc(&cs->slab);
+	pthread_mutex_unlock(&cs->lock);
+	return cn;
+}
+
+static void conn_release(struct conns *cs, struct conn *cn)
+{
+	pthread_mutex_lock(&cs->lock);
+	slab_free(cn);
 	pthread_mutex_unlock(&cs->lock);
 }
 
-static void conn_unlink(struct conn *cn)
+/* Whether conns_kill may cancel its fd: only while it is attached and not closing. */
+static void conn_list(struct conn *cn, uint8_t listed)
 {
-	struct conns *cs = cn->cs;
+	struct conns *cs = conn_cs(cn);
 
 	pthread_mutex_lock(&cs->lock);
-	if (cn->prev)
-		cn->prev->next = cn->next;
-	else
-		cs->head = cn->next;
-	if (cn->next)
-		cn->next->prev = cn->prev;
+	cn->listed = listed;
 	pthread_mutex_unlock(&cs->lock);
 }
 
 static void conn_free(struct conn *cn)
 {
-	struct conns *cs = cn->cs;
+	struct conns *cs = conn_cs(cn);
 
 	log_msg(LOG_DEBUG, "connection fd %d closed", cn->fd);
 	atomic_fetch_sub(&cs->limit->open, 1);
-	free(cn);
+	conn_release(cs, cn);
 	if (!atomic_load_explicit(&cs->trim_wanted, memory_order_relaxed))
 		atomic_store_explicit(&cs->trim_wanted, 1, memory_order_relaxed);
 	loop_core_unref(cs->core);
@@ -108,19 +137,21 @@ static int err_is_peer(int err)
 
 static void conn_release_buf(struct conn *cn)
 {
-	struct conns *cs = cn->cs;
+	struct conns *cs = conn_cs(cn);
+	char *chunk = conn_chunk(cn);
 
-	if (!cn->buf)
+	if (!chunk)
 		return;
 	if (cn->buf_own) {
-		free(cn->buf);
+		free(chunk);
 		atomic_fetch_sub_explicit(&cs->own_bufs, 1, memory_order_relaxed);
 		atomic_store_explicit(&cs->trim_wanted, 1, memory_order_relaxed);
 	} else {
-		cport_buf_release(cs->core->port, cn->buf);
+		cport_buf_release(cs->core->port, chunk);
 		atomic_fetch_sub_explicit(&cs->bufs_held, 1, memory_order_relaxed);
 	}
-	cn->buf = NULL;
+	cn->iov = (struct iovec){NULL, 0};
+	cn->off = 0;
 	cn->buf_own = 0;
 }
 
@@ -133,9 +164,9 @@ static void conn_close(struct conn *cn, struct counters *ctr)
 		counter_add(ctr, C_CONN_IDLE_CLOSED, 1);
 	else if (why == KILL_DRAIN)
 		counter_add(ctr, C_CONN_DRAIN_CLOSED, 1);
-	conn_unlink(cn);
+	conn_list(cn, 0);
 	cn->state = CS_CLOSING;
-	r = cport_close(cn->cs->core->port, cn->fd, &cn->r.op);
+	r = cport_close(conn_cs(cn)->core->port, cn->fd, &cn->r.op);
 	if (r < 0) {
 		log_limited(LK_CONN, LOG_ERR, "cannot close connection fd %d: %s", cn->fd, strerror(-r));
 		close(cn->fd);
@@ -175,7 +206,7 @@ static void conn_recv(struct conn *cn, struct counters *ctr)
 	if (conn_close_if_killed(cn, ctr))
 		return;
 	cn->state = CS_RECV;
-	r = cport_recv_pooled(cn->cs->core->port, cn->fd, &cn->r.op);
+	r = cport_recv_pooled(conn_cs(cn)->core->port, cn->fd, &cn->r.op);
 	if (r < 0)
 		conn_fail(cn, -r, ctr);
 }
@@ -187,9 +218,7 @@ static void conn_send(struct conn *cn, struct counters *ctr)
 	if (conn_close_if_killed(cn, ctr))
 		return;
 	cn->state = CS_SEND;
-	cn->iov.iov_base = (char *)cn->buf + cn->off;
-	cn->iov.iov_len = cn->len - cn->off;
-	r = cport_send(cn->cs->core->port, cn->fd, &cn->r.op, &cn->iov, 1);
+	r = cport_send(conn_cs(cn)->core->port, cn->fd, &cn->r.op, &cn->iov, 1);
 	if (r < 0)
 		conn_fail(cn, -r, ctr);
 }
@@ -198,17 +227,18 @@ static void conn_send(struct conn *cn, struct counters *ctr)
  * chunk to memory of its own and give the pool buffer back at once. */
 static void conn_unpool_if_pressed(struct conn *cn)
 {
-	struct conns *cs = cn->cs;
+	struct conns *cs = conn_cs(cn);
+	size_t len = cn->iov.iov_len;
 	void *own;
 
 	if (atomic_load_explicit(&cs->bufs_held, memory_order_relaxed) < cs->pool_pressure)
 		return;
-	own = malloc(cn->len);
+	own = malloc(len > COPY_MIN_BYTES ? len : COPY_MIN_BYTES);
 	if (!own)
 		return; /* keep the pool buffer: slower, not wrong */
-	memcpy(own, cn->buf, cn->len);
+	memcpy(own, cn->iov.iov_base, len);
 	conn_release_buf(cn);
-	cn->buf = own;
+	cn->iov = (struct iovec){own, len};
 	cn->buf_own = 1;
 	atomic_fetch_add_explicit(&cs->own_bufs, 1, memory_order_relaxed);
 }
@@ -221,7 +251,9 @@ static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 	}
 	counter_add(ctr, C_TCP_BYTES_OUT, (uint64_t)res);
 	cn->off += (uint32_t)res;
-	if (cn->off < cn->len) {
+	cn->iov.iov_base = (char *)cn->iov.iov_base + res;
+	cn->iov.iov_len -= (size_t)res;
+	if (cn->iov.iov_len) {
 		conn_send(cn, ctr); /* a partial send: the rest */
 		return;
 	}
@@ -234,20 +266,19 @@ static void conn_received(struct conn *cn, const struct cport_completion *c, str
 	int64_t res = c->result;
 
 	if (c->flags & CPORT_CF_BUFFER) {
-		cn->buf = c->buf;
-		atomic_fetch_add_explicit(&cn->cs->bufs_held, 1, memory_order_relaxed);
+		cn->iov = (struct iovec){c->buf, res > 0 ? (size_t)res : 0};
+		cn->off = 0;
+		atomic_fetch_add_explicit(&conn_cs(cn)->bufs_held, 1, memory_order_relaxed);
 	}
 	if (res == 0) {
 		conn_close(cn, ctr); /* end of stream: everything read was echoed */
 		return;
 	}
-	if (res < 0 || !cn->buf) {
+	if (res < 0 || !cn->iov.iov_base) {
 		conn_fail(cn, res < 0 ? (int)-res : EIO, ctr);
 		return;
 	}
 	counter_add(ctr, C_TCP_BYTES_IN, (uint64_t)res);
-	cn->len = (uint32_t)res;
-	cn->off = 0;
 	conn_unpool_if_pressed(cn);
 	conn_send(cn, ctr);
 }
@@ -256,7 +287,7 @@ static void conn_done(struct req *r, const struct cport_completion *c, struct co
 {
 	struct conn *cn = cport_container_of(r, struct conn, r);
 
-	atomic_store_explicit(&cn->last_ms, coarse_ms(), memory_order_relaxed);
+	atomic_store_explicit(&cn->last_stamp, stamp_now(), memory_order_relaxed);
 	if (cn->state == CS_CLOSING)
 		conn_free(cn);
 	else if (cn->state == CS_SEND)
@@ -292,7 +323,7 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 
 	if (!conn_admit(cs, fd, ctr))
 		return;
-	cn = calloc(1, sizeof(*cn));
+	cn = conn_alloc(cs);
 	if (!cn) {
 		r = -ENOMEM;
 		goto fail;
@@ -301,42 +332,55 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 		log_msg(LOG_DEBUG, "setsockopt(TCP_NODELAY): %s", strerror(errno));
 	cn->r.done = conn_done;
-	cn->cs = cs;
 	cn->fd = fd;
 	atomic_init(&cn->kill, KILL_NONE);
-	atomic_init(&cn->last_ms, coarse_ms());
+	atomic_init(&cn->last_stamp, stamp_now());
 	r = cport_attach(cs->core->port, fd, (uintptr_t)cn);
 	if (r < 0)
 		goto fail;
 	loop_core_ref(cs->core);
-	conn_link(cn);
+	conn_list(cn, 1);
 	counter_add(ctr, C_CONN_TOTAL, 1);
 	log_msg(LOG_DEBUG, "connection fd %d open", fd);
 	conn_recv(cn, ctr);
 	return;
 fail:
-	free(cn);
+	if (cn)
+		conn_release(cs, cn);
 	close(fd);
 	atomic_fetch_sub(&cs->limit->open, 1);
 	counter_add(ctr, C_ERR_CONN_SETUP, 1);
 	log_limited(LK_CONN_SETUP, LOG_ERR, "cannot start a connection: %s", strerror(-r));
 }
 
-/* Called with cs->lock held: the conn is on the list, its fd still ours. */
-static void conn_kill(struct conns *cs, struct conn *cn, enum kill_reason why)
-{
-	int none = KILL_NONE;
+struct kill {
+	struct conns *cs;
+	enum kill_reason why;
+	uint64_t cutoff;
+};
 
-	atomic_compare_exchange_strong(&cn->kill, &none, (int)why);
-	cport_cancel_fd(cs->core->port, cn->fd);
+/* Called with cs->lock held: while listed, the conn's fd is still ours. A
+ * stamp is rounded down: the last completion may have come up to STAMP_MS
+ * after it, so only a stamp that much older than the cutoff counts. */
+static void conn_kill(void *obj, void *arg)
+{
+	struct conn *cn = obj;
+	const struct kill *k = arg;
+	uint8_t none = KILL_NONE;
+	uint64_t last = atomic_load_explicit(&cn->last_stamp, memory_order_relaxed);
+
+	if (!cn->listed || (k->why != KILL_DRAIN && (last + 1) * STAMP_MS > k->cutoff))
+		return;
+	atomic_compare_exchange_strong(&cn->kill, &none, (uint8_t)k->why);
+	cport_cancel_fd(k->cs->core->port, cn->fd);
 }
 
 void conns_kill(struct conns *cs, enum kill_reason why, uint64_t cutoff)
 {
+	struct kill k = {cs, why, cutoff};
+
 	pthread_mutex_lock(&cs->lock);
-	for (struct conn *cn = cs->head; cn; cn = cn->next)
-		if (why == KILL_DRAIN || atomic_load_explicit(&cn->last_ms, memory_order_relaxed) <= cutoff)
-			conn_kill(cs, cn, why);
+	slab_each(&cs->slab, conn_kill, &k);
 	pthread_mutex_unlock(&cs->lock);
 }
 
@@ -346,17 +390,28 @@ int conns_take_trim(struct conns *cs)
 	    atomic_load_explicit(&cs->own_bufs, memory_order_relaxed))
 		return 0;
 	atomic_store_explicit(&cs->trim_wanted, 0, memory_order_relaxed);
+	pthread_mutex_lock(&cs->lock);
+	slab_trim(&cs->slab);
+	pthread_mutex_unlock(&cs->lock);
 	return 1;
+}
+
+/* What a connection the port gave up on still holds: its fd, unless it
+ * was closing through the port (which closes it), and a chunk of its own. */
+static void conn_drop(void *obj, void *arg)
+{
+	struct conn *cn = obj;
+
+	(void)arg;
+	if (cn->listed)
+		close(cn->fd);
+	if (cn->buf_own)
+		free(conn_chunk(cn));
 }
 
 void conns_free(struct conns *cs)
 {
-	struct conn *cn;
-
-	while ((cn = cs->head)) {
-		cs->head = cn->next;
-		close(cn->fd);
-		free(cn);
-	}
+	slab_each(&cs->slab, conn_drop, NULL);
+	slab_fini(&cs->slab);
 	pthread_mutex_destroy(&cs->lock);
 }

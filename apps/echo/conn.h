@@ -1,8 +1,9 @@
-/* conn.h - TCP connections: the echo, one op in flight; their list; the pool buffers they hold. */
+/* conn.h - TCP connections: the echo, one op in flight; their slab; the pool buffers they hold. */
 #ifndef ECHO_CONN_H
 #define ECHO_CONN_H
 
 #include "loop_core.h"
+#include "slab.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,8 +30,8 @@ struct conns {
 	char pad1[64];
 	_Atomic unsigned own_bufs; /* chunks copied out of the pool, not yet sent */
 	_Atomic int trim_wanted;   /* memory was freed: give it back to the system */
-	pthread_mutex_t lock;      /* the list */
-	struct conn *head;
+	pthread_mutex_t lock;      /* the slab, and each connection's listed flag */
+	struct slab slab;          /* the connections */
 };
 
 /* No connections yet; pool_buffers is the port's (0: the library's
@@ -48,7 +49,8 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr);
 void conns_kill(struct conns *cs, enum kill_reason why, uint64_t cutoff);
 
 /* 1 once when memory was freed since and no chunk is copied out: a good
- * time to give the heap back to the system. */
+ * time to give the heap back to the system. The slab's empty chunks go
+ * back first. */
 int conns_take_trim(struct conns *cs);
 
 /* Close and free what is left (after a forced exit: connections the port

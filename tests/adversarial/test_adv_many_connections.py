@@ -3,14 +3,19 @@ payloads, spread over several client processes (the descriptor cap here is
 20,000 per process). Reports the server's user memory per connection, and
 checks that a second wave of them leaves the server where the first left it."""
 import random
+import time
 
-from .advserver import QUARANTINE_KB, ClientProcess, SLOW, WellBehaved, scaled, warm_up
+from .advserver import QUARANTINE_KB, SANITIZED, SETTLE_TIMEOUT, ClientProcess, SLOW, WellBehaved, scaled, warm_up
 
 CONNECTIONS = 15000
 PROCS = 3
-# User memory per connection: the server keeps a small struct per connection
-# and no buffer while idle; more than this means per-connection buffers crept in.
-PER_CONN_BOUND_BYTES = 2048
+# User memory per idle connection (issue 9): the library's fd entry and the
+# echo's connection, its op included; no buffer while idle. More than this
+# means the compact per-connection state grew (docs/performance.md says
+# where each byte goes). A sanitizer build adds its shadow memory and
+# redzones to every byte: there the bound only catches a buffer per
+# connection creeping in.
+PER_CONN_BOUND_BYTES = 2048 if SANITIZED else 256
 # After the second wave closes: RSS outside the pool within 1 MiB of where
 # the first wave left it (a leak of 70 bytes per connection would not fit).
 # The first wave is what the baseline is taken after: malloc keeps what it
@@ -50,6 +55,22 @@ class Holders:
             p.kill()
 
 
+def idle_rss_kb(srv, target_kb):
+    """RSS outside the pool once the echo burst is over. Under pool pressure
+    the burst copies chunks out of the pool into malloc'd memory (how many
+    depends on how fast the server runs: 0 to a few hundred here); they are
+    freed as they go out, and the server's housekeeping gives such memory
+    back within about a second (malloc_trim). Only /proc tells: polled every
+    20 ms until it is at most target_kb, for SETTLE_TIMEOUT at most; the
+    last figure either way."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        rss = srv.mem_kb()[0]
+        if rss <= target_kb or time.monotonic() > deadline:
+            return rss
+        time.sleep(0.02)
+
+
 def test_fifteen_thousand_connections_held_and_echoing(start_server):
     srv = start_server()
     warm_up(srv)
@@ -61,6 +82,7 @@ def test_fifteen_thousand_connections_held_and_echoing(start_server):
         holders.gather("held")  # the first wave: only the baseline comes after it
         holders.command("echo", "echoed")  # every one of them at once, verified
         first_rss = srv.mem_kb()[0]
+        idle_rss = idle_rss_kb(srv, base0[0] + n * PER_CONN_BOUND_BYTES / 1024)
         holders.command("close", "closed")
         base = srv.baseline()
         with WellBehaved(srv.addr, parallel=4):
@@ -74,9 +96,11 @@ def test_fifteen_thousand_connections_held_and_echoing(start_server):
         holders.exit()
     finally:
         holders.kill()
-    per_conn = (first_rss - base0[0]) * 1024 / n
+    per_conn = (idle_rss - base0[0]) * 1024 / n
+    burst = (first_rss - base0[0]) * 1024 / n
     print(f"\n[{srv.backend}] {n} connections held: server user memory {per_conn:.0f} bytes per connection "
-          f"(RSS outside the pool {base0[0]} -> {first_rss} kB; bound {PER_CONN_BOUND_BYTES} bytes); second wave: "
+          f"(RSS outside the pool {base0[0]} -> {idle_rss} kB idle, {burst:.0f} B per connection right after "
+          f"the echo burst; bound {PER_CONN_BOUND_BYTES} bytes); second wave: "
           f"descriptors {fds}, RSS outside the pool {base[0]} -> {rss} kB, pool resident {pool} kB")
     assert fds >= n
     assert per_conn <= PER_CONN_BOUND_BYTES
