@@ -332,7 +332,10 @@ static int ring_init(struct cport *p, struct uring_be *b)
 	if (!p->mt)
 		prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
 	else
-		prm.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+		/* Not TASKRUN_FLAG: with it liburing's peek enters the kernel
+		 * whenever another thread has task work pending, which the
+		 * poller cannot run for it. */
+		prm.flags |= IORING_SETUP_COOP_TASKRUN;
 	int r = io_uring_queue_init_params(p->queue_depth, &b->ring, &prm);
 	b->disabled = r == 0 && !p->mt;
 	if (r == -EINVAL && !p->mt) { /* an older kernel: no single-issuer mode */

@@ -15,7 +15,16 @@
 
 #include <pthread.h>
 
+/* gcc says __SANITIZE_THREAD__; clang says it through __has_feature. */
 #if defined(__SANITIZE_THREAD__)
+#define CPORT_LOCK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CPORT_LOCK_TSAN 1
+#endif
+#endif
+
+#if defined(CPORT_LOCK_TSAN)
 
 typedef pthread_mutex_t lock_t;
 

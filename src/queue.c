@@ -361,9 +361,11 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 {
 	if (!p || !out || max <= 0)
 		return -EINVAL;
+	/* A thread that ran another port's completions leaves it first, so
+	 * what it started there reaches that port's kernel queue now. */
+	leave_other_port(p);
 	if (!p->mt)
 		return wait_single(p, out, max, timeout_ms);
-	leave_other_port(p);
 	if (atomic_load(&p->shutdown))
 		return -ESHUTDOWN;
 

@@ -367,9 +367,13 @@ static void conn_kill(void *obj, void *arg)
 	struct conn *cn = obj;
 	const struct kill *k = arg;
 	uint8_t none = KILL_NONE;
-	uint64_t last = atomic_load_explicit(&cn->last_stamp, memory_order_relaxed);
 
-	if (!cn->listed || (k->why != KILL_DRAIN && (last + 1) * STAMP_MS > k->cutoff))
+	/* Not listed: a slot not yet (or no longer) a connection, whose stamp
+	 * its starter may be writing without the lock. */
+	if (!cn->listed)
+		return;
+	uint64_t last = atomic_load_explicit(&cn->last_stamp, memory_order_relaxed);
+	if (k->why != KILL_DRAIN && (last + 1) * STAMP_MS > k->cutoff)
 		return;
 	atomic_compare_exchange_strong(&cn->kill, &none, (uint8_t)k->why);
 	cport_cancel_fd(k->cs->core->port, cn->fd);

@@ -201,3 +201,68 @@ Test(hot_thread, a_send_started_by_a_running_thread_that_then_exits_still_goes_o
 	close(l.fd);
 	close(peer);
 }
+
+struct mover {
+	struct leaver l;
+	cport_t *other; /* its own single-thread port, made and destroyed by the thread */
+	atomic_int waiting;
+	int rc_other;
+};
+
+/* Run a completion of the shared port, start a send there, then wait on a
+ * single-thread port of its own until the test posts to it. */
+static void *mover_main(void *arg)
+{
+	struct mover *m = arg;
+	struct cport_options o;
+	struct cport_completion c;
+
+	leaver_main(&m->l);
+	if (m->l.rc != 0)
+		return NULL;
+	test_options(&o);
+	o.flags |= CPORT_SINGLE_THREAD;
+	m->rc_other = cport_create(&o, &m->other);
+	if (m->rc_other < 0)
+		return NULL;
+	atomic_store(&m->waiting, 1);
+	m->rc_other = cport_wait(m->other, &c, 1, TEST_WAIT_MS);
+	cport_destroy(m->other);
+	return NULL;
+}
+
+Test(hot_thread, a_send_started_by_a_running_thread_goes_out_when_it_moves_to_a_single_thread_port,
+     .timeout = TEST_TIMEOUT)
+{
+	struct cport_options o;
+	struct mover m;
+	int peer;
+	char buf[4];
+	struct cport_completion c;
+	pthread_t t;
+
+	memset(&m, 0, sizeof(m));
+	test_options(&o);
+	m.l.port = test_port_new(&o);
+	test_tcp_pair(&m.l.fd, &peer);
+	cr_assert_eq(cport_attach(m.l.port, m.l.fd, 7), 0);
+	cport_op_init(&m.l.op);
+	cr_assert_eq(cport_post(m.l.port, 1, NULL, 0), 0);
+	test_thread_start(&t, mover_main, &m);
+	/* It now sleeps on its other port; nobody waits on the shared one. */
+	cr_assert_eq(test_read_exact(peer, buf, 4, TEST_WAIT_MS), 0, "the send never went out");
+	cr_assert_eq(memcmp(buf, "bye!", 4), 0);
+	int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+	while (!atomic_load(&m.waiting) && test_now_ms() < deadline)
+		usleep(100);
+	cr_assert_eq(cport_post(m.other, 2, NULL, 0), 0);
+	test_thread_join(t);
+	cr_assert_eq(m.l.rc, 0, "the mover: %d", m.l.rc);
+	cr_assert_eq(m.rc_other, 1, "its wait on its own port: %d", m.rc_other);
+	test_wait_one(m.l.port, &c);
+	cr_assert_eq(c.op, &m.l.op);
+	cr_assert_eq(c.result, 4);
+	cr_assert_eq(cport_destroy(m.l.port), 0);
+	close(m.l.fd);
+	close(peer);
+}
