@@ -206,6 +206,7 @@ struct mover {
 	struct leaver l;
 	cport_t *other; /* its own single-thread port, made and destroyed by the thread */
 	atomic_int waiting;
+	atomic_int posted; /* the test's cport_post to other has returned */
 	int rc_other;
 };
 
@@ -227,6 +228,11 @@ static void *mover_main(void *arg)
 		return NULL;
 	atomic_store(&m->waiting, 1);
 	m->rc_other = cport_wait(m->other, &c, 1, TEST_WAIT_MS);
+	/* Not while the poster may still be inside cport_post (it wakes us
+	 * after queueing): a port is destroyed once nobody else uses it. */
+	int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+	while (!atomic_load(&m->posted) && test_now_ms() < deadline)
+		usleep(100);
 	cport_destroy(m->other);
 	return NULL;
 }
@@ -256,6 +262,7 @@ Test(hot_thread, a_send_started_by_a_running_thread_goes_out_when_it_moves_to_a_
 	while (!atomic_load(&m.waiting) && test_now_ms() < deadline)
 		usleep(100);
 	cr_assert_eq(cport_post(m.other, 2, NULL, 0), 0);
+	atomic_store(&m.posted, 1);
 	test_thread_join(t);
 	cr_assert_eq(m.l.rc, 0, "the mover: %d", m.l.rc);
 	cr_assert_eq(m.rc_other, 1, "its wait on its own port: %d", m.rc_other);
