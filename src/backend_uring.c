@@ -84,18 +84,6 @@ static struct uring_be *UB(struct cport *p)
 	return p->be;
 }
 
-/* The SQ's lock, which a single-thread port does without. */
-static void sq_take(const struct cport *p, struct uring_be *b)
-{
-	if (p->mt)
-		lock_take(&b->sq_lock);
-}
-static void sq_give(const struct cport *p, struct uring_be *b)
-{
-	if (p->mt)
-		lock_give(&b->sq_lock);
-}
-
 /* Publish written SQEs to the kernel; returns how many it has not consumed.
  * sq_lock held. The SQ index array is identity-mapped at init. */
 static unsigned sq_flush(struct uring_be *b)
@@ -238,10 +226,10 @@ static void ur_wake(struct cport *p);
 static int queue_op(struct cport *p, struct cport_op *op)
 {
 	struct uring_be *b = UB(p);
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	struct io_uring_sqe *sqe = get_sqe(b, op);
 	if (!sqe) {
-		sq_give(p, b);
+		lock_give_if(p->mt, &b->sq_lock);
 		return -EAGAIN;
 	}
 	prep_op(p, sqe, op);
@@ -249,11 +237,11 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
 	if (!p->mt || queue_caller_returns(p)) {
-		sq_give(p, b);
+		lock_give_if(p->mt, &b->sq_lock);
 		return 0;
 	}
 	unsigned n = sq_flush(b);
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 	/* Outside the lock: the kernel takes whatever is published, so a
 	 * concurrent enter by another thread is harmless. Once published the
 	 * SQE is the kernel's: if this enter fails, the poller's next one
@@ -449,12 +437,12 @@ static int ur_attach(struct cport *p, struct fdent *fe)
 static void ur_detach(struct cport *p, struct fdent *fe)
 {
 	struct uring_be *b = UB(p);
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	if (link_linked(&UF(fe)->link)) {
 		list_remove(&b->asked_fds, &UF(fe)->link);
 		atomic_fetch_sub(&b->asked, 1);
 	}
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 }
 
 /* Write a cancel of op. sq_lock held. */
@@ -498,7 +486,7 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	(void)fe;
 	struct uring_be *b = UB(p);
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	prep_cancel_op(b, op);
 	/* Listed until its completion is reaped, unless that happened already. */
 	uint32_t out = OPW_OUT;
@@ -508,7 +496,7 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 		arm_retry(p, b);
 	}
 	sq_submit_now(b);
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 	return 0;
 }
 
@@ -517,10 +505,10 @@ static void confirm_op(struct cport *p, struct uring_be *b, struct cport_op *op)
 {
 	if (__atomic_exchange_n(&op->_backend_word, OPW_REAPED, __ATOMIC_SEQ_CST) != OPW_CANCEL_ASKED)
 		return;
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	list_remove(&b->asked_ops, &op->_backend_link);
 	atomic_fetch_sub(&b->asked, 1);
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 }
 
 /* Ask again for what is not confirmed yet. sq_lock held. */
@@ -550,13 +538,13 @@ static int cancels_due(struct cport *p, struct uring_be *b)
 {
 	if (!atomic_load(&b->asked))
 		return -1;
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	int64_t left = b->retry_at_ms - now_ms();
 	if (left <= 0 && atomic_load(&b->asked)) {
 		retry_cancels(b);
 		left = CANCEL_RETRY_MS;
 	}
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 	return atomic_load(&b->asked) ? (int)left : -1;
 }
 
@@ -567,7 +555,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	(void)dropped;
 	struct uring_be *b = UB(p);
 	struct ur_fd *uf = UF(fe);
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	prep_cancel_fd(b, fe->fd);
 	/* Listed until the fd ends or a later cancel_fd replaces this one. */
 	uf->epoch = atomic_load(&fe->epoch);
@@ -577,7 +565,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 		arm_retry(p, b);
 	}
 	sq_submit_now(b);
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 }
 
 static void ur_flush(struct cport *p)
@@ -585,9 +573,9 @@ static void ur_flush(struct cport *p)
 	struct uring_be *b = UB(p);
 	if (!atomic_load(&b->unflushed))
 		return;
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	sq_submit_now(b);
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 }
 
 /* A connect restarted as a wait for writability: its result is the socket's. */
@@ -634,10 +622,10 @@ static int reap(struct cport *p, struct uring_be *b)
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t ud = cqes[i]->user_data;
 			if (ud == UD_WAKE) {
-				sq_take(p, b);
+				lock_take_if(p->mt, &b->sq_lock);
 				b->wake_armed = false;
 				arm_wake(b);
-				sq_give(p, b);
+				lock_give_if(p->mt, &b->sq_lock);
 				continue;
 			}
 			if (ud == UD_CANCEL)
@@ -663,11 +651,11 @@ static int ur_poll(struct cport *p, int timeout_ms)
 	int due = cancels_due(p, b);
 	if (due >= 0 && (timeout_ms < 0 || due < timeout_ms))
 		timeout_ms = due;
-	sq_take(p, b);
+	lock_take_if(p->mt, &b->sq_lock);
 	if (!b->wake_armed)
 		arm_wake(b);
 	unsigned to_submit = sq_flush(b);
-	sq_give(p, b);
+	lock_give_if(p->mt, &b->sq_lock);
 
 	struct __kernel_timespec ts;
 	struct io_uring_getevents_arg arg;

@@ -14,6 +14,7 @@
 #define CPORT_LOCK_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 /* gcc says __SANITIZE_THREAD__; clang says it through __has_feature. */
 #if defined(__SANITIZE_THREAD__)
@@ -96,4 +97,17 @@ static inline void lock_give(lock_t *l)
 }
 
 #endif
+
+/* A lock that a single-thread port (mt false) does without. */
+static inline void lock_take_if(bool mt, lock_t *l)
+{
+	if (mt)
+		lock_take(l);
+}
+static inline void lock_give_if(bool mt, lock_t *l)
+{
+	if (mt)
+		lock_give(l);
+}
+
 #endif

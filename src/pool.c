@@ -45,18 +45,6 @@ static void unmap_region(void *base, size_t bytes)
 	munmap((char *)base - pg, bytes + 2 * pg);
 }
 
-static void lock(struct pool *pl)
-{
-	if (pl->mt)
-		lock_take(&pl->lock);
-}
-
-static void unlock(struct pool *pl)
-{
-	if (pl->mt)
-		lock_give(&pl->lock);
-}
-
 int pool_init(struct pool *pl, unsigned count, size_t size, bool mt)
 {
 	size_t pg = page_size();
@@ -101,14 +89,14 @@ void pool_fini(struct pool *pl)
 
 void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx)
 {
-	lock(pl);
+	lock_take_if(pl->mt, &pl->lock);
 	pl->kernel_put = put;
 	pl->kernel_ctx = ctx;
 	while (pl->nfree) {
 		put(ctx, pl->free_ids[--pl->nfree]);
 		atomic_fetch_add(&pl->in_kernel, 1);
 	}
-	unlock(pl);
+	lock_give_if(pl->mt, &pl->lock);
 }
 
 int pool_id_of(const struct pool *pl, const void *buf, unsigned *id)
@@ -125,12 +113,12 @@ int pool_id_of(const struct pool *pl, const void *buf, unsigned *id)
 int pool_take(struct pool *pl, unsigned *id)
 {
 	int ret = -ENOBUFS;
-	lock(pl);
+	lock_take_if(pl->mt, &pl->lock);
 	if (pl->nfree && list_empty(&pl->waiters)) {
 		*id = pl->free_ids[--pl->nfree];
 		ret = 0;
 	}
-	unlock(pl);
+	lock_give_if(pl->mt, &pl->lock);
 	return ret;
 }
 
@@ -148,7 +136,7 @@ static void grant(struct cport_op *op, unsigned id)
 struct cport_op *pool_put(struct pool *pl, unsigned id)
 {
 	struct cport_op *op = NULL;
-	lock(pl);
+	lock_take_if(pl->mt, &pl->lock);
 	struct cport_link *k = list_pop_front(&pl->waiters);
 	if (k) {
 		op = list_entry(k, struct cport_op, _pool_link);
@@ -160,7 +148,7 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 	} else {
 		pl->free_ids[pl->nfree++] = id;
 	}
-	unlock(pl);
+	lock_give_if(pl->mt, &pl->lock);
 	return op;
 }
 
@@ -190,7 +178,7 @@ static void unpark(struct pool *pl, struct cport_op *op)
 enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 {
 	enum pool_wait r;
-	lock(pl);
+	lock_take_if(pl->mt, &pl->lock);
 	if (op_unwanted(op)) {
 		r = POOL_REFUSED;
 	} else if (!list_empty(&pl->waiters)) {
@@ -205,23 +193,23 @@ enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 		park(pl, op);
 		r = POOL_PARKED;
 	}
-	unlock(pl);
+	lock_give_if(pl->mt, &pl->lock);
 	return r;
 }
 
 bool pool_unpark(struct pool *pl, struct cport_op *op)
 {
-	lock(pl);
+	lock_take_if(pl->mt, &pl->lock);
 	bool parked = op_bits_test(op, OPB_PARKED);
 	if (parked)
 		unpark(pl, op);
-	unlock(pl);
+	lock_give_if(pl->mt, &pl->lock);
 	return parked;
 }
 
 void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list *out)
 {
-	lock(pl);
+	lock_take_if(pl->mt, &pl->lock);
 	list_for_each_safe(&pl->waiters, k, nx)
 	{
 		struct cport_op *op = list_entry(k, struct cport_op, _pool_link);
@@ -230,7 +218,7 @@ void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list
 		unpark(pl, op);
 		list_push_back(out, &op->_queue_link);
 	}
-	unlock(pl);
+	lock_give_if(pl->mt, &pl->lock);
 }
 
 void pool_lend(struct pool *pl, unsigned id)

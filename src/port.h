@@ -61,13 +61,11 @@ static inline void punlock(const struct cport *p, pthread_mutex_t *m)
 /* An fd entry's lock, which vanishes on a single-thread port too. */
 static inline void fd_lock(const struct cport *p, struct fdent *fe)
 {
-	if (p->mt)
-		lock_take(&fe->lock);
+	lock_take_if(p->mt, &fe->lock);
 }
 static inline void fd_unlock(const struct cport *p, struct fdent *fe)
 {
-	if (p->mt)
-		lock_give(&fe->lock);
+	lock_give_if(p->mt, &fe->lock);
 }
 
 /* A batch: ops gathered for the queue, linked by _queue_link. */

@@ -373,6 +373,9 @@ int cport_wait(cport_t *p, struct cport_completion *out, int max, int timeout_ms
 	if (timeout_ms > 0)
 		deadline_after(&w.deadline, timeout_ms);
 	pthread_mutex_lock(&p->lock);
+	/* Only a thread that ran this port's completions can have starts
+	 * waiting for its wait; any other's went to the kernel at once. */
+	w.flushed = !queue_caller_returns(p);
 	if (tls_port == p && tls_counted) {
 		p->running--;
 		tls_counted = false;
