@@ -153,13 +153,34 @@ CPORT_API unsigned cport_concurrency(const cport_t *port);
  * is not detected, and not supported), -EBADF if not an open fd. */
 CPORT_API int cport_attach(cport_t *port, int fd, uintptr_t key);
 
+/* cport_set_completion_modes() modes */
+#define CPORT_SKIP_ON_SUCCESS 0x1u /* an op that succeeds inside its start call completes there (returns 1) */
+
+/* Set fd's completion modes (Windows' SetFileCompletionNotificationModes).
+ * With CPORT_SKIP_ON_SUCCESS an op on fd that the kernel completes with
+ * success while its start call runs is done when that call returns 1: its
+ * result is cport_op_result(op), the op is the caller's again, and no
+ * completion for it comes through the port. A failure, and an op that has
+ * to wait, still completes through the port (the call returns 0). Pooled
+ * receives always complete through the port. With epoll the library tries
+ * every op at once whose socket was ready; with io_uring it tries sends.
+ * 0, -EINVAL for unknown modes, -EBADF if fd is not attached. */
+CPORT_API int cport_set_completion_modes(cport_t *port, int fd, unsigned modes);
+
+/* The result of an op whose start call returned 1 (and of one dequeued). */
+CPORT_API int64_t cport_op_result(const struct cport_op *op);
+
 /* Zero an op before its first use. */
 CPORT_API void cport_op_init(struct cport_op *op);
 
 /* The kind of the op that just completed (enum cport_op_kind). */
 CPORT_API int cport_op_kind(const struct cport_op *op);
 
-/* Receive into iov[0..iovcnt). Completes with bytes received, 0 at end of
+/* Every start call below returns 0 when the op was started (one completion
+ * follows), 1 when it was done at once on an fd with CPORT_SKIP_ON_SUCCESS
+ * (no completion follows: see cport_set_completion_modes), or -errno.
+ *
+ * Receive into iov[0..iovcnt). Completes with bytes received, 0 at end of
  * stream, or -errno. -EBUSY if op is in flight; -EBADF if fd is not attached;
  * -EINVAL on a NULL or empty buffer list; -EAGAIN if the kernel's queue is
  * full and takes nothing now (try again after a wait); -ESHUTDOWN once the

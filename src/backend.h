@@ -37,6 +37,10 @@ struct backend {
 	/* -ENOBUFS from this backend means data was waiting (epoll looks
 	 * before it asks the pool); otherwise the core waits for data first. */
 	bool nobufs_means_data;
+	/* submit tries the syscall itself when the socket may be ready (epoll);
+	 * otherwise the gate tries a send at once for an fd that skips the port
+	 * on success (CPORT_SKIP_ON_SUCCESS). */
+	bool tries_at_once;
 	/* Set up p->be (p->pool is ready). 0, or -errno if this backend cannot
 	 * run here (then nothing is left allocated). May block. */
 	int (*init)(struct cport *p);

@@ -3,6 +3,7 @@
  * registered once, edge-triggered, at attach: no epoll_ctl per op. */
 #include "backend.h"
 #include "fault.h"
+#include "try_io.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -164,43 +165,7 @@ static ssize_t try_pooled(struct cport *p, struct cport_op *op, int fd, unsigned
 /* One attempt at op's syscall: bytes/fd/0, -errno or -EAGAIN. */
 static ssize_t try_op(struct cport_op *op, int fd)
 {
-	const struct msghdr *m = &op->_msg;
-	ssize_t n;
-	do {
-		switch (op->_kind) {
-		case CPORT_OP_RECV:
-			n = m->msg_iovlen == 1 ? recv(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0)
-					       : recvmsg(fd, &op->_msg, 0);
-			break;
-		case CPORT_OP_RECVFROM:
-			n = recvmsg(fd, &op->_msg, 0);
-			break;
-		case CPORT_OP_RECVMSG:
-			n = recvmsg(fd, (struct msghdr *)op->_addr, 0);
-			break;
-		case CPORT_OP_SEND:
-			n = m->msg_iovlen == 1
-				    ? send(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL)
-				    : sendmsg(fd, m, MSG_NOSIGNAL);
-			break;
-		case CPORT_OP_SENDTO:
-			n = sendmsg(fd, m, MSG_NOSIGNAL);
-			break;
-		case CPORT_OP_SENDMSG:
-			n = sendmsg(fd, op->_addr, MSG_NOSIGNAL);
-			break;
-		case CPORT_OP_ACCEPT:
-			n = accept4(fd, (struct sockaddr *)op->_addr, op->_addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-			break;
-		case CPORT_OP_CONNECT:
-			return try_connect(op, fd);
-		default:
-			return -EINVAL;
-		}
-	} while (n < 0 && errno == EINTR);
-	if (n >= 0)
-		return n;
-	return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return op->_kind == CPORT_OP_CONNECT ? try_connect(op, fd) : try_io(op, fd);
 }
 
 static size_t iov_total(const struct msghdr *m)
@@ -421,6 +386,7 @@ const struct backend backend_epoll = {
 	.id = CPORT_BACKEND_EPOLL,
 	.preference = 10,
 	.nobufs_means_data = true,
+	.tries_at_once = true,
 	.init = ep_init,
 	.fini = ep_fini,
 	.attach = ep_attach,

@@ -31,6 +31,7 @@ static int attach_locked(struct cport *p, struct fdent *fe, int fd, uintptr_t ke
 	fe->fd = fd;
 	fe->key = key;
 	fe->finishing = false;
+	fe->modes = 0;
 	atomic_store(&fe->inflight, 0);
 	r = p->be_ops->attach(p, fe);
 	if (r < 0) {
@@ -56,6 +57,21 @@ int cport_attach(cport_t *p, int fd, uintptr_t key)
 		return fd >= FDTAB_CHUNK * FDTAB_CHUNKS ? -EBADF : -ENOMEM;
 	fd_lock(p, fe);
 	int r = fe->state == FD_FREE ? attach_locked(p, fe, fd, key) : -EEXIST;
+	fd_unlock(p, fe);
+	return r;
+}
+
+int cport_set_completion_modes(cport_t *p, int fd, unsigned modes)
+{
+	if (!p || (modes & ~CPORT_SKIP_ON_SUCCESS))
+		return -EINVAL;
+	struct fdent *fe = fd < 0 ? NULL : fdtab_get(&p->fdtab, fd);
+	if (!fe)
+		return -EBADF;
+	fd_lock(p, fe);
+	int r = fe->state == FD_ATTACHED ? 0 : -EBADF;
+	if (r == 0)
+		fe->modes = (uint8_t)modes;
 	fd_unlock(p, fe);
 	return r;
 }

@@ -42,6 +42,7 @@ struct fdent {
 	_Atomic uint8_t state;
 	bool close_fd;
 	bool finishing;
+	uint8_t modes; /* CPORT_SKIP_ON_SUCCESS (under lock) */
 	alignas(void *) unsigned char backend_area[FD_BACKEND_AREA];
 };
 

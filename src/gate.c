@@ -5,6 +5,7 @@
  * current epoch, and nobody asked to cancel it. */
 #include "backend.h"
 #include "fault.h"
+#include "try_io.h"
 
 #include <errno.h>
 
@@ -12,12 +13,18 @@
  * cancel-by-number hit a reused fd) before it is given up as cancelled. */
 #define MAX_RESTARTS 1000
 
-/* The op leaves the library with res: set what the caller reads. */
-static void finalize(struct cport_op *op, int64_t res, struct list *b)
+/* Set what the caller reads of an op that ends with res. */
+static void set_outputs(struct cport_op *op, int64_t res)
 {
 	if (op->_kind == CPORT_OP_RECVFROM && res >= 0 && op->_addrlen)
 		*(socklen_t *)op->_addrlen = op->_msg.msg_namelen;
 	op->_result = res;
+}
+
+/* The op leaves the library with res, through the port. */
+static void finalize(struct cport_op *op, int64_t res, struct list *b)
+{
+	set_outputs(op, res);
 	op_set_state(op, OP_DONE);
 	batch_add(b, op);
 }
@@ -87,6 +94,31 @@ void gate_restart(struct cport *p, struct cport_op *op, struct list *b)
 		core_buf_free(p, id, b);
 }
 
+/* First submit. An fd that skips the port on success has a send tried here
+ * when the backend would not try it at once itself (io_uring): a send
+ * nearly always goes out at once, and then costs no trip through the
+ * kernel's queue and the port's. fe->lock held; returns as submit. */
+static int first_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
+{
+	if ((fe->modes & CPORT_SKIP_ON_SUCCESS) && !p->be_ops->tries_at_once && op_is_send(op->_kind)) {
+		int64_t r = FAULT(FAULT_TRY, op, try_io(op, fe->fd));
+		if (r != -EAGAIN) {
+			op->_result = r;
+			return 1;
+		}
+	}
+	return backend_submit(p, fe, op);
+}
+
+/* An answer at once that ends the op in its start call: a success on an fd
+ * that skips the port on success, not a pooled receive (its buffer is
+ * handed over by a completion). fe->lock held. */
+static bool skips_port(const struct fdent *fe, const struct cport_op *op)
+{
+	return (fe->modes & CPORT_SKIP_ON_SUCCESS) && op->_result >= 0 && op->_kind != CPORT_OP_RECV_POOLED &&
+	       !op_bits_test(op, OPB_GRANTED);
+}
+
 int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	if (atomic_load(&p->shutdown))
@@ -99,10 +131,18 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 	op->_key = fe->key;
 	op->_epoch = atomic_load(&fe->epoch);
 	atomic_fetch_add(&fe->inflight, 1);
-	int r = backend_submit(p, fe, op);
-	if (r < 0)
+	int r = first_submit(p, fe, op);
+	bool done_now = r == 1 && skips_port(fe, op);
+	if (r < 0 || done_now)
 		atomic_fetch_sub(&fe->inflight, 1); /* attached, under its lock: no close waits on the count */
+	if (done_now) {
+		/* Idle before the lock goes: a cancel looks again under it. */
+		set_outputs(op, op->_result);
+		op_set_state(op, OP_IDLE);
+	}
 	fd_unlock(p, fe);
+	if (done_now)
+		return 1;
 	if (r == 1) {
 		struct list b;
 		batch_init(&b);

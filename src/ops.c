@@ -20,6 +20,11 @@ int cport_op_kind(const struct cport_op *op)
 	return op ? op->_kind : CPORT_OP_NONE;
 }
 
+int64_t cport_op_result(const struct cport_op *op)
+{
+	return op ? op->_result : -EINVAL;
+}
+
 /* A claimed op that will not start is the caller's again. */
 static int give_back(struct cport_op *op, int err)
 {
@@ -202,6 +207,12 @@ int cport_cancel(cport_t *p, struct cport_op *op)
 	/* Under the fd's lock the gate cannot be between its check of the
 	 * bit and its submit: the op is found, or it will not start again. */
 	fd_lock(p, fe);
+	if (op_state(op) != OP_INFLIGHT) {
+		/* It ended in its start call (CPORT_SKIP_ON_SUCCESS) or was
+		 * queued since the look above. */
+		fd_unlock(p, fe);
+		return -ENOENT;
+	}
 	op_bits_set(op, OPB_CANCEL);
 	bool dropped = pool_unpark(&p->pool, op) || p->be_ops->cancel(p, fe, op) == 1;
 	fd_unlock(p, fe);

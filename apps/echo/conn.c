@@ -211,6 +211,8 @@ static void conn_recv(struct conn *cn, struct counters *ctr)
 		conn_fail(cn, -r, ctr);
 }
 
+static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr);
+
 static void conn_send(struct conn *cn, struct counters *ctr)
 {
 	int r;
@@ -219,7 +221,9 @@ static void conn_send(struct conn *cn, struct counters *ctr)
 		return;
 	cn->state = CS_SEND;
 	r = cport_send(conn_cs(cn)->core->port, cn->fd, &cn->r.op, &cn->iov, 1);
-	if (r < 0)
+	if (r == 1)
+		conn_sent(cn, cport_op_result(&cn->r.op), ctr); /* out at once: no completion follows */
+	else if (r < 0)
 		conn_fail(cn, -r, ctr);
 }
 
@@ -316,6 +320,16 @@ static int conn_admit(struct conns *cs, int fd, struct counters *ctr)
 	return 1;
 }
 
+/* With epoll a send that goes out at once then skips the queue and the
+ * wait: 1,723 -> 1,367 instructions per message at 100 x 64 B, the same
+ * system calls (docs/performance.md). With io_uring a send already rides
+ * in the thread's next wait; trying it at once would add a system call per
+ * message, so there the ring keeps it. */
+static int sends_skip_port(cport_t *port)
+{
+	return strcmp(cport_backend_name(port), "epoll") == 0;
+}
+
 void conn_start(struct conns *cs, int fd, struct counters *ctr)
 {
 	struct conn *cn;
@@ -338,6 +352,8 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	r = cport_attach(cs->core->port, fd, (uintptr_t)cn);
 	if (r < 0)
 		goto fail;
+	if (sends_skip_port(cs->core->port))
+		(void)cport_set_completion_modes(cs->core->port, fd, CPORT_SKIP_ON_SUCCESS);
 	loop_core_ref(cs->core);
 	conn_list(cn, 1);
 	counter_add(ctr, C_CONN_TOTAL, 1);

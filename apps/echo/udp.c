@@ -16,6 +16,7 @@
 #define UDP_SLOTS_SHARED 8 /* datagram receives in flight per socket */
 #define UDP_SLOTS_PER_THREAD 2
 #define UDP_BUF_SIZE 65536 /* the largest datagram (65,507 bytes IPv4) fits */
+#define UDP_AT_ONCE_MAX 32 /* datagrams a slot answers in a row without the port */
 
 /* One datagram at a time: its receive, then its reply, then the next. */
 struct udp_slot {
@@ -140,8 +141,9 @@ static void reply_ctl(struct udp_slot *s, const struct dgram_dst *d)
 	}
 }
 
-/* Receive the next datagram into the slot; a closing socket's slot retires,
- * and so does one that cannot start (-errno, logged). */
+/* Receive the next datagram into the slot. 1: one came at once (its length
+ * is the op's result); 0: the receive is in flight, or the slot retired with
+ * its socket; -errno: it cannot start (logged), and the slot retired. */
 static int udp_recv(struct udp_slot *s, struct counters *ctr)
 {
 	struct udp_sock *u = s->u;
@@ -172,7 +174,20 @@ static int udp_recv(struct udp_slot *s, struct counters *ctr)
 	return r;
 }
 
-static void udp_reply(struct udp_slot *s, size_t len, struct counters *ctr)
+static void udp_sent(int64_t res, struct counters *ctr)
+{
+	if (res >= 0) {
+		counter_add(ctr, C_UDP_DGRAMS_OUT, 1);
+		counter_add(ctr, C_UDP_BYTES_OUT, (uint64_t)res);
+	} else if (res != -ECANCELED) {
+		counter_add(ctr, C_ERR_UDP_SEND, 1);
+		log_limited(LK_UDP, LOG_WARNING, "datagram send: %s", strerror((int)-res));
+	}
+}
+
+/* Answer the datagram in the slot, or drop it. 0: the reply is in flight,
+ * or the slot retired; 1: the slot is free for the next datagram. */
+static int udp_reply(struct udp_slot *s, size_t len, struct counters *ctr)
 {
 	struct udp_sock *u = s->u;
 	struct dgram_dst dst;
@@ -181,58 +196,77 @@ static void udp_reply(struct udp_slot *s, size_t len, struct counters *ctr)
 
 	if (s->msg.msg_flags & MSG_TRUNC) {
 		counter_add(ctr, C_UDP_DROP_TRUNC, 1);
-		(void)udp_recv(s, ctr);
-		return;
+		return 1;
 	}
 	dst_read(&s->msg, &dst);
 	drop = dgram_guard(u->cfg, &s->peer, &dst);
 	if (drop != C_COUNT) {
 		counter_add(ctr, drop, 1);
-		udp_recv(s, ctr);
-		return;
+		return 1;
 	}
 	reply_ctl(s, &dst);
 	s->iov.iov_len = len;
 	s->msg.msg_flags = 0;
 	if (!sock_op_begin(&u->sk))
-		return;
+		return 0;
 	s->sending = 1;
 	r = cport_sendmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
 	sock_op_end(&u->sk);
-	if (r < 0) {
+	if (r == 1)
+		udp_sent(cport_op_result(&s->r.op), ctr); /* out at once: no completion follows */
+	else if (r < 0) {
 		counter_add(ctr, C_ERR_UDP_SEND, 1);
 		log_limited(LK_UDP, LOG_WARNING, "cannot send a datagram: %s", strerror(-r));
-		udp_recv(s, ctr);
 	}
+	return r != 0;
 }
 
-static void udp_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
+/* A datagram of res bytes is in the slot (or a receive failed): answer it. 1: the slot is free. */
+static int udp_received(struct udp_slot *s, int64_t res, struct counters *ctr)
 {
-	struct udp_slot *s = cport_container_of(r, struct udp_slot, r);
-	int64_t res = c->result;
-
-	if (s->sending) {
-		if (res >= 0) {
-			counter_add(ctr, C_UDP_DGRAMS_OUT, 1);
-			counter_add(ctr, C_UDP_BYTES_OUT, (uint64_t)res);
-		} else if (res != -ECANCELED) {
-			counter_add(ctr, C_ERR_UDP_SEND, 1);
-			log_limited(LK_UDP, LOG_WARNING, "datagram send: %s", strerror((int)-res));
-		}
-		udp_recv(s, ctr);
-		return;
-	}
 	if (res < 0) {
 		if (res != -ECANCELED) {
 			counter_add(ctr, C_ERR_UDP_RECV, 1);
 			log_limited(LK_UDP, LOG_WARNING, "datagram receive: %s", strerror((int)-res));
 		}
-		udp_recv(s, ctr);
-		return;
+		return 1;
 	}
 	counter_add(ctr, C_UDP_DGRAMS_IN, 1);
 	counter_add(ctr, C_UDP_BYTES_IN, (uint64_t)res);
-	udp_reply(s, (size_t)res, ctr);
+	return udp_reply(s, (size_t)res, ctr);
+}
+
+/* The slot is free: receive and answer until an op of it is in flight.
+ * Datagrams that come at once are answered here, up to UDP_AT_ONCE_MAX;
+ * then the next goes through the port as if it had completed there, so the
+ * socket's flood does not keep this thread from everything else. */
+static int udp_next(struct udp_slot *s, struct counters *ctr)
+{
+	int r;
+
+	for (unsigned n = 0; (r = udp_recv(s, ctr)) == 1; n++) {
+		int64_t res = cport_op_result(&s->r.op);
+		if (n == UDP_AT_ONCE_MAX) {
+			r = cport_post(s->u->sk.core->port, (uintptr_t)s->u, &s->r.op, res);
+			if (r == 0)
+				return 0;
+			log_limited(LK_UDP, LOG_ERR, "cannot queue a datagram: %s", strerror(-r));
+		}
+		if (!udp_received(s, res, ctr))
+			return 0;
+	}
+	return r;
+}
+
+static void udp_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
+{
+	struct udp_slot *s = cport_container_of(r, struct udp_slot, r);
+
+	if (s->sending)
+		udp_sent(c->result, ctr);
+	else if (!udp_received(s, c->result, ctr))
+		return;
+	(void)udp_next(s, ctr);
 }
 
 void udp_init(struct udp_sock *u, struct loop_core *core, const struct config *cfg)
@@ -261,11 +295,17 @@ int udp_alloc_slots(struct udp_sock *u, int shared_port)
 
 int udp_arm(struct udp_sock *u, struct counters *ctr)
 {
-	for (unsigned i = 0; i < u->nslots; i++) {
-		int r;
+	/* A reply goes out in the call that sends it, nearly always: the
+	 * slot is free again without a trip through the port. */
+	int r = cport_set_completion_modes(u->sk.core->port, u->sk.fd, CPORT_SKIP_ON_SUCCESS);
 
+	if (r < 0) {
+		log_msg(LOG_ERR, "cannot set a UDP socket's completion modes: %s", strerror(-r));
+		return r;
+	}
+	for (unsigned i = 0; i < u->nslots; i++) {
 		loop_core_ref(u->sk.core);
-		r = udp_recv(u->slots[i], ctr);
+		r = udp_next(u->slots[i], ctr);
 		if (r < 0)
 			return r;
 	}
