@@ -28,6 +28,14 @@ static int gen_attach(struct tctx *t, struct slot *s, struct conn *cn)
 		err_log(t->run, t, E_CALL, "cport_attach refused a free fd", CPORT_OP_NONE, cn->fd, g->no, r);
 		return r;
 	}
+	/* Half the fds skip the port when an op succeeds at once: such an op
+	 * must then be done in its start call and never complete again. */
+	if (chance(&t->rng, 50)) {
+		r = cport_set_completion_modes(s->pc->port, cn->fd, CPORT_SKIP_ON_SUCCESS);
+		if (r < 0)
+			err_log(t->run, t, E_CALL, "cport_set_completion_modes refused", CPORT_OP_NONE, cn->fd, g->no, r);
+		t->cnt.stat[S_SKIP_FDS]++;
+	}
 	s->gen = g;
 	s->conn = cn;
 	s->state = SLOT_ATTACHED;
@@ -135,10 +143,13 @@ void start_recv(struct tctx *t, struct slot *s)
 	count_started(t, s->pc, r);
 	int ret = pooled ? cport_recv_pooled(s->pc->port, r->fd, &r->op)
 			 : cport_recv(s->pc->port, r->fd, &r->op, r->iov, n);
-	if (ret < 0)
+	if (ret < 0) {
 		start_refused(t, s->pc, r, ret, "receive refused on an attached fd");
-	else
+	} else {
 		cn->rx_rec = r;
+		if (ret == 1)
+			ledger_done_now(t, s, r);
+	}
 }
 
 /* len 0: a random length. */
@@ -156,10 +167,13 @@ void start_send_len(struct tctx *t, struct slot *s, size_t len)
 	int n = split_iov(t, r);
 	count_started(t, s->pc, r);
 	int ret = cport_send(s->pc->port, r->fd, &r->op, r->iov, n);
-	if (ret < 0)
+	if (ret < 0) {
 		start_refused(t, s->pc, r, ret, "send refused on an attached fd");
-	else
+	} else {
 		cn->tx_rec = r;
+		if (ret == 1)
+			ledger_done_now(t, s, r);
+	}
 }
 
 void start_send(struct tctx *t, struct slot *s)

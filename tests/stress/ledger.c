@@ -245,11 +245,11 @@ static void check_order(struct tctx *t, struct rec *r, const struct cport_comple
 		t->cnt.stat[S_LATE_OK]++;
 }
 
-static void handle_io(struct tctx *t, struct rec *r, const struct cport_completion *c, const struct call *call)
+/* s->mu held. */
+static void handle_io_locked(struct tctx *t, struct rec *r, const struct cport_completion *c, const struct call *call)
 {
 	struct gen *g = r->gen;
 	struct slot *s = g->conn->slot;
-	pthread_mutex_lock(&s->mu);
 	if (c->key != g->key)
 		err_log(t->run, t, E_KEY, "key differs from the attach key", (int)r->kind, r->fd, g->no,
 			(int64_t)(c->key >> 32));
@@ -262,6 +262,13 @@ static void handle_io(struct tctx *t, struct rec *r, const struct cport_completi
 		else
 			on_recv(t, s, r, c);
 	}
+}
+
+static void handle_io(struct tctx *t, struct rec *r, const struct cport_completion *c, const struct call *call)
+{
+	struct slot *s = r->gen->conn->slot;
+	pthread_mutex_lock(&s->mu);
+	handle_io_locked(t, r, c, call);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -326,6 +333,38 @@ static struct rec *rec_of(struct pctx *pc, struct cport_op *op)
 	return r;
 }
 
+/* Take r's completion, once: false (and logged) if it was taken already. */
+static bool take_once(struct tctx *t, struct rec *r, const struct cport_completion *c)
+{
+	int expect = REC_INFLIGHT;
+	if (!atomic_compare_exchange_strong_explicit(&r->state, &expect, REC_DONE, memory_order_acq_rel,
+						     memory_order_acquire)) {
+		err_log(t->run, t, E_DOUBLE, "op completed again", (int)c->kind, -1, 0, c->result);
+		return false;
+	}
+	t->cnt.stat[S_COMPLETED]++;
+	t->cnt.completed[r->kind % KINDS]++;
+	return true;
+}
+
+void ledger_done_now(struct tctx *t, struct slot *s, struct rec *r)
+{
+	struct cport_completion c = {
+		.key = r->gen->key, .op = &r->op, .result = cport_op_result(&r->op), .kind = r->kind,
+	};
+	uint64_t now = atomic_fetch_add(&t->run->ticket, 1);
+	struct call call = { .enter = now, .ret = now };
+	t->cnt.stat[S_DONE_NOW]++;
+	if (c.result < 0 || r->kind == CPORT_OP_RECV_POOLED)
+		err_log(t->run, t, E_RESULT, "done at once, but a failure or a pooled receive", (int)r->kind, r->fd,
+			gen_no(r->gen), c.result);
+	if (!take_once(t, r, &c))
+		return;
+	handle_io_locked(t, r, &c, &call);
+	rec_put(r);
+	atomic_fetch_sub(&s->pc->in_flight, 1);
+}
+
 /* Check one completion against the ledger. */
 void ledger_handle(struct tctx *t, struct pctx *pc, const struct cport_completion *c, const struct call *call)
 {
@@ -338,14 +377,8 @@ void ledger_handle(struct tctx *t, struct pctx *pc, const struct cport_completio
 		err_log(t->run, t, E_UNKNOWN, "op not started on this port", (int)c->kind, -1, 0, c->result);
 		return;
 	}
-	int expect = REC_INFLIGHT;
-	if (!atomic_compare_exchange_strong_explicit(&r->state, &expect, REC_DONE, memory_order_acq_rel,
-						     memory_order_acquire)) {
-		err_log(t->run, t, E_DOUBLE, "op completed again", (int)c->kind, -1, 0, c->result);
+	if (!take_once(t, r, c))
 		return;
-	}
-	t->cnt.stat[S_COMPLETED]++;
-	t->cnt.completed[r->kind % KINDS]++;
 	if (c->kind != r->kind || cport_op_kind(c->op) != (int)r->kind)
 		err_log(t->run, t, E_KIND, "kind differs from the op started", (int)c->kind, r->fd, gen_no(r->gen),
 			c->result);

@@ -357,7 +357,7 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 		       (unsigned long long)c->completed[kinds[i]], (unsigned long long)c->started[kinds[i]]);
 	printf("); conns %llu (tcp %llu) reattach %llu fd-reuse %llu cancel %llu cancel_fd %llu ecanceled %llu "
 	       "partial %llu cross-thread-end %llu late-ok %llu held %llu starved-cancel %llu (thawed %llu) "
-	       "peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
+	       "skip-on-success fds %llu done-at-once %llu peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
 	       " errors:",
 	       (unsigned long long)c->stat[S_CONNS], (unsigned long long)c->stat[S_TCP],
 	       (unsigned long long)c->stat[S_REATTACH], (unsigned long long)c->stat[S_FD_REUSED],
@@ -365,7 +365,8 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 	       (unsigned long long)c->stat[S_CANCELED], (unsigned long long)c->stat[S_PARTIAL],
 	       (unsigned long long)c->stat[S_CROSS_END], (unsigned long long)c->stat[S_LATE_OK],
 	       (unsigned long long)c->stat[S_HELD], (unsigned long long)c->stat[S_STARVED],
-	       (unsigned long long)c->stat[S_THAWED],
+	       (unsigned long long)c->stat[S_THAWED], (unsigned long long)c->stat[S_SKIP_FDS],
+	       (unsigned long long)c->stat[S_DONE_NOW],
 	       (unsigned long long)c->stat[S_PEER_RESET], (unsigned long long)c->stat[S_PEER_SHUT],
 	       (unsigned long long)c->stat[S_PEER_SILENT], (unsigned long long)(c->stat[S_BYTES_RX] >> 10),
 	       (unsigned long long)(c->stat[S_BYTES_TX] >> 10));

@@ -76,6 +76,8 @@ enum stat_id {
 	S_HELD,         /* pooled buffers released after a delay */
 	S_STARVED,      /* pooled receives cancelled while we held every buffer */
 	S_THAWED,       /* ... still in flight after every thread's wait had timed out once since */
+	S_SKIP_FDS,     /* attaches with CPORT_SKIP_ON_SUCCESS */
+	S_DONE_NOW,     /* ops done in their start call (no completion through the port) */
 	S_COUNT
 };
 
@@ -247,6 +249,8 @@ const char *kind_name(int kind);
 
 /* ledger.c */
 void ledger_handle(struct tctx *t, struct pctx *pc, const struct cport_completion *c, const struct call *call);
+/* r's start call returned 1 (CPORT_SKIP_ON_SUCCESS): check it as its completion; s->mu held. */
+void ledger_done_now(struct tctx *t, struct slot *s, struct rec *r);
 unsigned ledger_lost(struct run *run, struct pctx *pc);
 struct rec *rec_get(struct pctx *pc);
 void rec_put(struct rec *r);
