@@ -79,6 +79,8 @@ typedef union _LARGE_INTEGER {
 #define LOWORD(l) ((WORD)((l)&0xffff))
 #define HIWORD(l) ((WORD)(((l) >> 16) & 0xffff))
 #define UNREFERENCED_PARAMETER(p) ((void)(p))
+#define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
+#define CONTAINING_RECORD(address, type, field) ((type *)((char *)(address)-offsetof(type, field)))
 
 /* The shim's state of one overlapped operation. Private: the OVERLAPPED
  * carries it so that starting I/O allocates nothing. */
