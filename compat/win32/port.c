@@ -78,7 +78,12 @@ static bool associate(HANDLE file, HANDLE port, ULONG_PTR key)
 		w32_set_error(ERROR_INVALID_HANDLE);
 		return false;
 	}
-	int r = cport_attach(pt->cp, (int)s, key);
+	/* cport cannot tell that an fd is attached to another port; the map can. */
+	struct w32_slot *other;
+	bool taken = w32_socket_port(s, &other, NULL) != NULL;
+	if (taken)
+		w32_handle_put(other, true);
+	int r = taken ? -EEXIST : cport_attach(pt->cp, (int)s, key);
 	if (r == 0)
 		w32_socket_associate(s, port, key);
 	w32_handle_put(slot, true);
