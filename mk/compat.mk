@@ -21,7 +21,8 @@ $(B)/libcport-win32.a: $(COMPAT_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/libcport-win32.so: $(COMPAT_OBJ) $(B)/libcport.so
-	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport-win32.so.0 -o $@ $(COMPAT_OBJ) -L$(B) -lcport -lpthread
+	# It finds libcport.so.0 where it is itself installed.
+	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport-win32.so.0 -Wl,-rpath,'$$ORIGIN' -o $@ $(COMPAT_OBJ) -L$(B) -lcport -lpthread
 
 # Programs as a Windows programmer writes them, with what the .pc file gives.
 $(B)/examples/win32/%: examples/win32/%.c $(COMPAT_HDR) $(B)/libcport-win32.a $(B)/libcport.a
