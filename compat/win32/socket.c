@@ -106,26 +106,6 @@ int WSACleanup(void)
 	return 0;
 }
 
-/* A new socket: close-on-exec (Windows handles are not inherited unless
- * asked), within the fd range the map covers, with a clean map entry. */
-static SOCKET socket_new(int af, int type, int protocol)
-{
-	if (!map_ready())
-		return (SOCKET)w32_fail(ENOMEM, (int)INVALID_SOCKET);
-	int fd = (socket)(af, type | SOCK_CLOEXEC, protocol);
-	if (fd < 0) {
-		w32_fail(errno, 0);
-		return INVALID_SOCKET;
-	}
-	if (fd >= W32_MAX_FDS) {
-		close(fd);
-		w32_set_error(WSAEMFILE);
-		return INVALID_SOCKET;
-	}
-	atomic_store(&sock_ent[fd], 0);
-	return (SOCKET)fd;
-}
-
 SOCKET w32_socket_adopt(int fd)
 {
 	if (fd >= W32_MAX_FDS) {
@@ -135,6 +115,22 @@ SOCKET w32_socket_adopt(int fd)
 	}
 	atomic_store(&sock_ent[fd], 0);
 	return (SOCKET)fd;
+}
+
+/* A new socket: close-on-exec (Windows handles are not inherited unless
+ * asked), within the fd range the map covers, with a clean map entry. */
+static SOCKET socket_new(int af, int type, int protocol)
+{
+	if (!map_ready()) {
+		w32_set_error(WSAENOBUFS);
+		return INVALID_SOCKET;
+	}
+	int fd = (socket)(af, type | SOCK_CLOEXEC, protocol);
+	if (fd < 0) {
+		w32_fail(errno, 0);
+		return INVALID_SOCKET;
+	}
+	return w32_socket_adopt(fd);
 }
 
 SOCKET WSASocketA(int af, int type, int protocol, LPWSAPROTOCOL_INFOA info, GROUP g, DWORD flags)
