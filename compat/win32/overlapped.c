@@ -260,7 +260,7 @@ static int64_t accept_finish(struct cport_win32_io *io, int64_t res)
 static bool connect_then_send(cport_t *cp, struct cport_win32_io *io, int64_t *res)
 {
 	io->step = STEP_SEND_AFTER_CONNECT;
-	int r = cport_send(cp, io->fd, &io->op, &io->iov1, 1);
+	int r = cp ? cport_send(cp, io->fd, &io->op, &io->iov1, 1) : -ECANCELED;
 	if (r == 0)
 		return true;
 	io->step = STEP_NONE;

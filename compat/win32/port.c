@@ -173,9 +173,25 @@ static bool entry_from(cport_t *cp, struct cport_completion *c, struct w32_entry
 
 #define WAIT_BATCH 64
 
+/* Hand out what cport_wait gave. A completion may start the next step of
+ * an operation (ConnectEx's data), which needs the port not shut down
+ * meanwhile: a busy pin; without one (the handle was closed just now) that
+ * step is not started and the operation ends ERROR_OPERATION_ABORTED. */
+static int hand_out(HANDLE port, cport_t *cp, struct cport_completion *c, int n, struct w32_entry *out)
+{
+	struct w32_slot *slot;
+	bool busy = w32_handle_get(port, W32_PORT, true, &slot) != NULL;
+	int got = 0;
+	for (int i = 0; i < n; i++)
+		got += entry_from(busy ? cp : NULL, &c[i], &out[got]);
+	if (busy)
+		w32_handle_put(slot, true);
+	return got;
+}
+
 /* Dequeue up to max completions Windows would hand out. Returns the count,
  * 0 on timeout, -ESHUTDOWN when the port was closed under the wait. */
-static int dequeue(cport_t *cp, struct w32_entry *out, int max, DWORD ms)
+static int dequeue(HANDLE port, cport_t *cp, struct w32_entry *out, int max, DWORD ms)
 {
 	struct cport_completion c[WAIT_BATCH];
 	struct deadline d;
@@ -188,9 +204,7 @@ static int dequeue(cport_t *cp, struct w32_entry *out, int max, DWORD ms)
 			continue;
 		if (n <= 0)
 			return n;
-		int got = 0;
-		for (int i = 0; i < n; i++)
-			got += entry_from(cp, &c[i], &out[got]);
+		int got = hand_out(port, cp, c, n, out);
 		if (got > 0 || deadline_left(&d) == 0)
 			return got;
 	}
@@ -215,7 +229,7 @@ BOOL GetQueuedCompletionStatus(HANDLE port, LPDWORD bytes, PULONG_PTR key, LPOVE
 		return FALSE;
 	}
 	struct w32_entry e;
-	int n = dequeue(pt->cp, &e, 1, ms);
+	int n = dequeue(port, pt->cp, &e, 1, ms);
 	w32_handle_put(slot, false);
 	if (n <= 0) {
 		w32_set_error(dequeue_error(n));
@@ -246,7 +260,7 @@ BOOL GetQueuedCompletionStatusEx(HANDLE port, LPOVERLAPPED_ENTRY entries, ULONG 
 		return FALSE;
 	}
 	struct w32_entry e[WAIT_BATCH];
-	int n = dequeue(pt->cp, e, count > WAIT_BATCH ? WAIT_BATCH : (int)count, ms);
+	int n = dequeue(port, pt->cp, e, count > WAIT_BATCH ? WAIT_BATCH : (int)count, ms);
 	w32_handle_put(slot, false);
 	if (n <= 0) {
 		w32_set_error(dequeue_error(n));

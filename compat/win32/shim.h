@@ -62,7 +62,8 @@ int w32_sync_io(SOCKET s, struct msghdr *m, int flags, bool is_send, DWORD *done
 /* overlapped.c: what GetQueuedCompletionStatus does with a dequeued
  * completion before handing it out: *bytes, *err (0 or a positive errno),
  * and the OVERLAPPED's Internal and InternalHigh. Returns false if the
- * completion was consumed (a multi-step operation went on to its next step). */
+ * completion was consumed (a multi-step operation went on to its next step).
+ * cp is NULL when the port is closing: no next step is started then. */
 bool w32_complete(cport_t *cp, struct cport_completion *c, DWORD *bytes, int *err);
 
 /* A blocking wait for fd to be ready, for calls on a socket that an
