@@ -142,6 +142,18 @@ CPORT_API int cport_destroy(cport_t *port);
  * Returns an enum cport_backend, or -EINVAL for NULL or any other name. */
 CPORT_API int cport_backend_parse(const char *name);
 
+/* Keep the port's memory valid past cport_destroy, for a caller whose other
+ * threads may still be on their way into cport_wait or cport_post on it (a
+ * wrapper that cannot tell when they got there): those calls then return
+ * -ESHUTDOWN instead of reading freed memory. Every other call stays
+ * forbidden after cport_destroy. Each cport_retain needs one cport_release;
+ * the memory goes with the last of them and cport_destroy's.
+ * Returns 0, or -EINVAL for NULL. */
+CPORT_API int cport_retain(cport_t *port);
+
+/* Drop a reference taken with cport_retain. NULL is ignored. */
+CPORT_API void cport_release(cport_t *port);
+
 /* The name of the backend this port runs on: "io_uring" or "epoll". */
 CPORT_API const char *cport_backend_name(const cport_t *port);
 

@@ -158,6 +158,20 @@ int cport_destroy(cport_t *p)
 	return 0;
 }
 
+int cport_retain(cport_t *p)
+{
+	if (!p)
+		return -EINVAL;
+	atomic_fetch_add(&p->refs, 1);
+	return 0;
+}
+
+void cport_release(cport_t *p)
+{
+	if (p)
+		queue_unref(p);
+}
+
 const char *cport_backend_name(const cport_t *p)
 {
 	return p && p->be_ops ? p->be_ops->name : "none";
