@@ -56,8 +56,10 @@ $(B)/libcport.a: $(LIB_OBJ)
 $(B)/libcport.so: $(LIB_OBJ)
 	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
 
+# cport-echo alone links libsystemd (socket activation, sd_notify); the library never does.
+ECHO_LIBS := $(or $(shell pkg-config --libs libsystemd 2>/dev/null),-lsystemd)
 $(B)/cport-echo: $(ECHO_SRC) $(wildcard apps/echo/*.h) $(B)/libcport.a
-	$(CC) $(CFLAGS_ALL) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL) $(ECHO_LIBS)
 
 $(B)/cport-bench: $(BENCH_SRC) $(wildcard apps/bench/*.h) $(B)/libcport.a
 	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ $(BENCH_SRC) $(B)/libcport.a $(LDLIBS_ALL) -lm
