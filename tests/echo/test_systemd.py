@@ -1,0 +1,130 @@
+"""systemd: socket activation through the real systemd-socket-activate, and
+readiness (READY=1, STOPPING=1, WATCHDOG=1) on a NOTIFY_SOCKET."""
+import os
+import shutil
+import socket
+
+import pytest
+
+from echoserver import IO_TIMEOUT, READY_RE, Server, echo_once, start_args
+
+ACTIVATE = shutil.which("systemd-socket-activate")
+needs_activate = pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate is not installed (Debian's systemd)")
+BIND_TRIES = 5  # a free port found may be taken before systemd-socket-activate binds it
+
+
+def free_port(kind):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def activated(servers, backend, kind, *extra):
+    """cport-echo under systemd-socket-activate on a free loopback port; it is
+    started (exec'd) by the first connection or datagram, which the caller
+    sends. Returns (server, port)."""
+    flags = ["--datagram"] if kind == socket.SOCK_DGRAM else []
+    for _ in range(BIND_TRIES):
+        port = free_port(kind)
+        prefix = [ACTIVATE, *flags, "-l", f"127.0.0.1:{port}", "--fdname=echo",
+                  "-E", "ASAN_OPTIONS=" + os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")]
+        srv = Server(start_args(backend, *extra, bind=False), prefix=prefix)
+        _, m = srv.wait_line(r"^Listening on 127\.0\.0\.1:(\d+) as 3\.$")
+        if m is not None:
+            servers.append(srv)
+            return srv, port
+        srv.kill()
+    pytest.fail("systemd-socket-activate could not listen:\n" + srv.text())
+
+
+@needs_activate
+def test_systemd_socket_activate_hands_over_a_tcp_socket_and_echo_works(servers, backend):
+    srv, port = activated(servers, backend, socket.SOCK_STREAM, "--verbose")
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
+        assert echo_once(s, b"activated") == b"activated"
+        srv.wait_ready()
+        assert srv.addrs == [("127.0.0.1", port)]
+        assert srv.backend == backend
+        data = os.urandom(100_000)
+        assert echo_once(s, data) == data
+    assert f"inherited fd 3 (echo): tcp 127.0.0.1:{port}" in srv.text()
+
+
+@needs_activate
+def test_systemd_socket_activate_hands_over_a_udp_socket_and_echo_works(servers, backend):
+    srv, port = activated(servers, backend, socket.SOCK_DGRAM)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(IO_TIMEOUT)
+        u.sendto(b"first datagram", ("127.0.0.1", port))
+        assert u.recvfrom(100) == (b"first datagram", ("127.0.0.1", port))
+        srv.wait_ready()
+        for n in (0, 1, 1400, 60000):
+            u.sendto(b"d" * n, ("127.0.0.1", port))
+            assert u.recvfrom(65536)[0] == b"d" * n
+    assert srv.addrs == [("127.0.0.1", port)]
+
+
+@needs_activate
+def test_activated_server_refuses_listen_options_of_its_own(backend):
+    """--listen next to inherited sockets would be silently ignored: refused."""
+    port = free_port(socket.SOCK_STREAM)
+    srv = Server(start_args(backend, "--listen", "127.0.0.1:0", bind=False),
+                 prefix=[ACTIVATE, "-l", f"127.0.0.1:{port}"])
+    _, m = srv.wait_line(r"^Listening on")
+    assert m is not None, srv.text()
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT):
+        assert srv.proc.wait(IO_TIMEOUT) == 1
+    srv.reader.join(IO_TIMEOUT)
+    assert "leave out --listen, --bind and --port" in srv.text()
+
+
+class Notifications:
+    """A unix datagram socket given as NOTIFY_SOCKET, as systemd's would be."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(IO_TIMEOUT)
+        self.path = path
+
+    def next(self):
+        """The next message as a dict of its assignments."""
+        msg = self.sock.recv(4096).decode()
+        return dict(line.split("=", 1) for line in msg.split("\n") if line)
+
+    def next_with(self, key):
+        """Messages until one carries key (WATCHDOG=1 may come in between)."""
+        for _ in range(1000):
+            m = self.next()
+            if key in m:
+                return m
+        raise AssertionError(f"no {key} message")
+
+
+def test_notify_socket_gets_ready_then_stopping(launch, tmp_path):
+    note = Notifications(str(tmp_path / "notify"))
+    srv = launch(env={"NOTIFY_SOCKET": note.path})
+    ready = note.next()
+    assert ready["READY"] == "1"
+    assert ready["STATUS"].startswith("serving echo:")
+    with srv.connect() as s:
+        assert echo_once(s, b"ready") == b"ready"
+    assert srv.stop() == 0
+    stopping = note.next()
+    assert stopping == {"STOPPING": "1", "STATUS": "draining"}
+
+
+def test_notify_socket_gets_watchdog_pings_when_watchdog_usec_is_set(launch, tmp_path):
+    note = Notifications(str(tmp_path / "notify"))
+    launch(env={"NOTIFY_SOCKET": note.path, "WATCHDOG_USEC": "200000"})
+    assert note.next()["READY"] == "1"
+    for _ in range(3):
+        assert note.next() == {"WATCHDOG": "1"}
+
+
+def test_no_watchdog_pings_without_watchdog_usec(launch, tmp_path):
+    note = Notifications(str(tmp_path / "notify"))
+    srv = launch(env={"NOTIFY_SOCKET": note.path})
+    assert note.next()["READY"] == "1"
+    assert srv.stop() == 0
+    assert "STOPPING" in note.next()  # the very next message: no WATCHDOG=1 before it
