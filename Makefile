@@ -127,6 +127,9 @@ install: all
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' cport.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cport.pc
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 644 systemd/cport-echo.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' systemd/cport-echo.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/cport-echo.service
 	install -m 644 man/man3/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 # Optional pieces (bench, ...) add their targets and TEST_EXTRA here.
