@@ -365,6 +365,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	int c;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->metrics.fd = -1;
 	cfg->drain_ms = DEFAULT_DRAIN_MS;
 	cfg->udp_min_port = DEFAULT_UDP_MIN_PORT;
 	opterr = 0; /* our own messages */

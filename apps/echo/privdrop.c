@@ -77,8 +77,8 @@ static int stuck(uid_t uid, gid_t gid)
 
 int privdrop_to(const char *name)
 {
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 
 	if (lookup(name, &uid, &gid) != 0)
 		return -1;

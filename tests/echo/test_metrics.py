@@ -353,3 +353,18 @@ def test_metrics_while_draining_and_a_clean_exit(launch):
     held.sendall(b"GET /")
     assert srv.stop() == 0  # an open metrics connection does not hold the exit
     held.close()
+
+
+def test_per_thread_model_counts_every_threads_traffic(launch):
+    """Each thread has its own port and listener; the scrape sums them all."""
+    srv = launch_metrics(launch, "--model", "per-thread", "--threads", "3")
+    socks = [srv.connect() for _ in range(12)]
+    for i, s in enumerate(socks):
+        assert echo_once(s, b"p" * (i + 1)) == b"p" * (i + 1)
+    for s in socks:
+        s.close()
+    s = wait_quiet(srv, lambda s: s["cport_echo_connections_open"] == 0
+                   and s["cport_echo_connection_lifetime_seconds_count"] == 12)
+    assert s["cport_echo_connections_accepted_total"] == 12
+    assert s['cport_echo_received_bytes_total{protocol="tcp"}'] == sum(range(1, 13))
+    assert s['cport_echo_info{version="0.1.0",backend="%s",threads="3"}' % srv.backend] == 1

@@ -128,3 +128,17 @@ def test_no_watchdog_pings_without_watchdog_usec(launch, tmp_path):
     assert note.next()["READY"] == "1"
     assert srv.stop() == 0
     assert "STOPPING" in note.next()  # the very next message: no WATCHDOG=1 before it
+
+
+@needs_activate
+def test_activated_socket_is_shared_by_every_thread_of_the_per_thread_model(servers, backend):
+    srv, port = activated(servers, backend, socket.SOCK_STREAM, "--model", "per-thread", "--threads", "3")
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) for _ in range(9)]
+    try:
+        for i, s in enumerate(conns):
+            assert echo_once(s, b"t%d" % i) == b"t%d" % i
+        srv.wait_ready()  # one line per address, whatever the threads
+        assert srv.addrs == [("127.0.0.1", port)] and srv.threads == 3
+    finally:
+        for s in conns:
+            s.close()
