@@ -142,3 +142,20 @@ def test_activated_socket_is_shared_by_every_thread_of_the_per_thread_model(serv
     finally:
         for s in conns:
             s.close()
+
+
+def test_only_cport_echo_links_libsystemd_not_the_library():
+    import subprocess
+    from echoserver import BINARY
+
+    lib = os.path.join(os.path.dirname(BINARY), "libcport.so")
+    if not os.path.exists(lib):
+        pytest.skip(f"{lib} is not built")
+
+    def needed(path):
+        out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, timeout=IO_TIMEOUT)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "libsystemd" not in needed(lib)
+    assert "libsystemd.so" in needed(BINARY)
