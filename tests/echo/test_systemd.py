@@ -19,17 +19,18 @@ def free_port(kind):
         return s.getsockname()[1]
 
 
-def activated(servers, backend, kind, *extra):
-    """cport-echo under systemd-socket-activate on a free loopback port; it is
-    started (exec'd) by the first connection or datagram, which the caller
-    sends. Returns (server, port)."""
+def activated(servers, backend, kind, *extra, host="127.0.0.1"):
+    """cport-echo under systemd-socket-activate on a free port of host (""
+    for [::], dual-stack, as the shipped .socket unit has it); it is started
+    (exec'd) by the first connection or datagram, which the caller sends.
+    Returns (server, port)."""
     flags = ["--datagram"] if kind == socket.SOCK_DGRAM else []
     for _ in range(BIND_TRIES):
         port = free_port(kind)
-        prefix = [ACTIVATE, *flags, "-l", f"127.0.0.1:{port}", "--fdname=echo",
+        prefix = [ACTIVATE, *flags, "-l", f"{host}:{port}" if host else str(port), "--fdname=echo",
                   "-E", "ASAN_OPTIONS=" + os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")]
         srv = Server(start_args(backend, *extra, bind=False), prefix=prefix)
-        _, m = srv.wait_line(r"^Listening on 127\.0\.0\.1:(\d+) as 3\.$")
+        _, m = srv.wait_line(r"^Listening on \S+:(\d+) as 3\.$")
         if m is not None:
             servers.append(srv)
             return srv, port
@@ -62,6 +63,23 @@ def test_systemd_socket_activate_hands_over_a_udp_socket_and_echo_works(servers,
             u.sendto(b"d" * n, ("127.0.0.1", port))
             assert u.recvfrom(65536)[0] == b"d" * n
     assert srv.addrs == [("127.0.0.1", port)]
+
+
+@needs_activate
+def test_a_dual_stack_activated_socket_answers_ipv4_and_ipv6_from_the_address_used(servers, backend):
+    """The .socket unit's ListenDatagram=7 with BindIPv6Only=both: one [::]
+    socket; an IPv4 client must get its answer from the IPv4 address."""
+    if not __import__("echoserver").have_ipv6():
+        pytest.skip("no IPv6 loopback here")
+    srv, port = activated(servers, backend, socket.SOCK_DGRAM, host="")
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(fam, socket.SOCK_DGRAM) as u:
+            u.settimeout(IO_TIMEOUT)
+            u.sendto(b"dual stack", (host, port))
+            data, src = u.recvfrom(100)
+            assert (data, src[:2]) == (b"dual stack", (host, port))
+    srv.wait_ready()
+    assert srv.addrs == [("::", port)]
 
 
 @needs_activate
