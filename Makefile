@@ -56,8 +56,10 @@ $(B)/libcport.a: $(LIB_OBJ)
 $(B)/libcport.so: $(LIB_OBJ)
 	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
 
+# cport-echo alone links libsystemd (socket activation, sd_notify); the library never does.
+ECHO_LIBS := $(or $(shell pkg-config --libs libsystemd 2>/dev/null),-lsystemd)
 $(B)/cport-echo: $(ECHO_SRC) $(wildcard apps/echo/*.h) $(B)/libcport.a
-	$(CC) $(CFLAGS_ALL) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL) $(ECHO_LIBS)
 
 $(B)/cport-bench: $(BENCH_SRC) $(wildcard apps/bench/*.h) $(B)/libcport.a
 	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ $(BENCH_SRC) $(B)/libcport.a $(LDLIBS_ALL) -lm
@@ -125,6 +127,9 @@ install: all
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' cport.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cport.pc
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 644 systemd/cport-echo.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' systemd/cport-echo.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/cport-echo.service
 	install -m 644 man/man3/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 # Optional pieces (bench, ...) add their targets and TEST_EXTRA here.

@@ -2,8 +2,8 @@
 # deps.sh - install the Debian packages a make target needs, only if missing.
 # usage: scripts/deps.sh build|test|bench
 set -eu
-build="make gcc pkg-config liburing-dev"
-test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps"
+build="make gcc pkg-config liburing-dev libsystemd-dev"
+test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps systemd prometheus man-db"
 bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace"
 case "${1:-build}" in
 build) want=$build ;;

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,6 +97,30 @@ fail:
 	return -err;
 }
 
+/* An inherited socket, as it is: the first copy gets it, the others (one
+ * per loop, --model per-thread) a duplicate of it, all sharing its queue.
+ * A datagram socket learns where each datagram was sent to, as ours do. */
+static int inherited_open(const struct listen_addr *la, unsigned copy, struct sockaddr_storage *bound,
+			  const char **what)
+{
+	int fd = copy == 0 ? la->fd : fcntl(la->fd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0) {
+		*what = "fcntl(F_DUPFD_CLOEXEC)";
+		return -errno;
+	}
+	if (copy == 0 && la->proto == BIND_UDP) {
+		int v6 = la->ss.ss_family == AF_INET6;
+
+		if (set_int(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, 1) != 0) {
+			*what = "setsockopt(PKTINFO)";
+			return -errno;
+		}
+	}
+	*bound = la->ss;
+	return fd;
+}
+
 static int proto_served(const struct config *cfg, int proto)
 {
 	return proto == BIND_TCP ? cfg->tcp : cfg->udp;
@@ -129,7 +154,12 @@ static int open_addr(const struct config *cfg, const struct bind_plan *plan, uns
 			*type = t == BIND_TCP ? SOCK_STREAM : SOCK_DGRAM;
 			if (!proto_served(cfg, t))
 				continue;
-			fd = socket_open(&cfg->addrs[i], *type, *port, reuseport, &bound, what);
+			if (cfg->addrs[i].fd >= 0 && cfg->addrs[i].proto != t)
+				continue;
+			if (cfg->addrs[i].fd >= 0)
+				fd = inherited_open(&cfg->addrs[i], k, &bound, what);
+			else
+				fd = socket_open(&cfg->addrs[i], *type, *port, reuseport, &bound, what);
 			if (fd < 0)
 				return fd;
 			*plan->fd_at(plan->ctx, k, i, t) = fd;
@@ -189,6 +219,24 @@ static int open_group(const struct config *cfg, const struct bind_plan *plan, un
 	log_msg(LOG_ERR, "cannot serve %s (%s): %s: %s", a, type == SOCK_STREAM ? "tcp" : "udp", what,
 		strerror(-err));
 	return err;
+}
+
+int bind_listen_tcp(const struct listen_addr *la, struct sockaddr_storage *bound)
+{
+	const char *what = "";
+	char a[80];
+	int fd;
+
+	if (la->fd >= 0) { /* inherited, checked by inherit.c */
+		*bound = la->ss;
+		return la->fd;
+	}
+	fd = socket_open(la, SOCK_STREAM, sa_port(&la->ss), 0, bound, &what);
+	if (fd < 0) {
+		addr_format((const struct sockaddr *)&la->ss, a, sizeof(a));
+		log_msg(LOG_ERR, "cannot serve %s (tcp): %s: %s", a, what, strerror(-fd));
+	}
+	return fd;
 }
 
 int bind_open_all(const struct config *cfg, const struct bind_plan *plan)

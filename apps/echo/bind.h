@@ -22,4 +22,8 @@ struct bind_plan {
  * -errno, or -EADDRNOTAVAIL if no address is left to serve. */
 int bind_open_all(const struct config *cfg, const struct bind_plan *plan);
 
+/* One listening TCP socket on la (--metrics): the fd and *bound, or
+ * -errno (logged). An inherited one (la->fd) is returned as it is. */
+int bind_listen_tcp(const struct listen_addr *la, struct sockaddr_storage *bound);
+
 #endif

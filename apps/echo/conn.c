@@ -36,8 +36,9 @@ enum conn_state { CS_RECV, CS_SEND, CS_CLOSING };
  * op at a time: recv, then send until the chunk is all out, then recv.
  * There is one per connection, idle or not, in its loop's slab (which also
  * says which loop it belongs to), so it holds only what every connection
- * needs, packed: 184 bytes, the op 144 of them (docs/performance.md). An
- * echo in progress adds just where it is in its chunk. */
+ * needs, packed: 192 bytes, the op 144 of them (docs/performance.md; 8
+ * of them since the lifetime histogram of --metrics). An echo in progress
+ * adds just where it is in its chunk. */
 struct conn {
 	struct req r;
 	/* Sending: the rest of the chunk, named by the send in flight. The
@@ -46,6 +47,7 @@ struct conn {
 	int fd;
 	uint32_t off;                /* bytes of the chunk sent */
 	_Atomic uint32_t last_stamp; /* last completion, in STAMP_MS, for --idle-timeout */
+	uint32_t born;               /* accepted, in LIFE_UNIT_MS (wraps after 497 days) */
 	uint8_t state;               /* enum conn_state */
 	_Atomic uint8_t kill;        /* enum kill_reason: close at the next step */
 	uint8_t buf_own;             /* the chunk is malloc'd (copied out under pool pressure) */
@@ -104,10 +106,16 @@ static void conn_list(struct conn *cn, uint8_t listed)
 	pthread_mutex_unlock(&cs->lock);
 }
 
-static void conn_free(struct conn *cn)
+static uint32_t life_now(void)
+{
+	return (uint32_t)(coarse_ms() / LIFE_UNIT_MS);
+}
+
+static void conn_free(struct conn *cn, struct counters *ctr)
 {
 	struct conns *cs = conn_cs(cn);
 
+	counter_lifetime(ctr, (uint32_t)(life_now() - cn->born));
 	log_msg(LOG_DEBUG, "connection fd %d closed", cn->fd);
 	atomic_fetch_sub(&cs->limit->open, 1);
 	conn_release(cs, cn);
@@ -170,7 +178,7 @@ static void conn_close(struct conn *cn, struct counters *ctr)
 	if (r < 0) {
 		log_limited(LK_CONN, LOG_ERR, "cannot close connection fd %d: %s", cn->fd, strerror(-r));
 		close(cn->fd);
-		conn_free(cn);
+		conn_free(cn, ctr);
 	}
 }
 
@@ -254,6 +262,7 @@ static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 		return;
 	}
 	counter_add(ctr, C_TCP_BYTES_OUT, (uint64_t)res);
+	counter_add(ctr, C_TCP_MSGS_OUT, 1);
 	cn->off += (uint32_t)res;
 	cn->iov.iov_base = (char *)cn->iov.iov_base + res;
 	cn->iov.iov_len -= (size_t)res;
@@ -283,6 +292,7 @@ static void conn_received(struct conn *cn, const struct cport_completion *c, str
 		return;
 	}
 	counter_add(ctr, C_TCP_BYTES_IN, (uint64_t)res);
+	counter_add(ctr, C_TCP_MSGS_IN, 1);
 	conn_unpool_if_pressed(cn);
 	conn_send(cn, ctr);
 }
@@ -293,7 +303,7 @@ static void conn_done(struct req *r, const struct cport_completion *c, struct co
 
 	atomic_store_explicit(&cn->last_stamp, stamp_now(), memory_order_relaxed);
 	if (cn->state == CS_CLOSING)
-		conn_free(cn);
+		conn_free(cn, ctr);
 	else if (cn->state == CS_SEND)
 		conn_sent(cn, c->result, ctr);
 	else
@@ -349,6 +359,7 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	cn->fd = fd;
 	atomic_init(&cn->kill, KILL_NONE);
 	atomic_init(&cn->last_stamp, stamp_now());
+	cn->born = life_now();
 	r = cport_attach(cs->core->port, fd, (uintptr_t)cn);
 	if (r < 0)
 		goto fail;

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *const counter_names[C_COUNT] = {
 	[C_CONN_TOTAL] = "connections_total",
@@ -14,6 +15,8 @@ static const char *const counter_names[C_COUNT] = {
 	[C_CONN_DRAIN_CLOSED] = "connections_drain_closed",
 	[C_TCP_BYTES_IN] = "tcp_bytes_in",
 	[C_TCP_BYTES_OUT] = "tcp_bytes_out",
+	[C_TCP_MSGS_IN] = "tcp_messages_in",
+	[C_TCP_MSGS_OUT] = "tcp_messages_out",
 	[C_UDP_DGRAMS_IN] = "udp_datagrams_in",
 	[C_UDP_DGRAMS_OUT] = "udp_datagrams_out",
 	[C_UDP_BYTES_IN] = "udp_bytes_in",
@@ -39,6 +42,27 @@ void counters_sum(struct counters *const *sets, unsigned n, uint64_t out[C_COUNT
 	for (unsigned s = 0; s < n; s++)
 		for (int i = 0; i < C_COUNT; i++)
 			out[i] += atomic_load_explicit(&sets[s]->v[i], memory_order_relaxed);
+}
+
+void counter_lifetime(struct counters *c, uint64_t units)
+{
+	static const uint64_t bounds[LIFE_NBOUNDS] = LIFE_BOUNDS;
+	unsigned b = 0;
+
+	while (b < LIFE_NBOUNDS && units > bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&c->life[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->life_sum, units, memory_order_relaxed);
+}
+
+void counters_sum_life(struct counters *const *sets, unsigned n, struct life_hist *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned s = 0; s < n; s++) {
+		for (int b = 0; b <= LIFE_NBOUNDS; b++)
+			out->bucket[b] += atomic_load_explicit(&sets[s]->life[b], memory_order_relaxed);
+		out->sum += atomic_load_explicit(&sets[s]->life_sum, memory_order_relaxed);
+	}
 }
 
 void counters_print(const uint64_t sum[C_COUNT], uint64_t open_now)

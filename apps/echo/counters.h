@@ -13,6 +13,8 @@ enum counter {
 	C_CONN_DRAIN_CLOSED, /* closed when the drain timed out */
 	C_TCP_BYTES_IN,
 	C_TCP_BYTES_OUT,
+	C_TCP_MSGS_IN,  /* receives that brought data */
+	C_TCP_MSGS_OUT, /* sends completed (a partial send counts once) */
 	C_UDP_DGRAMS_IN,
 	C_UDP_DGRAMS_OUT,
 	C_UDP_BYTES_IN,
@@ -32,16 +34,35 @@ enum counter {
 	C_COUNT
 };
 
+/* Connection lifetimes, in LIFE_UNIT_MS: upper bounds of the histogram's
+ * buckets (a last one, +Inf, takes the rest). */
+#define LIFE_UNIT_MS 10
+#define LIFE_BOUNDS {1, 10, 100, 1000, 6000, 60000, 360000} /* 0.01 s .. 1 h */
+#define LIFE_NBOUNDS 7
+
 /* One thread's counters: written by that thread only (relaxed atomics, no
  * shared cache line on the hot path), read by whoever prints. */
 struct counters {
 	_Alignas(64) _Atomic uint64_t v[C_COUNT];
+	_Atomic uint64_t life[LIFE_NBOUNDS + 1]; /* closed connections per lifetime bucket */
+	_Atomic uint64_t life_sum;               /* their lifetimes, in LIFE_UNIT_MS */
 };
 
 static inline void counter_add(struct counters *c, enum counter i, uint64_t n)
 {
 	atomic_fetch_add_explicit(&c->v[i], n, memory_order_relaxed);
 }
+
+/* A connection closed after units LIFE_UNIT_MS. */
+void counter_lifetime(struct counters *c, uint64_t units);
+
+/* Summed over every thread: the histogram's buckets (not cumulative) and sum. */
+struct life_hist {
+	uint64_t bucket[LIFE_NBOUNDS + 1];
+	uint64_t sum;
+};
+
+void counters_sum_life(struct counters *const *sets, unsigned n, struct life_hist *out);
 
 /* Sum n counter sets into out (plain numbers). */
 void counters_sum(struct counters *const *sets, unsigned n, uint64_t out[C_COUNT]);

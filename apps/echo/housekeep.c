@@ -5,12 +5,14 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "loop.h"
 #include "loop_core.h"
 #include "options.h"
 #include "reserve_fd.h"
 #include "sock.h"
 #include "udp.h"
+#include "watchdog.h"
 
 #include <malloc.h>
 
@@ -33,6 +35,8 @@ static void begin_stop(struct loop *lp, uint64_t now)
 		sock_close(&lp->listeners[i].sk);
 	for (unsigned i = 0; i < lp->nudps; i++)
 		sock_close(&lp->udps[i].sk);
+	if (lp->metrics)
+		metrics_server_stop(lp->metrics);
 }
 
 static void housekeep_stopping(struct loop *lp, uint64_t now, struct counters *ctr)
@@ -96,6 +100,11 @@ void housekeep(struct loop *lp, struct counters *ctr)
 	if (now < atomic_load(&lp->next_hk_ms) || pthread_mutex_trylock(&lp->hk_lock) != 0)
 		return;
 	atomic_store(&lp->next_hk_ms, now + TICK_MS);
+	atomic_store_explicit(&lp->alive_ms, now, memory_order_relaxed);
+	if (lp->watchdog)
+		watchdog_tick(lp->watchdog, now);
+	if (lp->metrics)
+		metrics_server_tick(lp->metrics, now);
 	if (atomic_load(&lp->stop_requested) && !atomic_load(&lp->core.stopping))
 		begin_stop(lp, now);
 	if (atomic_load(&lp->core.stopping))

@@ -13,6 +13,8 @@ enum log_kind {
 	LK_CONN_SETUP,    /* attaching or starting a new connection failed */
 	LK_UDP,           /* a datagram could not be received or sent */
 	LK_MAX_CONN,      /* a connection refused by --max-connections */
+	LK_WATCHDOG,      /* a loop late for systemd's watchdog */
+	LK_METRICS,       /* the metrics server's own trouble */
 	LK_COUNT
 };
 

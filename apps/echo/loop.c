@@ -2,8 +2,10 @@
 #include "loop.h"
 
 #include "bind.h"
+#include "clock.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "options.h"
 #include "sock.h"
 #include "udp.h"
@@ -23,6 +25,7 @@ int loop_init(struct loop *lp, unsigned index, unsigned nworkers, const struct c
 	pthread_mutex_init(&lp->hk_lock, NULL);
 	pthread_mutex_init(&lp->ready_lock, NULL);
 	pthread_cond_init(&lp->ready_cv, NULL);
+	atomic_init(&lp->alive_ms, now_ms());
 	if (cfg->tcp) {
 		lp->listeners = calloc(cfg->naddrs, sizeof(*lp->listeners));
 		if (!lp->listeners)
@@ -115,6 +118,8 @@ int loop_setup(struct loop *lp, struct counters *ctr)
 		if ((r = sock_attach(&u->sk)) < 0 || (r = udp_arm(u, ctr)) < 0)
 			return r;
 	}
+	if (lp->metrics && (r = metrics_server_setup(lp->metrics)) < 0)
+		return r;
 	return 0;
 }
 

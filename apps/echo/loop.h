@@ -14,7 +14,9 @@
 struct config;
 struct counters;
 struct listener;
+struct metrics_server;
 struct reserve_fd;
+struct watchdog;
 struct udp_sock;
 
 /* Every worker of the shared model waits on the one loop; in the
@@ -38,6 +40,9 @@ struct loop {
 	uint64_t next_idle_ms;
 	uint64_t next_trim_ms;
 	uint64_t drain_deadline_ms;
+	_Atomic uint64_t alive_ms;       /* last housekeeping: systemd's watchdog looks */
+	struct watchdog *watchdog;       /* loop 0's, when systemd asks for one */
+	struct metrics_server *metrics;  /* loop 0's, with --metrics */
 
 	/* set up by the owner worker; the others wait for it */
 	pthread_mutex_t ready_lock;

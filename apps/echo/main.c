@@ -5,13 +5,17 @@
  * connection has one op in flight: a pooled receive, then sends until the
  * chunk is all out, then the next receive. The main thread only waits for
  * signals (blocked everywhere else) and tells the loops to stop. */
+#include "inherit.h"
 #include "log.h"
 #include "options.h"
+#include "privdrop.h"
 #include "server.h"
+#include "systemd.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,9 +57,40 @@ static int block_signals(sigset_t *set)
 	return 0;
 }
 
+/* Sockets handed to us (--inetd, or systemd's socket activation) replace
+ * the addresses we would bind. 0, or -1 (logged). */
+static int take_inherited(struct config *cfg)
+{
+	int had_metrics = cfg->metrics.len != 0;
+	int n = cfg->inetd ? (inherit_stdin(cfg) == 0 ? 1 : -1) : sd_activation_collect(cfg);
+
+	if (n <= 0)
+		return n;
+	if (cfg->addrs_given && !cfg->inetd) {
+		log_msg(LOG_ERR, "socket activation passed %d sockets: leave out --listen, --bind and --port", n);
+		return -1;
+	}
+	if (had_metrics && cfg->metrics.fd >= 0) {
+		log_msg(LOG_ERR, "socket activation passed a '%s' socket: leave out --metrics", SD_METRICS_FD_NAME);
+		return -1;
+	}
+	return inherit_finish(cfg);
+}
+
+static int stopping_told; /* STOPPING=1 sent (main thread only) */
+
+/* Told to the service manager with READY=1, and on SIGUSR1. */
+static void status_line(struct server *srv, char *buf, size_t len)
+{
+	snprintf(buf, len, "serving echo: %lu connections open (backend %s, %u threads)",
+		 atomic_load(&srv->conn_limit.open), srv->backend_name ? srv->backend_name : "none",
+		 srv->cfg->threads);
+}
+
 static void print_ready(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
+	char status[160];
 
 	for (unsigned i = 0; i < cfg->naddrs; i++) {
 		char a[80];
@@ -65,6 +100,13 @@ static void print_ready(struct server *srv)
 		log_always(LOG_NOTICE, "listening on %s (backend %s, %u threads)", a, srv->backend_name,
 			   cfg->threads);
 	}
+	if (srv->metrics.sk.fd >= 0) {
+		char a[80];
+		addr_format((const struct sockaddr *)&srv->metrics_bound, a, sizeof(a));
+		log_always(LOG_NOTICE, "metrics on http://%s/metrics", a);
+	}
+	status_line(srv, status, sizeof(status));
+	notify_ready(status);
 }
 
 /* Wait for signals until every worker has left. */
@@ -79,12 +121,19 @@ static void signal_loop(struct server *srv, const sigset_t *set)
 			return;
 		}
 		switch (sig) {
-		case SIGUSR1:
+		case SIGUSR1: {
+			char status[160];
+
 			server_print_counters(srv);
+			status_line(srv, status, sizeof(status));
+			notify_status(status);
 			break;
+		}
 		case SIGINT:
 		case SIGTERM:
 			if (!atomic_load(&srv->stop_requested)) {
+				notify_stopping("draining");
+				stopping_told = 1;
 				log_msg(LOG_NOTICE, "%s: draining %lu connections (at most %.1f s)",
 					strsignal(sig), atomic_load(&srv->conn_limit.open),
 					(double)srv->cfg->drain_ms / 1000.0);
@@ -116,11 +165,14 @@ int main(int argc, char **argv)
 		return r > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 	}
 	log_init(cfg.log_level);
-	if (block_signals(&set) != 0) {
+	if (take_inherited(&cfg) < 0 || block_signals(&set) != 0) {
 		options_free(&cfg);
 		return EXIT_FAILURE;
 	}
 	r = server_init(&srv, &cfg);
+	/* The sockets are open: root is needed no more (no thread yet). */
+	if (r == 0 && cfg.user && privdrop_to(cfg.user) != 0)
+		r = -EPERM;
 	if (r == 0) {
 		r = server_start(&srv);
 		if (r < 0)
@@ -128,6 +180,8 @@ int main(int argc, char **argv)
 		else
 			print_ready(&srv);
 		signal_loop(&srv, &set);
+		if (!stopping_told)
+			notify_stopping(r < 0 ? "failed to start" : "stopping");
 		server_wait_workers(&srv);
 		server_print_counters(&srv);
 	}

@@ -32,6 +32,9 @@ enum {
 	OPT_UDP_ALLOW_BCAST,
 	OPT_POOL,
 	OPT_POOL_SIZE,
+	OPT_METRICS,
+	OPT_USER,
+	OPT_INETD,
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +53,9 @@ static const struct option long_opts[] = {
 	{"udp-allow-broadcast", no_argument, NULL, OPT_UDP_ALLOW_BCAST},
 	{"pool-buffers", required_argument, NULL, OPT_POOL},
 	{"pool-buffer-size", required_argument, NULL, OPT_POOL_SIZE},
+	{"metrics", required_argument, NULL, OPT_METRICS},
+	{"user", required_argument, NULL, OPT_USER},
+	{"inetd", no_argument, NULL, OPT_INETD},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -82,13 +88,18 @@ static void usage(FILE *f)
 		"                           answer broadcast and multicast sources too\n"
 		"      --pool-buffers N     receive pool buffers per port, 1..32768 (default: the library's)\n"
 		"      --pool-buffer-size B bytes per pool buffer, 512..1048576 (default: the library's)\n"
+		"      --metrics ADDR:PORT  serve GET /metrics (Prometheus text format) there\n"
+		"      --user NAME          drop to user NAME (and its groups) once the sockets are open\n"
+		"      --inetd              serve the socket on standard input (inetd.conf 'wait')\n"
 		"  -q, --quiet              print errors only\n"
 		"  -v, --verbose            print more (twice: debug)\n"
 		"  -h, --help               print this help and exit\n"
 		"  -V, --version            print the version and exit\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT drain and exit 0 (a second one closes everything at\n"
-		"once); SIGUSR1 prints the counters.\n",
+		"once); SIGUSR1 prints the counters.\n"
+		"Under systemd socket activation (LISTEN_FDS) the inherited sockets are served\n"
+		"instead of binding; readiness goes to NOTIFY_SOCKET when it is set.\n",
 		ECHO_DEFAULT_PORT, ECHO_DEFAULT_PORT, ECHO_DEFAULT_PORT, DEFAULT_UDP_MIN_PORT);
 }
 
@@ -142,6 +153,7 @@ static int parse_host(const char *host, unsigned port, struct listen_addr *la)
 	size_t n = strlen(host);
 
 	memset(la, 0, sizeof(*la));
+	la->fd = -1;
 	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
 		if (n - 2 >= sizeof(buf))
 			return -1;
@@ -323,6 +335,18 @@ static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline 
 			return bad("bad --pool-buffer-size '%s' (512..1048576)", arg);
 		cfg->pool_buffer_size = (unsigned)v;
 		return 0;
+	case OPT_METRICS:
+		if (parse_listen(arg, &cfg->metrics) != 0)
+			return bad("bad --metrics '%s' (ADDR:PORT or [ADDR6]:PORT)", arg);
+		return 0;
+	case OPT_USER:
+		if (!*arg)
+			return bad("bad --user '%s' (a user name)", arg);
+		cfg->user = arg;
+		return 0;
+	case OPT_INETD:
+		cfg->inetd = 1;
+		return 0;
 	case 'q':
 		cl->quiet = 1;
 		return 0;
@@ -341,6 +365,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	int c;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->metrics.fd = -1;
 	cfg->drain_ms = DEFAULT_DRAIN_MS;
 	cfg->udp_min_port = DEFAULT_UDP_MIN_PORT;
 	opterr = 0; /* our own messages */
@@ -370,6 +395,9 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->udp = !cl.tcp_only;
 	if (!cfg->threads)
 		cfg->threads = default_threads(cfg->model);
+	cfg->addrs_given = cl.bind || cl.port >= 0 || cfg->naddrs;
+	if (cfg->inetd && cfg->addrs_given)
+		return bad("%s", "--inetd serves standard input: no --listen, --bind or --port");
 	cfg->log_level = cl.quiet ? LOG_ERR : cl.verbose >= 2 ? LOG_DEBUG : cl.verbose ? LOG_INFO : LOG_NOTICE;
 	if (cl.bind || cl.port >= 0 || !cfg->naddrs)
 		return build_addrs(cfg, &cl, groups);

@@ -19,6 +19,8 @@ struct listen_addr {
 	socklen_t len;
 	unsigned group;
 	int optional; /* the default [::]: skipped with a warning where IPv6 is off */
+	int fd;       /* an inherited socket (inherit.c) to serve as it is; -1: bind our own */
+	int proto;    /* of an inherited socket: BIND_TCP or BIND_UDP (bind.h) */
 };
 
 struct config {
@@ -36,6 +38,10 @@ struct config {
 	unsigned pool_buffers;    /* 0: the library's default */
 	unsigned pool_buffer_size; /* 0: the library's default */
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */
+	int addrs_given;          /* --listen, --bind or --port given */
+	int inetd;                /* --inetd: serve the socket on standard input */
+	const char *user;         /* --user: drop to this user once the sockets are open */
+	struct listen_addr metrics; /* --metrics (metrics.len 0: off) */
 };
 
 /* Parse argv into cfg. Returns 0 to run, 1 when done (--help, --version

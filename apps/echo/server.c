@@ -5,6 +5,7 @@
 #include "counters.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -106,6 +107,40 @@ static int server_build(struct server *srv)
 	return 0;
 }
 
+/* What a scrape shows: every worker's counters summed (exact once the
+ * traffic has stopped; a moment's sum while it flows). */
+static void server_snapshot(void *ctx, struct metrics_snapshot *s)
+{
+	struct server *srv = ctx;
+	struct counters *sets[srv->nworkers ? srv->nworkers : 1];
+
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		sets[i] = &srv->workers[i].ctr;
+	counters_sum(sets, srv->nworkers, s->c);
+	counters_sum_life(sets, srv->nworkers, &s->life);
+	s->open = atomic_load(&srv->conn_limit.open);
+	s->backend = srv->backend_name;
+	s->threads = srv->nworkers;
+}
+
+/* --metrics: its socket now, with the others (before --user drops the
+ * right to bind a low port); served by loop 0. */
+static int server_open_metrics(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	int fd;
+
+	if (!cfg->metrics.len)
+		return 0;
+	fd = bind_listen_tcp(&cfg->metrics, &srv->metrics_bound);
+	if (fd < 0)
+		return fd;
+	srv->metrics.sk.fd = fd;
+	srv->metrics.sk.core = &srv->loops[0].core;
+	srv->loops[0].metrics = &srv->metrics;
+	return 0;
+}
+
 static int server_bind(struct server *srv)
 {
 	struct bind_plan plan = {
@@ -130,11 +165,17 @@ int server_init(struct server *srv, const struct config *cfg)
 	reserve_fd_init(&srv->reserve);
 	pthread_mutex_init(&srv->start_lock, NULL);
 	pthread_cond_init(&srv->start_cv, NULL);
+	/* Its loop is known once the loops are built (server_open_metrics). */
+	metrics_server_init(&srv->metrics, NULL, (struct metrics_source){server_snapshot, srv});
 	if (server_alloc(srv, nloops) != 0 || server_build(srv) != 0)
 		goto nomem;
 	r = server_bind(srv);
+	if (r == 0)
+		r = server_open_metrics(srv);
 	if (r < 0)
 		return r;
+	watchdog_init(&srv->watchdog, srv->loops, srv->nloops);
+	srv->loops[0].watchdog = &srv->watchdog;
 	for (unsigned i = 0; i < nloops; i++)
 		if (loop_alloc_slots(&srv->loops[i]) != 0)
 			goto nomem;
@@ -199,6 +240,7 @@ void server_free(struct server *srv)
 {
 	for (unsigned i = 0; i < srv->nloops; i++)
 		loop_free(&srv->loops[i]);
+	metrics_server_free(&srv->metrics);
 	reserve_fd_free(&srv->reserve);
 	free(srv->loops);
 	free(srv->workers);

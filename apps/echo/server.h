@@ -3,8 +3,10 @@
 #define ECHO_SERVER_H
 
 #include "conn.h"
+#include "metrics_server.h"
 #include "options.h"
 #include "reserve_fd.h"
+#include "watchdog.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +23,9 @@ struct server {
 	struct sockaddr_storage *bound; /* per cfg address: the address really served */
 	int *skipped;                   /* per cfg address: optional, not available */
 	const char *backend_name;
+	struct metrics_server metrics;         /* --metrics: on loop 0 */
+	struct sockaddr_storage metrics_bound; /* its address */
+	struct watchdog watchdog;              /* systemd's: kept by loop 0 */
 
 	struct conn_limit conn_limit; /* open connections, --max-connections */
 	struct reserve_fd reserve;    /* the spare fd given up to shed a connection at EMFILE */

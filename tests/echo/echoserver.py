@@ -18,6 +18,7 @@ BUILD = os.environ.get("CPORT_BUILD", "build")
 BINARY = os.path.join(REPO, BUILD, "cport-echo") if not os.path.isabs(BUILD) else os.path.join(BUILD, "cport-echo")
 
 READY_RE = re.compile(r"^(?:<\d>)?cport-echo: listening on (\S+):(\d+) \(backend (\S+), (\d+) threads\)$")
+METRICS_RE = re.compile(r"^(?:<\d>)?cport-echo: metrics on http://(\S+):(\d+)/metrics$")
 COUNTERS_RE = re.compile(r"^(?:<\d>)?cport-echo: counters: (.*)$")
 
 # Sanitizer builds are several times slower: every bound is scaled, none is a
@@ -31,8 +32,10 @@ IO_TIMEOUT = 20 * SLOW
 class Server:
     """A running cport-echo whose stderr is collected line by line."""
 
-    def __init__(self, args, env=None, preexec_fn=None):
-        self.args = [BINARY] + list(args)
+    def __init__(self, args, env=None, preexec_fn=None, prefix=(), stdin=subprocess.DEVNULL):
+        """prefix: a program that runs cport-echo (systemd-socket-activate ...);
+        stdin: what it gets as standard input (--inetd: a socket)."""
+        self.args = list(prefix) + [BINARY] + list(args)
         if not os.path.exists(BINARY):
             pytest.fail(f"{BINARY} is not built (make {BUILD}/cport-echo)")
         full_env = dict(os.environ)
@@ -42,7 +45,7 @@ class Server:
         full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         self.proc = subprocess.Popen(
             self.args,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full_env,

@@ -7,6 +7,7 @@ from echoserver import COUNTERS_RE, closed_by_peer, echo_once
 NAMES = [
     "connections_open", "connections_total", "connections_refused", "connections_shed",
     "connections_idle_closed", "connections_drain_closed", "tcp_bytes_in", "tcp_bytes_out",
+    "tcp_messages_in", "tcp_messages_out",
     "udp_datagrams_in", "udp_datagrams_out", "udp_bytes_in", "udp_bytes_out",
     "udp_drops_privileged_port", "udp_drops_broadcast", "udp_drops_truncated",
     "errors_accept_no_fd", "errors_accept_no_memory", "errors_accept_aborted",
