@@ -2,8 +2,9 @@
 (ip netns exec NS python3 netns_clients.py HOST PORT N TIMEOUT).
 
 N connections echo random chunks through the balancer, each verifying every
-byte, until "stop" arrives on stdin. Prints "connected N" once every
-connection is up, then at the end one JSON line: per connection its local
+byte, until "stop" arrives on stdin. Prints "connected K" once K of them
+made their first round trip (so the host serving each has logged it: the
+test kills a host only then), then at the end one JSON line: per connection its local
 port (the source port the balancer puts in the PROXY header, which the
 server logs), the bytes verified and the error that ended it, if any.
 """
@@ -28,7 +29,7 @@ def recv_exactly(s, n):
     return b"".join(chunks)
 
 
-def run(rec, s, stop, seed):
+def run(rec, s, stop, seed, first):
     rnd = random.Random(seed)
     try:
         while not stop.is_set():
@@ -38,16 +39,19 @@ def run(rec, s, stop, seed):
                 rec["error"] = "mismatch"
                 return
             rec["bytes"] += len(data)
+            first.release()
             stop.wait(PACE_S)
     except OSError as e:
         rec["error"] = f"{type(e).__name__}: {e}"
     finally:
+        first.release()  # a connection that failed counts as done too (its record says how)
         s.close()
 
 
 def main():
     host, port, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     stop = threading.Event()
+    first = threading.Semaphore(0)  # released at each round trip; the first one per connection is counted
     recs, threads = [], []
     for i in range(n):
         rec = {"port": None, "bytes": 0, "error": None}
@@ -58,10 +62,13 @@ def main():
             rec["error"] = f"connect: {e}"
             continue
         rec["port"] = s.getsockname()[1]
-        t = threading.Thread(target=run, args=(rec, s, stop, i), daemon=True)
+        t = threading.Thread(target=run, args=(rec, s, stop, i, first), daemon=True)
         t.start()
         threads.append(t)
-    print(f"connected {len(threads)}", flush=True)
+    deadline = time.monotonic() + timeout
+    while not all(r["bytes"] or r["error"] for r in recs) and time.monotonic() < deadline:
+        first.acquire(timeout=0.1)
+    print(f"connected {sum(1 for r in recs if r['bytes'] and not r['error'])}", flush=True)
     deadline = time.monotonic() + 10 * timeout
     for line in sys.stdin:  # the test's "stop" (or its end: stdin closed)
         if line.strip() == "stop" or time.monotonic() > deadline:
