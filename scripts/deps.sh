@@ -3,7 +3,7 @@
 # usage: scripts/deps.sh build|test|bench
 set -eu
 build="make gcc pkg-config liburing-dev libsystemd-dev"
-test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps systemd prometheus man-db"
+test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps systemd prometheus man-db haproxy"
 bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace"
 case "${1:-build}" in
 build) want=$build ;;
