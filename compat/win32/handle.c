@@ -38,7 +38,7 @@ static struct w32_slot slots[SLOTS];
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t free_head;   /* 1 + index of the first free slot; 0: none */
 static uint32_t never_used;  /* slots [never_used, SLOTS) were never handed out */
-static const struct w32_kind_ops *kind_ops[W32_THREAD + 1];
+static const struct w32_kind_ops *kind_ops[W32_KINDS];
 
 void w32_kind_register(int kind, const struct w32_kind_ops *ops)
 {
@@ -111,6 +111,22 @@ static struct w32_slot *slot_of(HANDLE h, uint64_t *gen)
 
 void *w32_handle_get(HANDLE h, int kind, bool busy, struct w32_slot **slot)
 {
+	int got;
+	return w32_handle_get_any(h, 1u << kind, &got, busy, slot);
+}
+
+bool w32_handle_gone(HANDLE h)
+{
+	uint64_t gen;
+	struct w32_slot *s = slot_of(h, &gen);
+	if (!s)
+		return true;
+	uint64_t w = atomic_load(&s->word);
+	return !(w & LIVE) || gen_of(w) != gen;
+}
+
+void *w32_handle_get_any(HANDLE h, unsigned mask, int *kind, bool busy, struct w32_slot **slot)
+{
 	uint64_t gen;
 	struct w32_slot *s = slot_of(h, &gen);
 	if (!s)
@@ -121,10 +137,11 @@ void *w32_handle_get(HANDLE h, int kind, bool busy, struct w32_slot **slot)
 		if (!(w & LIVE) || (w & CLOSED) || gen_of(w) != gen)
 			return NULL;
 	} while (!atomic_compare_exchange_weak(&s->word, &w, w + add));
-	if (s->kind != kind) {
+	if (!(mask & (1u << s->kind))) {
 		w32_handle_put(s, busy);
 		return NULL;
 	}
+	*kind = s->kind;
 	*slot = s;
 	return s->obj;
 }
