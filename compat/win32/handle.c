@@ -1,7 +1,9 @@
-/* handle.c - the table behind every port and thread HANDLE.
+/* handle.c - the table behind every port, thread and event HANDLE.
  *
- * A HANDLE is HANDLE_BASE | generation << 16 | index, below 2^31 (so it
- * survives a cast to DWORD, as Windows handles do) and above every fd. Each
+ * A HANDLE is HANDLE_BASE | generation << 16 | index << 2, below 2^31 (so
+ * it survives a cast to DWORD, as Windows handles do), above every fd, and
+ * a multiple of 4 as Windows handles are (programs use the low bits: an
+ * OVERLAPPED's hEvent | 1 asks for no completion packet). Each
  * slot has one atomic word: its generation, whether it is live and closed,
  * and two counts: pins (who may still read the object) and busy (who is
  * inside a call that must finish before CloseHandle shuts the object down).
@@ -14,7 +16,7 @@
 #include <stdatomic.h>
 
 #define HANDLE_BASE 0x40000000u
-#define SLOTS 65536u
+#define SLOTS 16384u
 #define GEN_BITS 14
 
 #define PIN_ONE 1ull
@@ -52,7 +54,7 @@ static uint64_t gen_of(uint64_t w)
 
 static HANDLE handle_value(uint32_t idx, uint64_t gen)
 {
-	return (HANDLE)(uintptr_t)(HANDLE_BASE | (uint32_t)(gen << 16) | idx);
+	return (HANDLE)(uintptr_t)(HANDLE_BASE | (uint32_t)(gen << 16) | idx << 2);
 }
 
 bool w32_is_table_handle(HANDLE h)
@@ -105,8 +107,10 @@ static struct w32_slot *slot_of(HANDLE h, uint64_t *gen)
 	if (!w32_is_table_handle(h))
 		return NULL;
 	uint32_t v = (uint32_t)(uintptr_t)h - HANDLE_BASE;
+	if (v & 3)
+		return NULL;
 	*gen = v >> 16;
-	return &slots[v & (SLOTS - 1)];
+	return &slots[(v >> 2) & (SLOTS - 1)];
 }
 
 void *w32_handle_get(HANDLE h, int kind, bool busy, struct w32_slot **slot)
