@@ -433,7 +433,33 @@ CPORT_W32_API int lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2);
 CPORT_W32_API int WINAPIV wsprintfA(LPSTR lpOut, LPCSTR lpFmt, ...);
 CPORT_W32_API int wvsprintfA(LPSTR lpOut, LPCSTR lpFmt, va_list arglist);
 
+/* Console control events: signals here (docs/win32.md). */
+typedef BOOL(WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
+#define CTRL_C_EVENT 0        /* SIGINT */
+#define CTRL_BREAK_EVENT 1    /* SIGQUIT */
+#define CTRL_CLOSE_EVENT 2    /* SIGHUP */
+#define CTRL_LOGOFF_EVENT 5   /* never sent */
+#define CTRL_SHUTDOWN_EVENT 6 /* SIGTERM */
+CPORT_W32_API BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add);
+#define STD_INPUT_HANDLE ((DWORD)-10)
+#define STD_OUTPUT_HANDLE ((DWORD)-11)
+#define STD_ERROR_HANDLE ((DWORD)-12)
+CPORT_W32_API HANDLE GetStdHandle(DWORD nStdHandle);
+CPORT_W32_API BOOL WriteConsoleA(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite,
+				 LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved);
+
+/* HRESULTs (winerror.h). */
+#define S_OK ((HRESULT)0)
+#define S_FALSE ((HRESULT)1)
+#define E_FAIL ((HRESULT)0x80004005L)
+#define E_INVALIDARG ((HRESULT)0x80070057L)
+#define E_OUTOFMEMORY ((HRESULT)0x8007000EL)
+#define SUCCEEDED(hr) (((HRESULT)(hr)) >= 0)
+#define FAILED(hr) (((HRESULT)(hr)) < 0)
+#define HRESULT_FROM_WIN32(x) ((HRESULT)(x) <= 0 ? ((HRESULT)(x)) : ((HRESULT)(((x)&0x0000FFFF) | (7 << 16) | 0x80000000)))
+
 #ifndef UNICODE
+#define WriteConsole WriteConsoleA
 #define CreateEvent CreateEventA
 #define FormatMessage FormatMessageA
 #define lstrlen lstrlenA

@@ -49,7 +49,8 @@ def build(prefix, source, out, *warnings):
 def test_install_puts_the_shim_in_its_own_include_folder(prefix):
     inc = os.path.join(prefix, "include")
     assert sorted(os.listdir(os.path.join(inc, "cport-win32"))) == \
-        ["cport-win32-crt.h", "mswsock.h", "process.h", "tchar.h", "windows.h", "winsock2.h", "ws2tcpip.h"]
+        ["cport-win32-crt.h", "mswsock.h", "process.h", "strsafe.h", "tchar.h", "windows.h", "winsock2.h",
+         "ws2tcpip.h"]
     assert not os.path.exists(os.path.join(inc, "windows.h"))
     assert os.path.exists(os.path.join(prefix, "lib", "libcport-win32.so.0"))
     assert os.path.exists(os.path.join(prefix, "lib", "libcport-win32.a"))
