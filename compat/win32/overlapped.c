@@ -27,6 +27,8 @@ static struct iovec *iov_of(struct cport_win32_io *io, LPWSABUF bufs, DWORD n)
 	return iov;
 }
 
+static int finish_now(cport_t *cp, LPOVERLAPPED ov, DWORD *bytes, int *err);
+
 /* The shared tail of every overlapped start. */
 static int pending(struct cport_win32_io *io, int r, int fail_ret)
 {
@@ -61,7 +63,7 @@ static int sync_transfer(SOCKET s, LPWSABUF bufs, DWORD n, LPDWORD done, DWORD f
 
 /* What every overlapped transfer does: find the port, start the op. */
 static int start_transfer(SOCKET s, LPWSABUF bufs, DWORD n, LPWSAOVERLAPPED ov, bool is_send,
-			  struct sockaddr *addr, int *addrlen)
+			  struct sockaddr *addr, int *addrlen, LPDWORD done)
 {
 	struct cport_win32_io *io = &ov->cport_io;
 	struct w32_slot *slot;
@@ -84,8 +86,18 @@ static int start_transfer(SOCKET s, LPWSABUF bufs, DWORD n, LPWSAOVERLAPPED ov, 
 		io->addrlen = (socklen_t)*addrlen;
 		r = cport_recvfrom(cp, (int)s, &io->op, iov, (int)n, addr, &io->addrlen);
 	}
+	DWORD bytes = 0;
+	int err;
+	if (r == 1 && finish_now(cp, ov, &bytes, &err)) {
+		w32_handle_put(slot, true);
+		if (err)
+			return w32_fail(err, SOCKET_ERROR);
+		if (done)
+			*done = bytes;
+		return 0; /* done at once, and no packet: Windows' success */
+	}
 	w32_handle_put(slot, true);
-	return pending(io, r, SOCKET_ERROR);
+	return pending(io, r == 1 ? 0 : r, SOCKET_ERROR);
 }
 
 static int transfer(SOCKET s, LPWSABUF bufs, DWORD n, LPDWORD done, DWORD flags, LPWSAOVERLAPPED ov,
@@ -101,7 +113,7 @@ static int transfer(SOCKET s, LPWSABUF bufs, DWORD n, LPDWORD done, DWORD flags,
 		return w32_fail(EOPNOTSUPP, SOCKET_ERROR); /* cport's ops take no flags */
 	if (done)
 		*done = 0;
-	return start_transfer(s, bufs, n, ov, is_send, addr, addrlen);
+	return start_transfer(s, bufs, n, ov, is_send, addr, addrlen, done);
 }
 
 int WSARecv(SOCKET s, LPWSABUF bufs, DWORD n, LPDWORD received, LPDWORD flags, LPWSAOVERLAPPED ov,
@@ -166,6 +178,13 @@ BOOL PASCAL AcceptEx(SOCKET ls, SOCKET as, PVOID out, DWORD recvlen, DWORD local
 	io->remote_len = remotelen;
 	w32_io_begin(ov, w32_socket_port_handle(ls));
 	int r = cport_accept(cp, (int)ls, &io->op, NULL, NULL);
+	DWORD none;
+	int err;
+	if (r == 1) { /* an accept ends in one step */
+		(void)finish_now(cp, ov, &none, &err);
+		w32_handle_put(slot, true);
+		return err ? w32_fail(err, FALSE) : TRUE;
+	}
 	w32_handle_put(slot, true);
 	return pending(io, r, FALSE);
 }
@@ -204,8 +223,18 @@ BOOL PASCAL ConnectEx(SOCKET s, const struct sockaddr *name, int namelen, PVOID 
 	io->iov1 = (struct iovec){.iov_base = sendbuf, .iov_len = sendlen};
 	w32_io_begin(ov, w32_socket_port_handle(s));
 	int r = cport_connect(cp, (int)s, &io->op, name, (socklen_t)namelen);
+	DWORD bytes = 0;
+	int err;
+	if (r == 1 && finish_now(cp, ov, &bytes, &err)) {
+		w32_handle_put(slot, true);
+		if (err)
+			return w32_fail(err, FALSE);
+		if (sent)
+			*sent = bytes;
+		return TRUE;
+	}
 	w32_handle_put(slot, true);
-	return pending(io, r, FALSE);
+	return pending(io, r == 1 ? 0 : r, FALSE); /* r == 1: connected, its data in flight */
 }
 
 BOOL PASCAL DisconnectEx(SOCKET s, LPOVERLAPPED ov, DWORD flags, DWORD reserved)
@@ -254,7 +283,8 @@ static int64_t accept_finish(struct cport_win32_io *io, int64_t res)
 }
 
 /* ConnectEx with data: once connected, the data goes out on the same
- * OVERLAPPED. Returns true if the send started. */
+ * OVERLAPPED. Returns true if the send is in flight; otherwise *res is its
+ * result (sent at once, or the error). */
 static bool connect_then_send(cport_t *cp, struct cport_win32_io *io, int64_t *res)
 {
 	io->step = STEP_SEND_AFTER_CONNECT;
@@ -262,29 +292,51 @@ static bool connect_then_send(cport_t *cp, struct cport_win32_io *io, int64_t *r
 	if (r == 0)
 		return true;
 	io->step = STEP_NONE;
-	*res = r;
+	*res = r == 1 ? cport_op_result(&io->op) : r;
 	return false;
+}
+
+/* What an operation of this kind that ended with res hands the program.
+ * False: a next step is in flight (ConnectEx's data), nothing to tell yet. */
+static bool finish_io(cport_t *cp, struct cport_win32_io *io, uint32_t kind, int64_t res, DWORD *bytes, int *err)
+{
+	free(io->iovs);
+	io->iovs = NULL;
+	if (kind == CPORT_OP_RECVFROM && res >= 0 && io->user_addrlen)
+		*io->user_addrlen = (int)io->addrlen;
+	if (kind == CPORT_OP_ACCEPT)
+		res = accept_finish(io, res);
+	if (kind == CPORT_OP_CONNECT && res == 0 && io->step == STEP_CONNECT_THEN_SEND) {
+		if (connect_then_send(cp, io, &res))
+			return false;
+		kind = CPORT_OP_SEND; /* the data went at once: its bytes are the result */
+	}
+	io->step = STEP_NONE;
+	bool no_bytes = kind == CPORT_OP_ACCEPT || kind == CPORT_OP_CONNECT;
+	*bytes = no_bytes || res < 0 ? 0 : (DWORD)res;
+	*err = res < 0 ? (int)-res : 0;
+	return true;
 }
 
 bool w32_complete(cport_t *cp, struct cport_completion *c, DWORD *bytes, int *err)
 {
 	LPOVERLAPPED ov = cport_container_of(c->op, OVERLAPPED, cport_io.op);
-	struct cport_win32_io *io = &ov->cport_io;
-	int64_t res = c->result;
-	free(io->iovs);
-	io->iovs = NULL;
-	if (c->kind == CPORT_OP_RECVFROM && res >= 0 && io->user_addrlen)
-		*io->user_addrlen = (int)io->addrlen;
-	if (c->kind == CPORT_OP_ACCEPT)
-		res = accept_finish(io, res);
-	if (c->kind == CPORT_OP_CONNECT && res == 0 && io->step == STEP_CONNECT_THEN_SEND &&
-	    connect_then_send(cp, io, &res))
+	if (!finish_io(cp, &ov->cport_io, c->kind, c->result, bytes, err))
 		return false;
-	io->step = STEP_NONE;
-	bool no_bytes = c->kind == CPORT_OP_ACCEPT || c->kind == CPORT_OP_CONNECT;
-	*bytes = no_bytes || res < 0 ? 0 : (DWORD)res;
-	*err = res < 0 ? (int)-res : 0;
 	return w32_io_done(ov, *bytes, *err);
+}
+
+/* A start that cport did at once (the socket skips the port on success:
+ * SetFileCompletionNotificationModes). Finish it here as its completion
+ * would have been; no packet follows. 1: finished with *bytes; 0: a next
+ * step (ConnectEx's data) is in flight and completes through the port. */
+static int finish_now(cport_t *cp, LPOVERLAPPED ov, DWORD *bytes, int *err)
+{
+	struct cport_win32_io *io = &ov->cport_io;
+	if (!finish_io(cp, io, (uint32_t)cport_op_kind(&io->op), cport_op_result(&io->op), bytes, err))
+		return 0;
+	(void)w32_io_done(ov, *bytes, *err); /* Internal, InternalHigh and hEvent, as Windows sets them */
+	return 1;
 }
 
 /* GetOverlappedResult's waits: callers blocked until an operation's

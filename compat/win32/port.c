@@ -84,6 +84,8 @@ static bool associate(HANDLE file, HANDLE port, ULONG_PTR key)
 	if (taken)
 		w32_handle_put(other, true);
 	int r = taken ? -EEXIST : cport_attach(pt->cp, (int)s, key);
+	if (r == 0 && w32_socket_skips(s))
+		r = cport_set_completion_modes(pt->cp, (int)s, CPORT_SKIP_ON_SUCCESS);
 	if (r == 0)
 		w32_socket_associate(s, port, key);
 	w32_handle_put(slot, true);

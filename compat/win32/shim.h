@@ -76,6 +76,8 @@ cport_t *w32_socket_port(SOCKET s, struct w32_slot **slot, ULONG_PTR *key);
 HANDLE w32_socket_forget(SOCKET s);
 HANDLE w32_socket_port_handle(SOCKET s); /* NULL if not associated */
 bool w32_socket_nonblocking(SOCKET s);
+/* SetFileCompletionNotificationModes asked it to skip the port on success. */
+bool w32_socket_skips(SOCKET s);
 bool w32_socket_exclusive(SOCKET s);
 void w32_socket_set_exclusive(SOCKET s, bool on);
 /* A new fd from the kernel (an accepted connection) as a SOCKET: within the

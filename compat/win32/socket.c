@@ -12,7 +12,8 @@
  * associated) and whether the program asked for non-blocking calls. */
 #define ENT_NONBLOCK (1ull << 32)
 #define ENT_EXCLUSIVE (1ull << 33) /* SO_EXCLUSIVEADDRUSE was set */
-#define ENT_FLAGS (ENT_NONBLOCK | ENT_EXCLUSIVE)
+#define ENT_SKIP (1ull << 34)      /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS was set */
+#define ENT_FLAGS (ENT_NONBLOCK | ENT_EXCLUSIVE | ENT_SKIP)
 
 static _Atomic uint64_t *sock_ent;
 static _Atomic ULONG_PTR *sock_key;
@@ -42,6 +43,42 @@ void w32_socket_associate(SOCKET s, HANDLE port, ULONG_PTR key)
 	uint64_t old = atomic_load(&sock_ent[s]);
 	while (!atomic_compare_exchange_weak(&sock_ent[s], &old, (old & ENT_FLAGS) | (uint32_t)(uintptr_t)port))
 		;
+}
+
+bool w32_socket_skips(SOCKET s)
+{
+	return w32_socket_ok(s) && (atomic_load(&sock_ent[s]) & ENT_SKIP);
+}
+
+/* The mode is the socket's: kept here, and given to the port the socket is
+ * (or will be) associated with, where cport does the skipping. */
+BOOL SetFileCompletionNotificationModes(HANDLE h, UCHAR flags)
+{
+	SOCKET s = (SOCKET)(uintptr_t)h;
+	if (!w32_socket_ok(s) || fcntl((int)s, F_GETFD) < 0) {
+		w32_set_error(ERROR_INVALID_HANDLE);
+		return FALSE;
+	}
+	if (flags & ~(FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE)) {
+		w32_set_error(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	bool skip = flags & FILE_SKIP_COMPLETION_PORT_ON_SUCCESS;
+	if (skip)
+		atomic_fetch_or(&sock_ent[s], ENT_SKIP);
+	else
+		atomic_fetch_and(&sock_ent[s], ~ENT_SKIP);
+	struct w32_slot *slot;
+	cport_t *cp = w32_socket_port(s, &slot, NULL);
+	if (!cp)
+		return TRUE; /* applied when it is associated */
+	int r = cport_set_completion_modes(cp, (int)s, skip ? CPORT_SKIP_ON_SUCCESS : 0);
+	w32_handle_put(slot, true);
+	if (r < 0) {
+		w32_set_error(w32_io_error(-r));
+		return FALSE;
+	}
+	return TRUE;
 }
 
 cport_t *w32_socket_port(SOCKET s, struct w32_slot **slot, ULONG_PTR *key)

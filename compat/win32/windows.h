@@ -361,6 +361,10 @@ CPORT_W32_API BOOL GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPP
 					       BOOL fAlertable);
 CPORT_W32_API BOOL PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred,
 					      ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
+/* SetFileCompletionNotificationModes flags */
+#define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
+#define FILE_SKIP_SET_EVENT_ON_HANDLE 0x2
+CPORT_W32_API BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags);
 CPORT_W32_API BOOL CancelIo(HANDLE hFile);
 CPORT_W32_API BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
 CPORT_W32_API BOOL CloseHandle(HANDLE hObject);
