@@ -73,8 +73,10 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
-# The first of the two commands: build and serve echo on port 5150.
-run: deps
+# The first of the two commands: build and serve echo on port 5150 (and install
+# socat, which the README's "try it" line uses).
+run:
+	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory all
 	exec ./$(B)/cport-echo
 
