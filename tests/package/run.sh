@@ -84,12 +84,31 @@ done
 grep -q '^ExecStart=/usr/bin/cport-echo$' /lib/systemd/system/cport-echo.service || fail "ExecStart is not /usr/bin"
 [ ! -e /etc/systemd/system/sockets.target.wants/cport-echo.socket ] || fail "cport-echo.socket was enabled"
 
+echo "== the installed cport-echo serves; the installed cport-bench verifies every byte it echoes"
+timeout "$STEP_TIMEOUT" /usr/bin/cport-echo --listen 127.0.0.1:0 --tcp-only --threads 2 2>"$work/echo.log" &
+echo_pid=$!
+# Its ready line names the port it got; bounded: 200 checks 0.1 s apart.
+port=""
+for _ in $(seq 200); do
+	port=$(sed -n 's/^cport-echo: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/echo.log")
+	[ -n "$port" ] || ! kill -0 "$echo_pid" 2>/dev/null || { sleep 0.1; continue; }
+	break
+done
+[ -n "$port" ] || { cat "$work/echo.log"; fail "cport-echo did not get ready"; }
+timeout "$STEP_TIMEOUT" /usr/bin/cport-bench --host 127.0.0.1 -p "$port" -c 8 -d 1 --warmup 0 >"$work/bench.log" 2>&1 ||
+	{ cat "$work/bench.log"; fail "cport-bench against the installed cport-echo"; }
+grep -E '^(throughput|result):' "$work/bench.log" | sed 's/^/  /' || true
+kill -TERM "$echo_pid"
+wait "$echo_pid" || { cat "$work/echo.log"; fail "cport-echo did not exit 0 on SIGTERM"; }
+echo "  cport-echo on 127.0.0.1:$port: echoed, verified, drained and exited 0"
+
 echo "== a program built against libcport-dev: cc app.c \$(pkg-config --cflags --libs cport)"
 # shellcheck disable=SC2046
 timeout "$STEP_TIMEOUT" cc -Wall -Wextra -Werror -o "$work/app" "$repo/tests/package/app.c" \
 	$(pkg-config --cflags --libs cport) || fail "building against cport.pc"
 ldd "$work/app" | grep -Eq "libcport.so.0 => (/usr)?/lib/[^ ]*/libcport.so.0" || fail "app does not use the packaged libcport.so.0"
 timeout "$STEP_TIMEOUT" "$work/app" || fail "app (shared)"
+echo "  and linked with \$(pkg-config --variable=libdir cport)/libcport.a:"
 libdir=$(pkg-config --variable=libdir cport)
 # shellcheck disable=SC2046
 timeout "$STEP_TIMEOUT" cc -Wall -Wextra -Werror -o "$work/app-static" "$repo/tests/package/app.c" \
