@@ -3,7 +3,8 @@
 # Included by the Makefile.
 COMPAT_SRC := $(wildcard compat/win32/*.c)
 COMPAT_OBJ := $(COMPAT_SRC:compat/win32/%.c=$(B)/obj/compat/%.o)
-COMPAT_HDR := compat/win32/windows.h compat/win32/winsock2.h compat/win32/ws2tcpip.h compat/win32/mswsock.h
+COMPAT_HDR := compat/win32/windows.h compat/win32/winsock2.h compat/win32/ws2tcpip.h compat/win32/mswsock.h \
+	compat/win32/process.h compat/win32/tchar.h compat/win32/cport-win32-crt.h compat/win32/strsafe.h
 W32_EXAMPLES := $(patsubst examples/win32/%.c,$(B)/examples/win32/%,$(wildcard examples/win32/*.c))
 W32_TESTS := $(patsubst tests/compat/%.c,$(B)/tests/win32/%,$(wildcard tests/compat/*.c))
 # What cport-win32.pc gives a program (#pragma comment(lib, ...) is ignored).

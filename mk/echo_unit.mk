@@ -1,9 +1,8 @@
-# echo_unit.mk - unit tests of cport-echo's pure pieces (tests/echo_unit, Criterion): the metrics request parser
-# and the command line's value parsers.
+# echo_unit.mk - unit tests of cport-echo's pure pieces (tests/echo_unit, Criterion): the metrics request parser,
+# the PROXY header parser and the command line's value parsers.
 # Included by the Makefile; `make test` runs test-echo-unit through TEST_EXTRA.
 ECHO_UNIT_BIN := $(B)/tests/echo-unit-tests
-
-ECHO_UNIT_SRC := apps/echo/http_req.c apps/echo/parse.c
+ECHO_UNIT_SRC := apps/echo/http_req.c apps/echo/proxy_hdr.c apps/echo/parse.c
 
 $(ECHO_UNIT_BIN): $(wildcard tests/echo_unit/*.c) $(ECHO_UNIT_SRC) $(ECHO_UNIT_SRC:.c=.h) apps/echo/options.h
 	@mkdir -p $(dir $@)
@@ -11,7 +10,7 @@ $(ECHO_UNIT_BIN): $(wildcard tests/echo_unit/*.c) $(ECHO_UNIT_SRC) $(ECHO_UNIT_S
 
 .PHONY: test-echo-unit
 test-echo-unit: $(ECHO_UNIT_BIN)
-	@echo "== echo unit tests (the metrics request parser, the command line's value parsers)"
+	@echo "== echo unit tests (the metrics request parser, the PROXY header parser, the command line's value parsers)"
 	@./$(ECHO_UNIT_BIN) --jobs 1
 
 TEST_EXTRA += test-echo-unit

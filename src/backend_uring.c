@@ -5,6 +5,7 @@
  * poller flushes the SQ and waits in one io_uring_enter. */
 #include "backend.h"
 #include "fault.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -35,27 +36,6 @@ enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2 };
 #define FINI_DRAIN_ROUNDS 20
 #define FINI_DRAIN_MS 50
 
-struct uring_be {
-	struct io_uring ring;
-	lock_t sq_lock;
-	atomic_uint unflushed; /* SQEs written but not yet handed to the kernel */
-	atomic_int inflight;   /* ops the kernel holds */
-	int efd;
-	uint64_t efd_val;
-	/* The kernel's store of free pool buffers; written under the pool's lock. */
-	struct io_uring_buf_ring *br;
-	size_t br_bytes;
-	unsigned br_mask;
-	char *pool_base;
-	unsigned pool_size;
-	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
-	bool wake_armed; /* the eventfd read is in flight (sq_lock) */
-	/* Cancels not yet confirmed (see CANCEL_RETRY_MS), under sq_lock. */
-	struct list asked_ops; /* by op->_backend_link */
-	struct list asked_fds; /* by ur_fd.link */
-	atomic_uint asked;     /* entries on both, for a look without the lock */
-	int64_t retry_at_ms;
-};
 
 /* What io_uring keeps in each fd entry: a cancel of the whole fd waiting
  * to be confirmed by the fd's end. While it is listed, fe->fd stays put:
@@ -79,10 +59,6 @@ static struct ur_fd *UF(struct fdent *fe)
 	return (struct ur_fd *)fe->backend_area;
 }
 
-static struct uring_be *UB(struct cport *p)
-{
-	return p->be;
-}
 
 /* Publish written SQEs to the kernel; returns how many it has not consumed.
  * sq_lock held. The SQ index array is identity-mapped at init. */
@@ -124,7 +100,7 @@ static int sq_submit_now(struct uring_be *b)
 }
 
 /* A free SQE; if the SQ is full, submit what it holds first. sq_lock held. */
-static struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op)
+struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op)
 {
 	(void)op; /* only fault injection looks at it */
 	if (FAULT(FAULT_SQ_FULL, op, 0))
@@ -253,8 +229,7 @@ static int queue_op(struct cport *p, struct cport_op *op)
 
 static int ur_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
-	(void)fe;
-	return queue_op(p, op);
+	return dg_takes(p, fe, op) ? dg_submit(p, fe, op) : queue_op(p, op);
 }
 
 static int need_opcodes(struct io_uring *ring)
@@ -381,7 +356,7 @@ static int ur_init(struct cport *p)
 	return 0;
 }
 
-static void reap_discard(struct uring_be *b)
+static void reap_discard(struct cport *p, struct uring_be *b)
 {
 	struct io_uring_cqe *cqes[REAP_BATCH];
 	unsigned n;
@@ -390,6 +365,10 @@ static void reap_discard(struct uring_be *b)
 			uint64_t ud = cqes[i]->user_data;
 			if (ud == UD_WAKE || ud == UD_CANCEL)
 				continue;
+			if (ud_is_dgram(ud)) {
+				dg_discard(p, ud, cqes[i]->flags);
+				continue;
+			}
 			atomic_fetch_sub(&b->inflight, 1);
 			/* Nobody will dequeue this connection: do not leak it. */
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
@@ -415,8 +394,9 @@ static void ur_fini(struct cport *p)
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = FINI_DRAIN_MS * 1000000L};
 		struct io_uring_cqe *cqe;
 		io_uring_wait_cqe_timeout(&b->ring, &cqe, &ts);
-		reap_discard(b);
+		reap_discard(p, b);
 	}
+	dg_fini(p);
 	io_uring_unregister_buf_ring(&b->ring, POOL_GROUP);
 	io_uring_queue_exit(&b->ring);
 	munmap(b->br, b->br_bytes);
@@ -428,9 +408,8 @@ static void ur_fini(struct cport *p)
 
 static int ur_attach(struct cport *p, struct fdent *fe)
 {
-	(void)p;
 	memset(UF(fe), 0, sizeof(struct ur_fd));
-	return 0;
+	return dg_attach(p, fe);
 }
 
 /* Its last op was reported: a cancel of the fd is confirmed. */
@@ -443,6 +422,7 @@ static void ur_detach(struct cport *p, struct fdent *fe)
 		atomic_fetch_sub(&b->asked, 1);
 	}
 	lock_give_if(p->mt, &b->sq_lock);
+	dg_detach(p, fe);
 }
 
 /* Write a cancel of op. sq_lock held. */
@@ -484,7 +464,8 @@ static void arm_retry(struct cport *p, struct uring_be *b)
 
 static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
-	(void)fe;
+	if (dg_takes(p, fe, op))
+		return dg_cancel(p, fe, op);
 	struct uring_be *b = UB(p);
 	lock_take_if(p->mt, &b->sq_lock);
 	prep_cancel_op(b, op);
@@ -552,7 +533,7 @@ static int cancels_due(struct cport *p, struct uring_be *b)
  * of the number (if this cancel is late) is restarted by the core. */
 static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
 {
-	(void)dropped;
+	dg_cancel_fd(p, fe, dropped);
 	struct uring_be *b = UB(p);
 	struct ur_fd *uf = UF(fe);
 	lock_take_if(p->mt, &b->sq_lock);
@@ -630,6 +611,11 @@ static int reap(struct cport *p, struct uring_be *b)
 			}
 			if (ud == UD_CANCEL)
 				continue;
+			if (ud_is_dgram(ud)) {
+				dg_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
+				total++;
+				continue;
+			}
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
 			atomic_fetch_sub(&b->inflight, 1);
 			confirm_op(p, b, op);

@@ -144,7 +144,7 @@ static void close_addr(const struct config *cfg, const struct bind_plan *plan, u
 static int open_addr(const struct config *cfg, const struct bind_plan *plan, unsigned i,
 		     uint16_t *port, const char **what, int *type)
 {
-	int reuseport = plan->ncopies > 1;
+	int reuseport = plan->ncopies > 1 || cfg->reuseport;
 
 	for (unsigned k = 0; k < plan->ncopies; k++) {
 		for (int t = BIND_TCP; t <= BIND_UDP; t++) {

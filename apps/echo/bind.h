@@ -18,7 +18,8 @@ struct bind_plan {
 };
 
 /* Open, bind (and listen on) a socket per copy, address of cfg and protocol
- * served; SO_REUSEPORT when there are several copies. Logs what failed:
+ * served; SO_REUSEPORT when there are several copies or with --reuseport
+ * (cfg->reuseport). Logs what failed:
  * -errno, or -EADDRNOTAVAIL if no address is left to serve. */
 int bind_open_all(const struct config *cfg, const struct bind_plan *plan);
 

@@ -4,6 +4,8 @@
 #include "clock.h"
 #include "counters.h"
 #include "log.h"
+#include "proxy_conn.h"
+#include "proxy_hdr.h"
 #include "req.h"
 #include "slab.h"
 
@@ -30,7 +32,7 @@
  * last 13 years); --idle-timeout closes it at most this much later. */
 #define STAMP_MS 100
 
-enum conn_state { CS_RECV, CS_SEND, CS_CLOSING };
+enum conn_state { CS_RECV, CS_SEND, CS_CLOSING, CS_PROXY };
 
 /* One accepted TCP connection; attached under its own address as key. One
  * op at a time: recv, then send until the chunk is all out, then recv.
@@ -52,6 +54,7 @@ struct conn {
 	_Atomic uint8_t kill;        /* enum kill_reason: close at the next step */
 	uint8_t buf_own;             /* the chunk is malloc'd (copied out under pool pressure) */
 	uint8_t listed;              /* attached, not closing: conns_kill may cancel its fd (cs->lock) */
+	_Atomic uint8_t hdr_wait;    /* its PROXY header is not whole yet (KILL_PROXY may close it) */
 };
 
 static struct conns *conn_cs(const struct conn *cn)
@@ -172,6 +175,8 @@ static void conn_close(struct conn *cn, struct counters *ctr)
 		counter_add(ctr, C_CONN_IDLE_CLOSED, 1);
 	else if (why == KILL_DRAIN)
 		counter_add(ctr, C_CONN_DRAIN_CLOSED, 1);
+	else if (why == KILL_PROXY)
+		proxy_conn_failed(cn->fd, PF_TIMEOUT, ctr);
 	conn_list(cn, 0);
 	cn->state = CS_CLOSING;
 	r = cport_close(conn_cs(cn)->core->port, cn->fd, &cn->r.op);
@@ -297,6 +302,113 @@ static void conn_received(struct conn *cn, const struct cport_completion *c, str
 	conn_send(cn, ctr);
 }
 
+/* ---- --proxy-protocol: the header, gathered before the echo starts ----
+ * It is received straight into a buffer of its own (a chunk the connection
+ * owns, as under pool pressure) rather than into pool buffers: a header
+ * split over reads needs its bytes kept together, and a balancer's health
+ * checks must not hold pool buffers. Reads stop at PROXY_HDR_MAX, so what
+ * follows the header in the buffer is the client's first data: echoed from
+ * there, then the pooled echo goes on. iov is the free room, off the bytes
+ * gathered (conn_chunk is the buffer's start throughout). */
+
+static void conn_proxy_refuse(struct conn *cn, enum proxy_fail why, struct counters *ctr)
+{
+	proxy_conn_failed(cn->fd, why, ctr);
+	conn_close(cn, ctr);
+}
+
+/* The header phase's receive ended with res <= 0. */
+static void conn_proxy_ended(struct conn *cn, int64_t res, struct counters *ctr)
+{
+	int err = res < 0 ? (int)-res : 0;
+
+	if (err && !err_is_peer(err)) /* ours (a kill's cancel) or odd: as any receive */
+		conn_fail(cn, err, ctr);
+	else
+		conn_proxy_refuse(cn, cn->off ? PF_TRUNCATED : PF_EMPTY, ctr);
+}
+
+/* The header is hlen of the have bytes gathered: echo the rest, if any. */
+static void conn_proxy_done(struct conn *cn, size_t hlen, size_t have, struct counters *ctr)
+{
+	char *buf = conn_chunk(cn);
+
+	atomic_store(&cn->hdr_wait, 0);
+	if (have == hlen) {
+		conn_release_buf(cn);
+		conn_recv(cn, ctr);
+		return;
+	}
+	cn->off = (uint32_t)hlen;
+	cn->iov = (struct iovec){buf + hlen, have - hlen};
+	counter_add(ctr, C_TCP_BYTES_IN, have - hlen);
+	counter_add(ctr, C_TCP_MSGS_IN, 1);
+	conn_send(cn, ctr);
+}
+
+/* res more bytes came (or the receive ended). 1: receive more. */
+static int conn_proxy_take(struct conn *cn, int64_t res, struct counters *ctr)
+{
+	char *buf = conn_chunk(cn);
+	size_t have = cn->off;
+	struct proxy_hdr h;
+	long r;
+
+	if (res <= 0) {
+		conn_proxy_ended(cn, res, ctr);
+		return 0;
+	}
+	have += (size_t)res;
+	r = proxy_hdr_parse(buf, have, &h);
+	if (r == 0 && have < PROXY_HDR_MAX) {
+		cn->off = (uint32_t)have;
+		cn->iov = (struct iovec){buf + have, PROXY_HDR_MAX - have};
+		return 1;
+	}
+	if (r <= 0) { /* a full buffer that still needs more cannot happen: defensive */
+		conn_proxy_refuse(cn, r ? proxy_fail_of(r) : PF_OVERSIZED, ctr);
+		return 0;
+	}
+	proxy_conn_header(cn->fd, &h, ctr);
+	conn_proxy_done(cn, (size_t)r, have, ctr);
+	return 0;
+}
+
+static void conn_proxy_recv(struct conn *cn, struct counters *ctr)
+{
+	cport_t *port = conn_cs(cn)->core->port;
+	int r;
+
+	do {
+		if (conn_close_if_killed(cn, ctr))
+			return;
+		cn->state = CS_PROXY;
+		r = cport_recv(port, cn->fd, &cn->r.op, &cn->iov, 1);
+		if (r < 0) {
+			conn_fail(cn, -r, ctr);
+			return;
+		}
+	} while (r == 1 && conn_proxy_take(cn, cport_op_result(&cn->r.op), ctr));
+}
+
+static void conn_proxy_start(struct conn *cn, struct counters *ctr)
+{
+	char *buf = malloc(PROXY_HDR_MAX);
+
+	if (!buf) {
+		counter_add(ctr, C_ERR_CONN_SETUP, 1);
+		log_limited(LK_CONN_SETUP, LOG_ERR, "cannot start a connection: %s", strerror(ENOMEM));
+		conn_close(cn, ctr);
+		return;
+	}
+	cn->iov = (struct iovec){buf, PROXY_HDR_MAX};
+	cn->off = 0;
+	cn->buf_own = 1;
+	atomic_fetch_add_explicit(&conn_cs(cn)->own_bufs, 1, memory_order_relaxed);
+	atomic_store(&cn->hdr_wait, 1);
+	conn_proxy_recv(cn, ctr);
+}
+
 static void conn_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
 {
 	struct conn *cn = cport_container_of(r, struct conn, r);
@@ -306,7 +418,10 @@ static void conn_done(struct req *r, const struct cport_completion *c, struct co
 		conn_free(cn, ctr);
 	else if (cn->state == CS_SEND)
 		conn_sent(cn, c->result, ctr);
-	else
+	else if (cn->state == CS_PROXY) {
+		if (conn_proxy_take(cn, c->result, ctr))
+			conn_proxy_recv(cn, ctr);
+	} else
 		conn_received(cn, c, ctr);
 }
 
@@ -358,6 +473,7 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	cn->r.done = conn_done;
 	cn->fd = fd;
 	atomic_init(&cn->kill, KILL_NONE);
+	atomic_init(&cn->hdr_wait, 0);
 	atomic_init(&cn->last_stamp, stamp_now());
 	cn->born = life_now();
 	r = cport_attach(cs->core->port, fd, (uintptr_t)cn);
@@ -369,7 +485,10 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	conn_list(cn, 1);
 	counter_add(ctr, C_CONN_TOTAL, 1);
 	log_msg(LOG_DEBUG, "connection fd %d open", fd);
-	conn_recv(cn, ctr);
+	if (cs->proxy)
+		conn_proxy_start(cn, ctr);
+	else
+		conn_recv(cn, ctr);
 	return;
 fail:
 	if (cn)
@@ -386,9 +505,21 @@ struct kill {
 	uint64_t cutoff;
 };
 
-/* Called with cs->lock held: while listed, the conn's fd is still ours. A
- * stamp is rounded down: the last completion may have come up to STAMP_MS
- * after it, so only a stamp that much older than the cutoff counts. */
+/* A stamp is rounded down: the last completion may have come up to
+ * STAMP_MS after it, so only a stamp that much older than the cutoff counts. */
+static int kill_due(const struct conn *cn, const struct kill *k)
+{
+	uint64_t last = atomic_load_explicit(&cn->last_stamp, memory_order_relaxed);
+
+	if (k->why == KILL_DRAIN)
+		return 1;
+	if (k->why == KILL_PROXY) /* born wraps: its difference does not */
+		return atomic_load(&cn->hdr_wait) &&
+		       (uint64_t)(uint32_t)(life_now() - cn->born) * LIFE_UNIT_MS >= k->cutoff;
+	return (last + 1) * STAMP_MS <= k->cutoff;
+}
+
+/* Called with cs->lock held: while listed, the conn's fd is still ours. */
 static void conn_kill(void *obj, void *arg)
 {
 	struct conn *cn = obj;
@@ -397,10 +528,7 @@ static void conn_kill(void *obj, void *arg)
 
 	/* Not listed: a slot not yet (or no longer) a connection, whose stamp
 	 * its starter may be writing without the lock. */
-	if (!cn->listed)
-		return;
-	uint64_t last = atomic_load_explicit(&cn->last_stamp, memory_order_relaxed);
-	if (k->why != KILL_DRAIN && (last + 1) * STAMP_MS > k->cutoff)
+	if (!cn->listed || !kill_due(cn, k))
 		return;
 	atomic_compare_exchange_strong(&cn->kill, &none, (uint8_t)k->why);
 	cport_cancel_fd(k->cs->core->port, cn->fd);

@@ -18,12 +18,14 @@ struct conn_limit {
 	unsigned long max; /* --max-connections; 0: no limit */
 };
 
-enum kill_reason { KILL_NONE, KILL_IDLE, KILL_DRAIN };
+/* KILL_PROXY: the PROXY header did not come whole in time (--proxy-protocol). */
+enum kill_reason { KILL_NONE, KILL_IDLE, KILL_DRAIN, KILL_PROXY };
 
 /* One loop's connections. */
 struct conns {
 	struct loop_core *core;
 	struct conn_limit *limit;
+	int proxy;                  /* --proxy-protocol: a PROXY header comes first */
 	unsigned pool_pressure;     /* pool buffers held that count as pressure */
 	char pad0[64];              /* bufs_held changes per chunk: a line of its own */
 	_Atomic unsigned bufs_held; /* pool buffers held by connections */
@@ -43,8 +45,9 @@ void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *lim
  * that is stopping, the limit or a failure closes fd instead. */
 void conn_start(struct conns *cs, int fd, struct counters *ctr);
 
-/* Close every connection (KILL_DRAIN), or those without a completion since
- * cutoff (KILL_IDLE), at their next step. A cancel can lose the race with
+/* Close every connection (KILL_DRAIN), those without a completion since
+ * cutoff (KILL_IDLE), or those still waiting for their PROXY header cutoff
+ * ms after they were accepted (KILL_PROXY), at their next step. A cancel can lose the race with
  * a submission: the caller repeats. */
 void conns_kill(struct conns *cs, enum kill_reason why, uint64_t cutoff);
 

@@ -33,6 +33,14 @@ static const char *const counter_names[C_COUNT] = {
 	[C_ERR_CONN_SETUP] = "errors_connection_setup",
 	[C_ERR_UDP_RECV] = "errors_udp_recv",
 	[C_ERR_UDP_SEND] = "errors_udp_send",
+	[C_PROXY_PROXIED] = "proxy_headers_proxied",
+	[C_PROXY_LOCAL] = "proxy_headers_local",
+	[C_PROXY_EMPTY] = "proxy_closed_before_header",
+	[C_PROXY_ERR_TRUNC] = "proxy_errors_truncated",
+	[C_PROXY_ERR_MISSING] = "proxy_errors_missing",
+	[C_PROXY_ERR_MALFORMED] = "proxy_errors_malformed",
+	[C_PROXY_ERR_OVERSIZED] = "proxy_errors_oversized",
+	[C_PROXY_ERR_TIMEOUT] = "proxy_errors_timeout",
 };
 
 void counters_sum(struct counters *const *sets, unsigned n, uint64_t out[C_COUNT])

@@ -31,6 +31,14 @@ enum counter {
 	C_ERR_CONN_SETUP, /* could not allocate or attach a new connection */
 	C_ERR_UDP_RECV,
 	C_ERR_UDP_SEND,
+	C_PROXY_PROXIED,       /* --proxy-protocol: headers that named the client */
+	C_PROXY_LOCAL,         /* headers without a client (v2 LOCAL, v1 UNKNOWN) */
+	C_PROXY_EMPTY,         /* closed before any byte: a balancer's health check */
+	C_PROXY_ERR_TRUNC,     /* closed inside the header */
+	C_PROXY_ERR_MISSING,   /* data that is no PROXY header */
+	C_PROXY_ERR_MALFORMED, /* a header, but not a valid one */
+	C_PROXY_ERR_OVERSIZED, /* longer than the parser takes */
+	C_PROXY_ERR_TIMEOUT,   /* not whole within --proxy-header-timeout */
 	C_COUNT
 };
 

@@ -73,16 +73,34 @@ static void heap_trim(struct loop *lp, uint64_t now)
 
 /* Each scan walks every connection: not every tick, but a quarter of the
  * timeout apart (within bounds); a connection closes at most that late. */
+static unsigned long scan_period(unsigned long timeout)
+{
+	unsigned long scan = timeout / 4;
+
+	return scan < IDLE_SCAN_MIN_MS ? IDLE_SCAN_MIN_MS : scan > IDLE_SCAN_MAX_MS ? IDLE_SCAN_MAX_MS : scan;
+}
+
 static void idle_scan(struct loop *lp, uint64_t now)
 {
-	unsigned long idle = lp->cfg->idle_ms, scan = idle / 4;
+	unsigned long idle = lp->cfg->idle_ms;
 
 	if (!idle || now < lp->next_idle_ms)
 		return;
-	scan = scan < IDLE_SCAN_MIN_MS ? IDLE_SCAN_MIN_MS : scan > IDLE_SCAN_MAX_MS ? IDLE_SCAN_MAX_MS : scan;
-	lp->next_idle_ms = now + scan;
+	lp->next_idle_ms = now + scan_period(idle);
 	if (now > idle)
 		conns_kill(&lp->conns, KILL_IDLE, now - idle);
+}
+
+/* --proxy-protocol: a header not whole this long after the accept closes
+ * its connection (a client that sends nothing, or a byte at a time). */
+static void proxy_scan(struct loop *lp, uint64_t now)
+{
+	unsigned long timeout = lp->cfg->proxy_timeout_ms;
+
+	if (!lp->cfg->proxy_protocol || now < lp->next_proxy_ms)
+		return;
+	lp->next_proxy_ms = now + scan_period(timeout);
+	conns_kill(&lp->conns, KILL_PROXY, timeout);
 }
 
 static void housekeep_running(struct loop *lp, uint64_t now, struct counters *ctr)
@@ -91,6 +109,7 @@ static void housekeep_running(struct loop *lp, uint64_t now, struct counters *ct
 	reserve_fd_refill(lp->reserve);
 	heap_trim(lp, now);
 	idle_scan(lp, now);
+	proxy_scan(lp, now);
 }
 
 void housekeep(struct loop *lp, struct counters *ctr)

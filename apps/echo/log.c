@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 1024
+#define LOG_LINE_MAX 2048 /* the counters line, every value at 20 digits */
 #define RATE_INTERVAL_S 5 /* a kind may print RATE_BURST lines per interval */
 #define RATE_BURST 5
 

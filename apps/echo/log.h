@@ -15,6 +15,7 @@ enum log_kind {
 	LK_MAX_CONN,      /* a connection refused by --max-connections */
 	LK_WATCHDOG,      /* a loop late for systemd's watchdog */
 	LK_METRICS,       /* the metrics server's own trouble */
+	LK_PROXY,         /* a connection's PROXY header refused */
 	LK_COUNT
 };
 

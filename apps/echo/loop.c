@@ -22,6 +22,7 @@ int loop_init(struct loop *lp, unsigned index, unsigned nworkers, const struct c
 	lp->core.nworkers = nworkers;
 	lp->reserve = rf;
 	conns_init(&lp->conns, &lp->core, limit, cfg->pool_buffers);
+	lp->conns.proxy = cfg->proxy_protocol;
 	pthread_mutex_init(&lp->hk_lock, NULL);
 	pthread_mutex_init(&lp->ready_lock, NULL);
 	pthread_cond_init(&lp->ready_cv, NULL);

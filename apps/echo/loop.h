@@ -38,6 +38,7 @@ struct loop {
 	pthread_mutex_t hk_lock;
 	_Atomic uint64_t next_hk_ms;
 	uint64_t next_idle_ms;
+	uint64_t next_proxy_ms; /* next scan for PROXY headers late (--proxy-protocol) */
 	uint64_t next_trim_ms;
 	uint64_t drain_deadline_ms;
 	_Atomic uint64_t alive_ms;       /* last housekeeping: systemd's watchdog looks */

@@ -55,6 +55,18 @@ static const struct family families[] = {
 	  {C_ERR_UDP_RECV, "kind=\"udp_receive\""},
 	  {C_ERR_UDP_SEND, "kind=\"udp_send\""}},
 	 9},
+	{NS "proxy_headers_total", "counter", "PROXY protocol headers accepted (--proxy-protocol), by command.",
+	 {{C_PROXY_PROXIED, "command=\"proxy\""}, {C_PROXY_LOCAL, "command=\"local\""}}, 2},
+	{NS "proxy_closed_before_header_total", "counter",
+	 "TCP connections closed before sending a byte of the PROXY header (a balancer's health checks).",
+	 {{C_PROXY_EMPTY, NULL}}, 1},
+	{NS "proxy_header_errors_total", "counter", "TCP connections closed for their PROXY header, by reason.",
+	 {{C_PROXY_ERR_TRUNC, "reason=\"truncated\""},
+	  {C_PROXY_ERR_MISSING, "reason=\"missing\""},
+	  {C_PROXY_ERR_MALFORMED, "reason=\"malformed\""},
+	  {C_PROXY_ERR_OVERSIZED, "reason=\"oversized\""},
+	  {C_PROXY_ERR_TIMEOUT, "reason=\"timeout\""}},
+	 5},
 };
 
 static void family_head(struct strbuf *sb, const char *name, const char *type, const char *help)

@@ -18,6 +18,7 @@
 #define MAX_ADDRS 64
 #define DEFAULT_DRAIN_MS 10000UL
 #define DEFAULT_UDP_MIN_PORT 1024
+#define DEFAULT_PROXY_TIMEOUT_MS 5000UL
 
 enum {
 	OPT_BACKEND = 256,
@@ -34,6 +35,9 @@ enum {
 	OPT_METRICS,
 	OPT_USER,
 	OPT_INETD,
+	OPT_PROXY,
+	OPT_PROXY_TIMEOUT,
+	OPT_REUSEPORT,
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +59,9 @@ static const struct option long_opts[] = {
 	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"user", required_argument, NULL, OPT_USER},
 	{"inetd", no_argument, NULL, OPT_INETD},
+	{"proxy-protocol", no_argument, NULL, OPT_PROXY},
+	{"proxy-header-timeout", required_argument, NULL, OPT_PROXY_TIMEOUT},
+	{"reuseport", no_argument, NULL, OPT_REUSEPORT},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -90,6 +97,12 @@ static void usage(FILE *f)
 		"      --metrics ADDR:PORT  serve GET /metrics (Prometheus text format) there\n"
 		"      --user NAME          drop to user NAME (and its groups) once the sockets are open\n"
 		"      --inetd              serve the socket on standard input (inetd.conf 'wait')\n"
+		"      --proxy-protocol     each TCP connection starts with a PROXY protocol v1 or v2\n"
+		"                           header (from a load balancer): logs and metrics see the client\n"
+		"      --proxy-header-timeout SECS\n"
+		"                           close connections whose header is not whole by then (default 5)\n"
+		"      --reuseport          SO_REUSEPORT: several processes share the port, the kernel\n"
+		"                           spreads connections and datagrams over them\n"
 		"  -q, --quiet              print errors only\n"
 		"  -v, --verbose            print more (twice: debug)\n"
 		"  -h, --help               print this help and exit\n"
@@ -262,6 +275,16 @@ static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline 
 	case OPT_INETD:
 		cfg->inetd = 1;
 		return 0;
+	case OPT_PROXY:
+		cfg->proxy_protocol = 1;
+		return 0;
+	case OPT_PROXY_TIMEOUT:
+		if (parse_secs(arg, &cfg->proxy_timeout_ms) != 0 || !cfg->proxy_timeout_ms)
+			return bad("bad --proxy-header-timeout '%s' (seconds, above 0)", arg);
+		return 0;
+	case OPT_REUSEPORT:
+		cfg->reuseport = 1;
+		return 0;
 	case 'q':
 		cl->quiet = 1;
 		return 0;
@@ -283,6 +306,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->metrics.fd = -1;
 	cfg->drain_ms = DEFAULT_DRAIN_MS;
 	cfg->udp_min_port = DEFAULT_UDP_MIN_PORT;
+	cfg->proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT_MS;
 	opterr = 0; /* our own messages */
 	while ((c = getopt_long(argc, argv, ":p:b:l:t:qvhV", long_opts, NULL)) != -1) {
 		if (c == 'h') {

@@ -42,6 +42,9 @@ struct config {
 	int inetd;                /* --inetd: serve the socket on standard input */
 	const char *user;         /* --user: drop to this user once the sockets are open */
 	struct listen_addr metrics; /* --metrics (metrics.len 0: off) */
+	int proxy_protocol;              /* --proxy-protocol: each TCP connection starts with a PROXY header */
+	unsigned long proxy_timeout_ms;  /* --proxy-header-timeout */
+	int reuseport;                   /* --reuseport: SO_REUSEPORT, to share the port with other processes */
 };
 
 /* Parse argv into cfg. Returns 0 to run, 1 when done (--help, --version

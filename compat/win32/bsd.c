@@ -102,12 +102,51 @@ static bool is_timeout_opt(int level, int name, int len)
 	return level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && len == (int)sizeof(DWORD);
 }
 
+static int int_opt(SOCKET s, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+	return (getsockopt)((int)s, SOL_SOCKET, name, &v, &l) == 0 && v;
+}
+
+/* SO_EXCLUSIVEADDRUSE: a Linux port is this socket's alone unless sockets
+ * share it with SO_REUSEADDR (UDP) or SO_REUSEPORT. Setting it turns
+ * SO_REUSEPORT off and, as on Windows, is refused (WSAEINVAL) on a socket
+ * with SO_REUSEADDR, and SO_REUSEADDR or SO_REUSEPORT after it. */
+static int exclusive_opt(SOCKET s, const char *val, int len)
+{
+	if (len < (int)sizeof(int))
+		return w32_fail(EFAULT, SOCKET_ERROR);
+	int on;
+	memcpy(&on, val, sizeof(on));
+	if (!w32_socket_ok(s))
+		return w32_fail(ENOTSOCK, SOCKET_ERROR);
+	if (on) {
+		int off = 0;
+		if (int_opt(s, SO_REUSEADDR))
+			return w32_fail(EINVAL, SOCKET_ERROR);
+		if ((setsockopt)((int)s, SOL_SOCKET, SO_REUSEPORT, &off, sizeof(off)) < 0)
+			return w32_fail(errno, SOCKET_ERROR);
+	}
+	w32_socket_set_exclusive(s, on != 0);
+	return 0;
+}
+
 int cport_w32_setsockopt(SOCKET s, int level, int name, const char *val, int len)
 {
 	if (level == SOL_SOCKET && (name == SO_UPDATE_ACCEPT_CONTEXT || name == SO_UPDATE_CONNECT_CONTEXT))
 		return 0; /* a Linux socket has its context already */
 	if (len < 0 || (len > 0 && !val))
 		return w32_fail(EFAULT, SOCKET_ERROR);
+	if (level == SOL_SOCKET && name == SO_EXCLUSIVEADDRUSE)
+		return exclusive_opt(s, val, len);
+	if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) && len >= (int)sizeof(int) &&
+	    w32_socket_exclusive(s)) {
+		int on;
+		memcpy(&on, val, sizeof(on));
+		if (on)
+			return w32_fail(EINVAL, SOCKET_ERROR);
+	}
 	if (is_timeout_opt(level, name, len)) {
 		DWORD ms;
 		memcpy(&ms, val, sizeof(ms));
@@ -128,6 +167,14 @@ int cport_w32_getsockopt(SOCKET s, int level, int name, char *val, int *len)
 			return w32_fail(errno, SOCKET_ERROR);
 		DWORD ms = (DWORD)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
 		memcpy(val, &ms, sizeof(ms));
+		return 0;
+	}
+	if (level == SOL_SOCKET && name == SO_EXCLUSIVEADDRUSE) {
+		if (*len < (int)sizeof(int))
+			return w32_fail(EFAULT, SOCKET_ERROR);
+		int on = w32_socket_exclusive(s);
+		memcpy(val, &on, sizeof(on));
+		*len = sizeof(on);
 		return 0;
 	}
 	socklen_t l = (socklen_t)*len;
@@ -219,4 +266,86 @@ SOCKET WSAAccept(SOCKET s, struct sockaddr *addr, LPINT addrlen, LPCONDITIONPROC
 	closesocket(a);
 	w32_set_error(WSAECONNREFUSED);
 	return INVALID_SOCKET;
+}
+
+/* Windows ignores select's first argument; Linux needs the highest fd + 1,
+ * found here in the sets. Windows refuses a call with no socket at all. */
+static int highest_fd(fd_set *r, fd_set *w, fd_set *e)
+{
+	for (int fd = FD_SETSIZE - 1; fd >= 0; fd--) {
+		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))
+			return fd;
+	}
+	return -1;
+}
+
+int cport_w32_select(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timeval *timeout)
+{
+	(void)nfds;
+	int top = highest_fd(r, w, e);
+	if (top < 0 || (timeout && (timeout->tv_sec < 0 || timeout->tv_usec < 0)))
+		return w32_fail(EINVAL, SOCKET_ERROR);
+	struct timespec deadline = {0}, now;
+	if (timeout) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout->tv_sec + timeout->tv_usec / 1000000;
+		deadline.tv_nsec += (timeout->tv_usec % 1000000) * 1000;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	fd_set r0, w0, e0;
+	if (r)
+		r0 = *r;
+	if (w)
+		w0 = *w;
+	if (e)
+		e0 = *e;
+	for (;;) {
+		struct timeval left, *tv = NULL;
+		if (timeout) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t ns = (int64_t)(deadline.tv_sec - now.tv_sec) * 1000000000 + (deadline.tv_nsec - now.tv_nsec);
+			if (ns < 0)
+				ns = 0;
+			left = (struct timeval){.tv_sec = ns / 1000000000, .tv_usec = (ns % 1000000000) / 1000};
+			tv = &left;
+		}
+		int n = (select)(top + 1, r, w, e, tv);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return w32_fail(errno, SOCKET_ERROR);
+		/* A signal: the sets as given, the time that is left. */
+		if (r)
+			*r = r0;
+		if (w)
+			*w = w0;
+		if (e)
+			*e = e0;
+	}
+}
+
+int WSAPoll(LPWSAPOLLFD fds, ULONG n, INT timeout)
+{
+	if (!fds || n == 0)
+		return w32_fail(EINVAL, SOCKET_ERROR);
+	struct timespec deadline;
+	if (timeout > 0)
+		w32_deadline_after(&deadline, (DWORD)timeout);
+	for (;;) {
+		int left = timeout;
+		if (timeout > 0) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t ms = (int64_t)(deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+			left = ms < 0 ? 0 : (int)ms;
+		}
+		int r = poll(fds, (nfds_t)n, left);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return w32_fail(errno, SOCKET_ERROR);
+	}
 }

@@ -67,6 +67,17 @@ static const struct err_map *err_find(int errnum)
 	return &fallback;
 }
 
+int w32_errno_of_status(ULONG_PTR status)
+{
+	if (status == STATUS_SUCCESS)
+		return 0;
+	for (size_t i = 1; i < sizeof(err_table) / sizeof(err_table[0]); i++) {
+		if (err_table[i].status == status)
+			return err_table[i].errnum;
+	}
+	return -1; /* not the shim's: the fallback codes */
+}
+
 DWORD w32_wsa_error(int errnum)
 {
 	return err_find(errnum)->wsa;

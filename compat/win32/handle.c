@@ -1,7 +1,9 @@
-/* handle.c - the table behind every port and thread HANDLE.
+/* handle.c - the table behind every port, thread and event HANDLE.
  *
- * A HANDLE is HANDLE_BASE | generation << 16 | index, below 2^31 (so it
- * survives a cast to DWORD, as Windows handles do) and above every fd. Each
+ * A HANDLE is HANDLE_BASE | generation << 16 | index << 2, below 2^31 (so
+ * it survives a cast to DWORD, as Windows handles do), above every fd, and
+ * a multiple of 4 as Windows handles are (programs use the low bits: an
+ * OVERLAPPED's hEvent | 1 asks for no completion packet). Each
  * slot has one atomic word: its generation, whether it is live and closed,
  * and two counts: pins (who may still read the object) and busy (who is
  * inside a call that must finish before CloseHandle shuts the object down).
@@ -14,7 +16,7 @@
 #include <stdatomic.h>
 
 #define HANDLE_BASE 0x40000000u
-#define SLOTS 65536u
+#define SLOTS 16384u
 #define GEN_BITS 14
 
 #define PIN_ONE 1ull
@@ -38,7 +40,7 @@ static struct w32_slot slots[SLOTS];
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t free_head;   /* 1 + index of the first free slot; 0: none */
 static uint32_t never_used;  /* slots [never_used, SLOTS) were never handed out */
-static const struct w32_kind_ops *kind_ops[W32_THREAD + 1];
+static const struct w32_kind_ops *kind_ops[W32_KINDS];
 
 void w32_kind_register(int kind, const struct w32_kind_ops *ops)
 {
@@ -52,7 +54,7 @@ static uint64_t gen_of(uint64_t w)
 
 static HANDLE handle_value(uint32_t idx, uint64_t gen)
 {
-	return (HANDLE)(uintptr_t)(HANDLE_BASE | (uint32_t)(gen << 16) | idx);
+	return (HANDLE)(uintptr_t)(HANDLE_BASE | (uint32_t)(gen << 16) | idx << 2);
 }
 
 bool w32_is_table_handle(HANDLE h)
@@ -105,11 +107,29 @@ static struct w32_slot *slot_of(HANDLE h, uint64_t *gen)
 	if (!w32_is_table_handle(h))
 		return NULL;
 	uint32_t v = (uint32_t)(uintptr_t)h - HANDLE_BASE;
+	if (v & 3)
+		return NULL;
 	*gen = v >> 16;
-	return &slots[v & (SLOTS - 1)];
+	return &slots[(v >> 2) & (SLOTS - 1)];
 }
 
 void *w32_handle_get(HANDLE h, int kind, bool busy, struct w32_slot **slot)
+{
+	int got;
+	return w32_handle_get_any(h, 1u << kind, &got, busy, slot);
+}
+
+bool w32_handle_gone(HANDLE h)
+{
+	uint64_t gen;
+	struct w32_slot *s = slot_of(h, &gen);
+	if (!s)
+		return true;
+	uint64_t w = atomic_load(&s->word);
+	return !(w & LIVE) || gen_of(w) != gen;
+}
+
+void *w32_handle_get_any(HANDLE h, unsigned mask, int *kind, bool busy, struct w32_slot **slot)
 {
 	uint64_t gen;
 	struct w32_slot *s = slot_of(h, &gen);
@@ -121,10 +141,11 @@ void *w32_handle_get(HANDLE h, int kind, bool busy, struct w32_slot **slot)
 		if (!(w & LIVE) || (w & CLOSED) || gen_of(w) != gen)
 			return NULL;
 	} while (!atomic_compare_exchange_weak(&s->word, &w, w + add));
-	if (s->kind != kind) {
+	if (!(mask & (1u << s->kind))) {
 		w32_handle_put(s, busy);
 		return NULL;
 	}
+	*kind = s->kind;
 	*slot = s;
 	return s->obj;
 }

@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 
 enum { STEP_NONE, STEP_CONNECT_THEN_SEND, STEP_SEND_AFTER_CONNECT };
 
@@ -71,8 +72,7 @@ static int start_transfer(SOCKET s, LPWSABUF bufs, DWORD n, LPWSAOVERLAPPED ov, 
 		return w32_fail(EINVAL, SOCKET_ERROR); /* overlapped I/O needs an associated socket here */
 	struct iovec *iov = iov_of(io, bufs, n);
 	int r = -ENOMEM;
-	ov->Internal = STATUS_PENDING;
-	ov->InternalHigh = 0;
+	w32_io_begin(ov, w32_socket_port_handle(s));
 	io->fd = (int)s;
 	io->step = STEP_NONE;
 	if (iov && !addr)
@@ -164,8 +164,7 @@ BOOL PASCAL AcceptEx(SOCKET ls, SOCKET as, PVOID out, DWORD recvlen, DWORD local
 	io->accept_out = out;
 	io->local_len = locallen;
 	io->remote_len = remotelen;
-	ov->Internal = STATUS_PENDING;
-	ov->InternalHigh = 0;
+	w32_io_begin(ov, w32_socket_port_handle(ls));
 	int r = cport_accept(cp, (int)ls, &io->op, NULL, NULL);
 	w32_handle_put(slot, true);
 	return pending(io, r, FALSE);
@@ -203,8 +202,7 @@ BOOL PASCAL ConnectEx(SOCKET s, const struct sockaddr *name, int namelen, PVOID 
 	io->fd = (int)s;
 	io->step = sendbuf && sendlen ? STEP_CONNECT_THEN_SEND : STEP_NONE;
 	io->iov1 = (struct iovec){.iov_base = sendbuf, .iov_len = sendlen};
-	ov->Internal = STATUS_PENDING;
-	ov->InternalHigh = 0;
+	w32_io_begin(ov, w32_socket_port_handle(s));
 	int r = cport_connect(cp, (int)s, &io->op, name, (socklen_t)namelen);
 	w32_handle_put(slot, true);
 	return pending(io, r, FALSE);
@@ -228,9 +226,9 @@ BOOL PASCAL DisconnectEx(SOCKET s, LPOVERLAPPED ov, DWORD flags, DWORD reserved)
 	cport_t *cp = w32_socket_port(s, &slot, &key);
 	if (!cp)
 		return w32_fail(EINVAL, FALSE);
-	ov->Internal = STATUS_PENDING;
-	ov->InternalHigh = 0;
+	w32_io_begin(ov, w32_socket_port_handle(s));
 	ov->cport_io.iovs = NULL;
+	ov->cport_io.step = W32_STEP_POSTED;
 	int r = cport_post(cp, key, &ov->cport_io.op, 0);
 	w32_handle_put(slot, true);
 	return pending(&ov->cport_io, r, FALSE);
@@ -286,9 +284,140 @@ bool w32_complete(cport_t *cp, struct cport_completion *c, DWORD *bytes, int *er
 	bool no_bytes = c->kind == CPORT_OP_ACCEPT || c->kind == CPORT_OP_CONNECT;
 	*bytes = no_bytes || res < 0 ? 0 : (DWORD)res;
 	*err = res < 0 ? (int)-res : 0;
-	ov->Internal = w32_ntstatus(*err);
-	ov->InternalHigh = *bytes;
-	return true;
+	return w32_io_done(ov, *bytes, *err);
+}
+
+/* GetOverlappedResult's waits: callers blocked until an operation's
+ * Internal leaves STATUS_PENDING. Completions look at the count and wake
+ * them only when there are some. */
+static atomic_int io_waiters;
+
+/* hEvent with its low bit cleared: the event, if the program gave one. */
+static HANDLE event_of(LPOVERLAPPED ov)
+{
+	return (HANDLE)((uintptr_t)ov->hEvent & ~(uintptr_t)1);
+}
+
+void w32_io_begin(LPOVERLAPPED ov, HANDLE port)
+{
+	ov->InternalHigh = 0;
+	__atomic_store_n(&ov->Internal, (ULONG_PTR)STATUS_PENDING, __ATOMIC_RELAXED);
+	ov->cport_io.port = port;
+	/* As on Windows, an operation's event is reset when it starts. */
+	if (ov->hEvent)
+		w32_event_reset(event_of(ov));
+}
+
+bool w32_io_done(LPOVERLAPPED ov, DWORD bytes, int err)
+{
+	HANDLE ev = ov->hEvent;
+	ov->InternalHigh = bytes;
+	__atomic_store_n(&ov->Internal, w32_ntstatus(err), __ATOMIC_SEQ_CST);
+	/* From here on the program may reuse or free ov (it may be watching
+	 * Internal): only ev, read before, is used. */
+	if (atomic_load(&io_waiters) > 0) {
+		pthread_mutex_lock(&w32_wait_lock);
+		w32_wait_changed();
+		pthread_mutex_unlock(&w32_wait_lock);
+	}
+	if (ev)
+		w32_event_set((HANDLE)((uintptr_t)ev & ~(uintptr_t)1));
+	return !((uintptr_t)ev & 1);
+}
+
+/* Wait for ov's operation to be recorded as complete. The shim records it
+ * when its completion is dequeued from the port (by a GetQueuedCompletionStatus
+ * caller), so this ends once some thread has dequeued it, or with
+ * ERROR_OPERATION_ABORTED once the port is gone (nobody can dequeue it any
+ * more), or WAIT_TIMEOUT. Returns 0 when complete. */
+#define IO_WAIT_SLICE_MS 100
+
+static DWORD io_wait(LPOVERLAPPED ov, DWORD ms)
+{
+	HANDLE port = ov->cport_io.port;
+	struct timespec deadline, slice;
+	w32_deadline_after(&deadline, ms);
+	w32_wait_init();
+	atomic_fetch_add(&io_waiters, 1);
+	DWORD r = 0;
+	pthread_mutex_lock(&w32_wait_lock);
+	while (__atomic_load_n(&ov->Internal, __ATOMIC_SEQ_CST) == STATUS_PENDING) {
+		if (!port || w32_handle_gone(port)) {
+			/* The slot's last pin went after the last hand-out: a final look. */
+			if (__atomic_load_n(&ov->Internal, __ATOMIC_ACQUIRE) == STATUS_PENDING)
+				r = ERROR_OPERATION_ABORTED;
+			break;
+		}
+		w32_deadline_after(&slice, IO_WAIT_SLICE_MS);
+		bool last = ms != INFINITE && (slice.tv_sec > deadline.tv_sec ||
+					       (slice.tv_sec == deadline.tv_sec && slice.tv_nsec >= deadline.tv_nsec));
+		if (w32_wait_until(last ? &deadline : &slice) == ETIMEDOUT && last &&
+		    __atomic_load_n(&ov->Internal, __ATOMIC_ACQUIRE) == STATUS_PENDING) {
+			r = WAIT_TIMEOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w32_wait_lock);
+	atomic_fetch_sub(&io_waiters, 1);
+	return r;
+}
+
+/* The shared part: *err is 0 or the errno the operation ended with;
+ * returns a Win32 error for a call that cannot say (pending, ...) or 0. */
+static DWORD overlapped_result(LPOVERLAPPED ov, LPDWORD bytes, DWORD ms, int *err)
+{
+	*err = 0;
+	if (!ov || !bytes)
+		return ERROR_INVALID_PARAMETER;
+	if (__atomic_load_n(&ov->Internal, __ATOMIC_ACQUIRE) == STATUS_PENDING) {
+		if (ms == 0)
+			return ERROR_IO_INCOMPLETE;
+		DWORD r = io_wait(ov, ms);
+		if (r == WAIT_TIMEOUT)
+			return WAIT_TIMEOUT;
+		if (r) {
+			*bytes = 0;
+			*err = ECANCELED;
+			return 0;
+		}
+	}
+	*bytes = (DWORD)ov->InternalHigh;
+	*err = w32_errno_of_status(__atomic_load_n(&ov->Internal, __ATOMIC_ACQUIRE));
+	return 0;
+}
+
+BOOL GetOverlappedResultEx(HANDLE file, LPOVERLAPPED ov, LPDWORD bytes, DWORD ms, BOOL alertable)
+{
+	(void)file;
+	(void)alertable; /* no APCs here: never WAIT_IO_COMPLETION */
+	int err;
+	DWORD r = overlapped_result(ov, bytes, ms, &err);
+	if (r || err) {
+		w32_set_error(r ? r : w32_io_error(err));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+BOOL GetOverlappedResult(HANDLE file, LPOVERLAPPED ov, LPDWORD bytes, BOOL wait)
+{
+	return GetOverlappedResultEx(file, ov, bytes, wait ? INFINITE : 0, FALSE);
+}
+
+BOOL WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED ov, LPDWORD bytes, BOOL wait, LPDWORD flags)
+{
+	if (!w32_socket_ok(s))
+		return w32_fail(ENOTSOCK, FALSE);
+	if (!flags || !bytes || !ov)
+		return w32_fail(EFAULT, FALSE);
+	int err;
+	DWORD r = overlapped_result(ov, bytes, wait ? INFINITE : 0, &err);
+	if (r) {
+		w32_set_error(r == ERROR_IO_INCOMPLETE ? WSA_IO_INCOMPLETE : r);
+		return FALSE;
+	}
+	*flags = 0;
+	return err ? w32_fail(err, FALSE) : TRUE;
 }
 
 static const GUID guid_acceptex = WSAID_ACCEPTEX;

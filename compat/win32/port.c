@@ -164,8 +164,12 @@ static bool entry_from(cport_t *cp, struct cport_completion *c, struct w32_entry
 		 * own; a program's post carries a DWORD. */
 		e->err = c->result < 0 ? (int)-c->result : 0;
 		e->bytes = c->result < 0 ? 0 : (DWORD)c->result;
-		if (e->ov && c->result < 0)
-			e->ov->Internal = w32_ntstatus(e->err);
+		if (e->ov && (c->result < 0 || e->ov->cport_io.step == W32_STEP_POSTED)) {
+			/* An operation of the shim's (DisconnectEx) ends here; a
+			 * program's post leaves its OVERLAPPED alone, as on Windows. */
+			e->ov->cport_io.step = 0;
+			return w32_io_done(e->ov, e->bytes, e->err);
+		}
 		return true;
 	}
 	return w32_complete(cp, c, &e->bytes, &e->err);
@@ -322,7 +326,7 @@ BOOL CancelIo(HANDLE file)
 
 BOOL CloseHandle(HANDLE h)
 {
-	if (w32_handle_close(h, W32_PORT) || w32_handle_close(h, W32_THREAD))
+	if (w32_handle_close(h, W32_PORT) || w32_handle_close(h, W32_THREAD) || w32_handle_close(h, W32_EVENT))
 		return TRUE;
 	SOCKET s = (SOCKET)(uintptr_t)h;
 	if (h != NULL && w32_socket_ok(s))

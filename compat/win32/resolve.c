@@ -84,3 +84,53 @@ PCSTR cport_w32_inet_ntop(INT af, const VOID *src, PSTR dst, size_t size)
 		w32_set_error(errno == ENOSPC ? WSAEINVAL : WSAEAFNOSUPPORT);
 	return r;
 }
+
+int cport_w32_getnameinfo(const struct sockaddr *sa, socklen_t salen, PCHAR host, DWORD hostlen, PCHAR serv,
+			  DWORD servlen, INT flags)
+{
+	int r = gai_to_wsa((getnameinfo)(sa, salen, host, host ? hostlen : 0, serv, serv ? servlen : 0, flags));
+	w32_set_error((DWORD)r);
+	return r;
+}
+
+/* The old resolver calls say why through h_errno; Winsock through
+ * WSAGetLastError(). */
+static struct hostent *host_result(struct hostent *h)
+{
+	if (h)
+		return h;
+	switch (h_errno) {
+	case HOST_NOT_FOUND: w32_set_error(WSAHOST_NOT_FOUND); break;
+	case TRY_AGAIN: w32_set_error(WSATRY_AGAIN); break;
+	case NO_DATA: w32_set_error(WSANO_DATA); break;
+	default: w32_set_error(WSANO_RECOVERY); break;
+	}
+	return NULL;
+}
+
+struct hostent *cport_w32_gethostbyname(const char *name)
+{
+	if (!name) {
+		w32_set_error(WSAEFAULT);
+		return NULL;
+	}
+	return host_result((gethostbyname)(name));
+}
+
+struct hostent *cport_w32_gethostbyaddr(const char *addr, int len, int type)
+{
+	if (!addr || len < 0) {
+		w32_set_error(WSAEFAULT);
+		return NULL;
+	}
+	return host_result((gethostbyaddr)(addr, (socklen_t)len, type));
+}
+
+int cport_w32_gethostname(char *name, int namelen)
+{
+	if (!name || namelen <= 0)
+		return w32_fail(EFAULT, SOCKET_ERROR);
+	if ((gethostname)(name, (size_t)namelen) < 0)
+		return w32_fail(EFAULT, SOCKET_ERROR); /* too small: Windows says WSAEFAULT */
+	return 0;
+}

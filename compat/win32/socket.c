@@ -11,6 +11,8 @@
 /* One entry per fd: the port handle's value (low 32 bits; 0 when not
  * associated) and whether the program asked for non-blocking calls. */
 #define ENT_NONBLOCK (1ull << 32)
+#define ENT_EXCLUSIVE (1ull << 33) /* SO_EXCLUSIVEADDRUSE was set */
+#define ENT_FLAGS (ENT_NONBLOCK | ENT_EXCLUSIVE)
 
 static _Atomic uint64_t *sock_ent;
 static _Atomic ULONG_PTR *sock_key;
@@ -38,7 +40,7 @@ void w32_socket_associate(SOCKET s, HANDLE port, ULONG_PTR key)
 {
 	atomic_store(&sock_key[s], key);
 	uint64_t old = atomic_load(&sock_ent[s]);
-	while (!atomic_compare_exchange_weak(&sock_ent[s], &old, (old & ENT_NONBLOCK) | (uint32_t)(uintptr_t)port))
+	while (!atomic_compare_exchange_weak(&sock_ent[s], &old, (old & ENT_FLAGS) | (uint32_t)(uintptr_t)port))
 		;
 }
 
@@ -62,9 +64,29 @@ HANDLE w32_socket_forget(SOCKET s)
 	return (HANDLE)(uintptr_t)(uint32_t)atomic_exchange(&sock_ent[s], 0);
 }
 
+HANDLE w32_socket_port_handle(SOCKET s)
+{
+	return w32_socket_ok(s) ? (HANDLE)(uintptr_t)(uint32_t)atomic_load(&sock_ent[s]) : NULL;
+}
+
 bool w32_socket_nonblocking(SOCKET s)
 {
 	return w32_socket_ok(s) && (atomic_load(&sock_ent[s]) & ENT_NONBLOCK);
+}
+
+bool w32_socket_exclusive(SOCKET s)
+{
+	return w32_socket_ok(s) && (atomic_load(&sock_ent[s]) & ENT_EXCLUSIVE);
+}
+
+void w32_socket_set_exclusive(SOCKET s, bool on)
+{
+	if (!w32_socket_ok(s))
+		return;
+	if (on)
+		atomic_fetch_or(&sock_ent[s], ENT_EXCLUSIVE);
+	else
+		atomic_fetch_and(&sock_ent[s], ~ENT_EXCLUSIVE);
 }
 
 static void set_nonblocking_flag(SOCKET s, bool on)

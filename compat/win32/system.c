@@ -17,6 +17,20 @@ void Sleep(DWORD ms)
 		;
 }
 
+DWORD SleepEx(DWORD ms, BOOL alertable)
+{
+	(void)alertable; /* nothing can queue an APC here: never WAIT_IO_COMPLETION */
+	Sleep(ms);
+	return 0;
+}
+
+/* Windows says whether another thread ran; sched_yield cannot tell, so
+ * TRUE means only that the processor was offered. */
+BOOL SwitchToThread(void)
+{
+	return sched_yield() == 0;
+}
+
 /* Windows counts from boot, suspended time included: CLOCK_BOOTTIME. */
 ULONGLONG GetTickCount64(void)
 {

@@ -1,9 +1,11 @@
-/* thread.c - thread handles: CreateThread, WaitForSingleObject,
- * WaitForMultipleObjects, GetExitCodeThread. A thread object is pinned by
+/* thread.c - thread handles: CreateThread, _beginthreadex, _beginthread,
+ * ExitThread, GetExitCodeThread, ExitProcess (the waits are in wait.c). A thread object is pinned by
  * its own thread until the start routine has returned, so closing the handle
  * early (as the classic samples do at once) is safe; the last pin joins the
  * thread, or detaches it when that is the thread itself. */
 #include "shim.h"
+
+#include "process.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -11,32 +13,22 @@
 #include <time.h>
 
 struct w32_thread {
+	struct w32_waitable w; /* first: signalled (for good) when the thread ends */
 	pthread_t tid;
 	LPTHREAD_START_ROUTINE start;
+	void (*start_void)(void *); /* _beginthread's kind of start routine */
 	LPVOID param;
 	struct w32_slot *slot;
+	HANDLE handle;
 	DWORD id;
 	bool started;    /* false: pthread_create failed, nothing to join */
-	DWORD exit_code; /* under done_lock */
-	bool done;       /* under done_lock */
+	bool self_close; /* _beginthread: the handle closes when the thread ends */
+	DWORD exit_code; /* under w32_wait_lock */
 };
 
-/* One lock and condition for every thread's end: waits are rare, and
- * WaitForMultipleObjects needs to watch several threads at once. */
-static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done_cv;
-static pthread_once_t done_once = PTHREAD_ONCE_INIT;
 static atomic_uint next_id = 1;
 static __thread DWORD my_id;
-
-static void done_init(void)
-{
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&done_cv, &a);
-	pthread_condattr_destroy(&a);
-}
+static __thread struct w32_thread *my_thread; /* NULL in threads the shim did not start */
 
 static void thread_shut(void *obj)
 {
@@ -62,18 +54,48 @@ __attribute__((constructor)) static void thread_register(void)
 	w32_kind_register(W32_THREAD, &thread_ops);
 }
 
+/* The thread's end, whether its start routine returned or it called
+ * ExitThread: the exit code is published, waiters wake, its pin goes (t
+ * may be freed by that). */
+static void thread_finish(struct w32_thread *t, DWORD code)
+{
+	my_thread = NULL;
+	pthread_mutex_lock(&w32_wait_lock);
+	t->exit_code = code;
+	t->w.signaled = true;
+	w32_wait_changed();
+	pthread_mutex_unlock(&w32_wait_lock);
+	if (t->self_close)
+		w32_handle_close(t->handle, W32_THREAD); /* fails harmlessly if the program closed it */
+	w32_handle_put(t->slot, false);
+}
+
 static void *trampoline(void *arg)
 {
 	struct w32_thread *t = arg;
 	my_id = t->id;
-	DWORD code = t->start(t->param);
-	pthread_mutex_lock(&done_lock);
-	t->exit_code = code;
-	t->done = true;
-	pthread_cond_broadcast(&done_cv);
-	pthread_mutex_unlock(&done_lock);
-	w32_handle_put(t->slot, false);
+	my_thread = t;
+	DWORD code = 0;
+	if (t->start_void)
+		t->start_void(t->param);
+	else
+		code = t->start(t->param);
+	thread_finish(t, code);
 	return NULL;
+}
+
+void ExitThread(DWORD code)
+{
+	struct w32_thread *t = my_thread;
+	if (t)
+		thread_finish(t, code);
+	pthread_exit(NULL);
+}
+
+void ExitProcess(UINT code)
+{
+	fflush(NULL);
+	_exit((int)code);
 }
 
 static bool attr_for(pthread_attr_t *a, SIZE_T stack)
@@ -87,12 +109,11 @@ static bool attr_for(pthread_attr_t *a, SIZE_T stack)
 	return true;
 }
 
-HANDLE CreateThread(LPSECURITY_ATTRIBUTES attrs, SIZE_T stack, LPTHREAD_START_ROUTINE start, LPVOID param,
-		    DWORD flags, LPDWORD thread_id)
+static HANDLE thread_new(SIZE_T stack, LPTHREAD_START_ROUTINE start, void (*start_void)(void *), LPVOID param,
+			 DWORD flags, LPDWORD thread_id, bool self_close)
 {
-	(void)attrs;
-	pthread_once(&done_once, done_init);
-	if (!start || (flags & CREATE_SUSPENDED)) {
+	w32_wait_init();
+	if ((!start && !start_void) || (flags & CREATE_SUSPENDED)) {
 		w32_set_error(start ? ERROR_NOT_SUPPORTED : ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
@@ -104,10 +125,14 @@ HANDLE CreateThread(LPSECURITY_ATTRIBUTES attrs, SIZE_T stack, LPTHREAD_START_RO
 		return NULL;
 	}
 	t->start = start;
+	t->start_void = start_void;
+	t->self_close = self_close;
 	t->param = param;
+	t->w.manual = true;
 	t->id = atomic_fetch_add(&next_id, 1);
 	/* The new thread holds the one pin until its start routine returns. */
 	HANDLE h = w32_handle_new(W32_THREAD, t, 1, &t->slot);
+	t->handle = h;
 	t->started = h != NULL;
 	int r = h ? pthread_create(&t->tid, &a, trampoline, t) : EAGAIN;
 	pthread_attr_destroy(&a);
@@ -127,6 +152,51 @@ HANDLE CreateThread(LPSECURITY_ATTRIBUTES attrs, SIZE_T stack, LPTHREAD_START_RO
 	return h;
 }
 
+HANDLE CreateThread(LPSECURITY_ATTRIBUTES attrs, SIZE_T stack, LPTHREAD_START_ROUTINE start, LPVOID param,
+		    DWORD flags, LPDWORD thread_id)
+{
+	(void)attrs;
+	return thread_new(stack, start, NULL, param, flags, thread_id, false);
+}
+
+/* The CRT's: errno as well as the last error. */
+uintptr_t _beginthreadex(void *security, unsigned stack, _beginthreadex_proc_type start, void *arg, unsigned flags,
+			 unsigned *thread_id)
+{
+	(void)security;
+	DWORD id = 0;
+	HANDLE h = thread_new(stack, start, NULL, arg, flags, &id, false);
+	if (!h) {
+		errno = GetLastError() == ERROR_NOT_ENOUGH_MEMORY ? EAGAIN : EINVAL;
+		return 0;
+	}
+	if (thread_id)
+		*thread_id = id;
+	return (uintptr_t)h;
+}
+
+uintptr_t _beginthread(_beginthread_proc_type start, unsigned stack, void *arg)
+{
+	HANDLE h = start ? thread_new(stack, NULL, start, arg, 0, NULL, true) : NULL;
+	if (!h) {
+		if (!start)
+			w32_set_error(ERROR_INVALID_PARAMETER);
+		errno = start ? EAGAIN : EINVAL;
+		return (uintptr_t)-1;
+	}
+	return (uintptr_t)h;
+}
+
+void _endthreadex(unsigned code)
+{
+	ExitThread(code);
+}
+
+void _endthread(void)
+{
+	ExitThread(0);
+}
+
 DWORD GetCurrentThreadId(void)
 {
 	if (!my_id)
@@ -139,74 +209,6 @@ DWORD GetCurrentProcessId(void)
 	return (DWORD)getpid();
 }
 
-/* Which wait result the threads' states give now; WAIT_TIMEOUT if none. */
-static DWORD wait_result(struct w32_thread **t, DWORD n, BOOL all)
-{
-	DWORD done = 0;
-	for (DWORD i = 0; i < n; i++) {
-		if (t[i]->done && !all)
-			return WAIT_OBJECT_0 + i;
-		done += t[i]->done;
-	}
-	return all && done == n ? WAIT_OBJECT_0 : WAIT_TIMEOUT;
-}
-
-static void deadline_after(struct timespec *ts, DWORD ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static DWORD wait_threads(struct w32_thread **t, DWORD n, BOOL all, DWORD ms)
-{
-	struct timespec deadline;
-	deadline_after(&deadline, ms);
-	pthread_mutex_lock(&done_lock);
-	DWORD r;
-	while ((r = wait_result(t, n, all)) == WAIT_TIMEOUT && ms != 0) {
-		int e = ms == INFINITE ? pthread_cond_wait(&done_cv, &done_lock)
-				       : pthread_cond_timedwait(&done_cv, &done_lock, &deadline);
-		if (e == ETIMEDOUT) {
-			r = wait_result(t, n, all);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&done_lock);
-	return r;
-}
-
-DWORD WaitForMultipleObjects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
-{
-	struct w32_thread *t[MAXIMUM_WAIT_OBJECTS];
-	struct w32_slot *slot[MAXIMUM_WAIT_OBJECTS];
-	if (n == 0 || n > MAXIMUM_WAIT_OBJECTS || !hs) {
-		w32_set_error(ERROR_INVALID_PARAMETER);
-		return WAIT_FAILED;
-	}
-	pthread_once(&done_once, done_init);
-	DWORD pinned = 0;
-	while (pinned < n && (t[pinned] = w32_handle_get(hs[pinned], W32_THREAD, false, &slot[pinned])))
-		pinned++;
-	DWORD r = WAIT_FAILED;
-	if (pinned == n)
-		r = wait_threads(t, n, all, ms);
-	else
-		w32_set_error(ERROR_INVALID_HANDLE); /* only threads are waitable here */
-	while (pinned > 0)
-		w32_handle_put(slot[--pinned], false);
-	return r;
-}
-
-DWORD WaitForSingleObject(HANDLE h, DWORD ms)
-{
-	return WaitForMultipleObjects(1, &h, TRUE, ms);
-}
-
 BOOL GetExitCodeThread(HANDLE h, LPDWORD code)
 {
 	struct w32_slot *slot;
@@ -217,9 +219,9 @@ BOOL GetExitCodeThread(HANDLE h, LPDWORD code)
 		w32_set_error(t ? ERROR_INVALID_PARAMETER : ERROR_INVALID_HANDLE);
 		return FALSE;
 	}
-	pthread_mutex_lock(&done_lock);
-	*code = t->done ? t->exit_code : STILL_ACTIVE;
-	pthread_mutex_unlock(&done_lock);
+	pthread_mutex_lock(&w32_wait_lock);
+	*code = t->w.signaled ? t->exit_code : STILL_ACTIVE;
+	pthread_mutex_unlock(&w32_wait_lock);
 	w32_handle_put(slot, false);
 	return TRUE;
 }

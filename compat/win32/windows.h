@@ -6,8 +6,17 @@
 #ifndef CPORT_COMPAT_WINDOWS_H
 #define CPORT_COMPAT_WINDOWS_H
 
+/* Windows programs raise FD_SETSIZE (a count of sockets there) before
+ * including winsock2.h; glibc's fd_set is a fixed bitmap of fds below 1024
+ * and its headers define FD_SETSIZE themselves: the program's value is
+ * dropped here, before any system header, so that it does not clash. */
+#ifdef FD_SETSIZE
+#undef FD_SETSIZE
+#endif
+
 #include <cport.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,9 +27,26 @@ extern "C" {
 #endif
 
 #define WINAPI
+#define WINAPIV
 #define CALLBACK
 #define PASCAL
 #define APIENTRY
+/* Calling conventions mean nothing on x86-64 and arm64 Linux. */
+#ifndef __stdcall
+#define __stdcall
+#endif
+#ifndef _stdcall
+#define _stdcall
+#endif
+#ifndef __cdecl
+#define __cdecl
+#endif
+#ifndef _cdecl
+#define _cdecl
+#endif
+#ifndef __fastcall
+#define __fastcall
+#endif
 #define VOID void
 #define CONST const
 #define IN
@@ -63,6 +89,21 @@ typedef wchar_t WCHAR, *LPWSTR, *PWSTR;
 typedef const wchar_t *LPCWSTR, *PCWSTR;
 typedef LONG HRESULT;
 
+/* TCHAR for an ANSI build (UNICODE builds are not covered: docs/win32.md). */
+#ifdef UNICODE
+typedef WCHAR TCHAR, *PTCHAR;
+typedef LPWSTR LPTSTR, PTSTR;
+typedef LPCWSTR LPCTSTR, PCTSTR;
+#define __TEXT(quote) L##quote
+#else
+typedef char TCHAR, *PTCHAR;
+typedef unsigned char TBYTE, *PTBYTE;
+typedef LPSTR LPTSTR, PTSTR;
+typedef LPCSTR LPCTSTR, PCTSTR;
+#define __TEXT(quote) quote
+#endif
+#define TEXT(quote) __TEXT(quote)
+
 typedef union _LARGE_INTEGER {
 	struct {
 		DWORD LowPart;
@@ -79,6 +120,14 @@ typedef union _LARGE_INTEGER {
 #define LOWORD(l) ((WORD)((l)&0xffff))
 #define HIWORD(l) ((WORD)(((l) >> 16) & 0xffff))
 #define UNREFERENCED_PARAMETER(p) ((void)(p))
+#ifndef NOMINMAX
+#ifndef max
+#define max(a, b) (((a) > (b)) ? (a) : (b))
+#endif
+#ifndef min
+#define min(a, b) (((a) < (b)) ? (a) : (b))
+#endif
+#endif
 #define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
 #define CONTAINING_RECORD(address, type, field) ((type *)((char *)(address)-offsetof(type, field)))
 
@@ -95,6 +144,7 @@ struct cport_win32_io {
 	int accept_sock;    /* AcceptEx: the socket the connection lands on */
 	DWORD local_len, remote_len;
 	int step; /* ConnectEx with data: which step is in flight */
+	HANDLE port; /* the port the operation completes through */
 };
 
 /* Windows' fields first, then the shim's (larger than Windows' 32 bytes). */
@@ -161,6 +211,7 @@ typedef struct _RTL_CRITICAL_SECTION {
 #define NO_ERROR 0
 #define ERROR_SUCCESS 0
 #define ERROR_INVALID_FUNCTION 1
+#define ERROR_FILE_NOT_FOUND 2
 #define ERROR_ACCESS_DENIED 5
 #define ERROR_INVALID_HANDLE 6
 #define ERROR_NOT_ENOUGH_MEMORY 8
@@ -172,7 +223,9 @@ typedef struct _RTL_CRITICAL_SECTION {
 #define ERROR_BROKEN_PIPE 109
 #define ERROR_INSUFFICIENT_BUFFER 122
 #define ERROR_SEM_TIMEOUT 121
+#define ERROR_ALREADY_EXISTS 183
 #define ERROR_MORE_DATA 234
+#define ERROR_MR_MID_NOT_FOUND 317
 #define WAIT_TIMEOUT 258
 #define ERROR_ABANDONED_WAIT_0 735
 #define ERROR_OPERATION_ABORTED 995
@@ -187,6 +240,8 @@ typedef struct _RTL_CRITICAL_SECTION {
 #define ERROR_PORT_UNREACHABLE 1234
 #define ERROR_CONNECTION_ABORTED 1236
 #define ERROR_NO_SYSTEM_RESOURCES 1450
+#define ERROR_TIMEOUT 1460
+#define ERROR_RESOURCE_LANG_NOT_FOUND 1815
 
 /* NTSTATUS values an OVERLAPPED's Internal holds. */
 #define STATUS_SUCCESS 0x00000000u
@@ -207,10 +262,13 @@ typedef struct _RTL_CRITICAL_SECTION {
 #define STATUS_HOST_UNREACHABLE 0xC000023Du
 #define STATUS_PORT_UNREACHABLE 0xC000023Fu
 #define STATUS_CONNECTION_ABORTED 0xC0000241u
-#define HasOverlappedIoCompleted(ov) (((DWORD)(ov)->Internal) != STATUS_PENDING)
+/* Internal is written by the thread that dequeues the completion: read it atomically. */
+#define HasOverlappedIoCompleted(ov) (((DWORD)__atomic_load_n(&(ov)->Internal, __ATOMIC_ACQUIRE)) != STATUS_PENDING)
 
 #define WAIT_OBJECT_0 0
 #define WAIT_ABANDONED 0x80
+#define WAIT_ABANDONED_0 0x80
+#define WAIT_IO_COMPLETION 0xC0
 #define WAIT_FAILED 0xFFFFFFFFu
 #define MAXIMUM_WAIT_OBJECTS 64
 #define STILL_ACTIVE 259
@@ -318,6 +376,101 @@ CPORT_W32_API BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
 CPORT_W32_API DWORD GetCurrentThreadId(void);
 CPORT_W32_API DWORD GetCurrentProcessId(void);
 CPORT_W32_API void Sleep(DWORD dwMilliseconds);
+/* No APCs can be queued here: an alertable sleep is a plain one (returns 0). */
+CPORT_W32_API DWORD SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
+CPORT_W32_API BOOL SwitchToThread(void);
+/* The exit code is what GetExitCodeThread and the waits see. */
+CPORT_W32_API __attribute__((noreturn)) void ExitThread(DWORD dwExitCode);
+/* Flushes stdio, then ends every thread at once; atexit handlers do not run. */
+CPORT_W32_API __attribute__((noreturn)) void ExitProcess(UINT uExitCode);
+CPORT_W32_API DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
+CPORT_W32_API DWORD WaitForMultipleObjectsEx(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
+					     DWORD dwMilliseconds, BOOL bAlertable);
+
+/* Events: unnamed, manual- or auto-reset, waitable with threads. */
+CPORT_W32_API HANDLE CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+				  LPCSTR lpName);
+CPORT_W32_API HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+				  LPCWSTR lpName);
+CPORT_W32_API BOOL SetEvent(HANDLE hEvent);
+CPORT_W32_API BOOL ResetEvent(HANDLE hEvent);
+
+/* The result of an overlapped operation, from its OVERLAPPED. */
+CPORT_W32_API BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
+				       LPDWORD lpNumberOfBytesTransferred, BOOL bWait);
+CPORT_W32_API BOOL GetOverlappedResultEx(HANDLE hFile, LPOVERLAPPED lpOverlapped,
+					 LPDWORD lpNumberOfBytesTransferred, DWORD dwMilliseconds,
+					 BOOL bAlertable);
+
+/* FormatMessage: FORMAT_MESSAGE_FROM_SYSTEM texts for the codes the shim produces. */
+#define FORMAT_MESSAGE_ALLOCATE_BUFFER 0x00000100
+#define FORMAT_MESSAGE_IGNORE_INSERTS 0x00000200
+#define FORMAT_MESSAGE_FROM_STRING 0x00000400
+#define FORMAT_MESSAGE_FROM_HMODULE 0x00000800
+#define FORMAT_MESSAGE_FROM_SYSTEM 0x00001000
+#define FORMAT_MESSAGE_ARGUMENT_ARRAY 0x00002000
+#define FORMAT_MESSAGE_MAX_WIDTH_MASK 0x000000FF
+#define LANG_NEUTRAL 0x00
+#define LANG_ENGLISH 0x09
+#define SUBLANG_NEUTRAL 0x00
+#define SUBLANG_DEFAULT 0x01
+#define SUBLANG_SYS_DEFAULT 0x02
+#define SUBLANG_ENGLISH_US 0x01
+#define MAKELANGID(p, s) ((((WORD)(s)) << 10) | (WORD)(p))
+#define PRIMARYLANGID(lgid) ((WORD)(lgid)&0x3ff)
+#define LANG_SYSTEM_DEFAULT MAKELANGID(LANG_NEUTRAL, SUBLANG_SYS_DEFAULT)
+#define LANG_USER_DEFAULT MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT)
+CPORT_W32_API DWORD FormatMessageA(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId,
+				   LPSTR lpBuffer, DWORD nSize, va_list *Arguments);
+
+/* String helpers of kernel32 and user32 (ANSI). */
+CPORT_W32_API int lstrlenA(LPCSTR lpString);
+CPORT_W32_API LPSTR lstrcpyA(LPSTR lpString1, LPCSTR lpString2);
+CPORT_W32_API LPSTR lstrcpynA(LPSTR lpString1, LPCSTR lpString2, int iMaxLength);
+CPORT_W32_API LPSTR lstrcatA(LPSTR lpString1, LPCSTR lpString2);
+CPORT_W32_API int lstrcmpA(LPCSTR lpString1, LPCSTR lpString2);
+CPORT_W32_API int lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2);
+CPORT_W32_API int WINAPIV wsprintfA(LPSTR lpOut, LPCSTR lpFmt, ...);
+CPORT_W32_API int wvsprintfA(LPSTR lpOut, LPCSTR lpFmt, va_list arglist);
+
+/* Console control events: signals here (docs/win32.md). */
+typedef BOOL(WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
+#define CTRL_C_EVENT 0        /* SIGINT */
+#define CTRL_BREAK_EVENT 1    /* SIGQUIT */
+#define CTRL_CLOSE_EVENT 2    /* SIGHUP */
+#define CTRL_LOGOFF_EVENT 5   /* never sent */
+#define CTRL_SHUTDOWN_EVENT 6 /* SIGTERM */
+CPORT_W32_API BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add);
+#define STD_INPUT_HANDLE ((DWORD)-10)
+#define STD_OUTPUT_HANDLE ((DWORD)-11)
+#define STD_ERROR_HANDLE ((DWORD)-12)
+CPORT_W32_API HANDLE GetStdHandle(DWORD nStdHandle);
+CPORT_W32_API BOOL WriteConsoleA(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite,
+				 LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved);
+
+/* HRESULTs (winerror.h). */
+#define S_OK ((HRESULT)0)
+#define S_FALSE ((HRESULT)1)
+#define E_FAIL ((HRESULT)0x80004005L)
+#define E_INVALIDARG ((HRESULT)0x80070057L)
+#define E_OUTOFMEMORY ((HRESULT)0x8007000EL)
+#define SUCCEEDED(hr) (((HRESULT)(hr)) >= 0)
+#define FAILED(hr) (((HRESULT)(hr)) < 0)
+#define HRESULT_FROM_WIN32(x) ((HRESULT)(x) <= 0 ? ((HRESULT)(x)) : ((HRESULT)(((x)&0x0000FFFF) | (7 << 16) | 0x80000000)))
+
+#ifndef UNICODE
+#define WriteConsole WriteConsoleA
+#define CreateEvent CreateEventA
+#define FormatMessage FormatMessageA
+#define lstrlen lstrlenA
+#define lstrcpy lstrcpyA
+#define lstrcpyn lstrcpynA
+#define lstrcat lstrcatA
+#define lstrcmp lstrcmpA
+#define lstrcmpi lstrcmpiA
+#define wsprintf wsprintfA
+#define wvsprintf wvsprintfA
+#endif
 
 CPORT_W32_API void InitializeCriticalSection(LPCRITICAL_SECTION cs);
 CPORT_W32_API BOOL InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION cs, DWORD dwSpinCount);
@@ -347,6 +500,9 @@ CPORT_W32_API BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
 #ifdef __cplusplus
 }
 #endif
+
+/* What MSVC's CRT headers give (sprintf_s, _stricmp, _countof, ...). */
+#include "cport-win32-crt.h"
 
 /* Windows programs get Winsock from windows.h too. */
 #include "winsock2.h"

@@ -6,12 +6,19 @@
 #ifndef CPORT_COMPAT_WINSOCK2_H
 #define CPORT_COMPAT_WINSOCK2_H
 
+#ifdef FD_SETSIZE
+#undef FD_SETSIZE /* glibc's own is used: see windows.h */
+#endif
+
 #include "windows.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,6 +68,28 @@ typedef struct _QualityOfService QOS, *LPQOS;
 typedef int(CALLBACK *LPCONDITIONPROC)(LPWSABUF lpCallerId, LPWSABUF lpCallerData, LPQOS lpSQOS, LPQOS lpGQOS,
 				       LPWSABUF lpCalleeId, LPWSABUF lpCalleeData, GROUP *g,
 				       DWORD_PTR dwCallbackData);
+
+/* Events: the shim's event handles (manual-reset), as on Windows. */
+typedef HANDLE WSAEVENT, *LPWSAEVENT;
+#define WSA_INVALID_EVENT ((WSAEVENT)NULL)
+#define WSA_MAXIMUM_WAIT_EVENTS MAXIMUM_WAIT_OBJECTS
+#define WSA_WAIT_EVENT_0 WAIT_OBJECT_0
+#define WSA_WAIT_IO_COMPLETION WAIT_IO_COMPLETION
+#define WSA_WAIT_TIMEOUT WAIT_TIMEOUT
+#define WSA_WAIT_FAILED WAIT_FAILED
+#define WSA_INFINITE INFINITE
+
+/* WSAPoll takes the system's pollfd: fd is an int here (a SOCKET is one). */
+typedef struct pollfd WSAPOLLFD, *PWSAPOLLFD, *LPWSAPOLLFD;
+#ifndef POLLRDNORM
+#define POLLRDNORM 0x040
+#define POLLRDBAND 0x080
+#define POLLWRNORM 0x100
+#define POLLWRBAND 0x200
+#endif
+
+/* Accepted by setsockopt: the port stays this socket's alone (docs/win32.md). */
+#define SO_EXCLUSIVEADDRUSE ((int)(~SO_REUSEADDR))
 
 #define WSA_FLAG_OVERLAPPED 0x01
 #define CF_ACCEPT 0x0000
@@ -166,6 +195,16 @@ CPORT_W32_API int WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, 
 			   LPVOID lpvOutBuffer, DWORD cbOutBuffer, LPDWORD lpcbBytesReturned,
 			   LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 CPORT_W32_API int closesocket(SOCKET s);
+CPORT_W32_API BOOL WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcbTransfer, BOOL fWait,
+					  LPDWORD lpdwFlags);
+CPORT_W32_API WSAEVENT WSACreateEvent(void);
+CPORT_W32_API BOOL WSASetEvent(WSAEVENT hEvent);
+CPORT_W32_API BOOL WSAResetEvent(WSAEVENT hEvent);
+CPORT_W32_API BOOL WSACloseEvent(WSAEVENT hEvent);
+/* Non-alertable: fAlertable is accepted, nothing can queue an APC here. */
+CPORT_W32_API DWORD WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT *lphEvents, BOOL fWaitAll,
+					     DWORD dwTimeout, BOOL fAlertable);
+CPORT_W32_API int WSAPoll(LPWSAPOLLFD fdArray, ULONG fds, INT timeout);
 CPORT_W32_API int ioctlsocket(SOCKET s, long cmd, u_long *argp);
 
 /* The BSD calls with Winsock's types; they set WSAGetLastError(). */
@@ -184,6 +223,16 @@ CPORT_W32_API int cport_w32_send(SOCKET s, const char *buf, int len, int flags);
 CPORT_W32_API int cport_w32_recvfrom(SOCKET s, char *buf, int len, int flags, struct sockaddr *from, int *fromlen);
 CPORT_W32_API int cport_w32_sendto(SOCKET s, const char *buf, int len, int flags, const struct sockaddr *to,
 				   int tolen);
+/* select ignores its first argument, as on Windows (the sets say which sockets). */
+CPORT_W32_API int cport_w32_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+				   const struct timeval *timeout);
+CPORT_W32_API struct hostent *cport_w32_gethostbyname(const char *name);
+CPORT_W32_API struct hostent *cport_w32_gethostbyaddr(const char *addr, int len, int type);
+CPORT_W32_API int cport_w32_gethostname(char *name, int namelen);
+#define select(nfds, r, w, e, timeout) cport_w32_select((nfds), (r), (w), (e), (timeout))
+#define gethostbyname(name) cport_w32_gethostbyname(name)
+#define gethostbyaddr(addr, len, type) cport_w32_gethostbyaddr((addr), (len), (type))
+#define gethostname(name, namelen) cport_w32_gethostname((name), (namelen))
 #define socket(af, type, protocol) cport_w32_socket((af), (type), (protocol))
 #define bind(s, name, namelen) cport_w32_bind((s), (name), (namelen))
 #define listen(s, backlog) cport_w32_listen((s), (backlog))

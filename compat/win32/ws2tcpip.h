@@ -39,7 +39,11 @@ CPORT_W32_API int cport_w32_getaddrinfo(PCSTR pNodeName, PCSTR pServiceName, con
 CPORT_W32_API const char *cport_w32_gai_strerror(int ecode);
 CPORT_W32_API int cport_w32_inet_pton(INT Family, PCSTR pszAddrString, PVOID pAddrBuf);
 CPORT_W32_API PCSTR cport_w32_inet_ntop(INT Family, const VOID *pAddr, PSTR pStringBuf, size_t StringBufSize);
+CPORT_W32_API int cport_w32_getnameinfo(const struct sockaddr *pSockaddr, socklen_t SockaddrLength, PCHAR pNodeBuffer,
+					DWORD NodeBufferSize, PCHAR pServiceBuffer, DWORD ServiceBufferSize, INT Flags);
 #define getaddrinfo(node, service, hints, res) cport_w32_getaddrinfo((node), (service), (hints), (res))
+#define getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) \
+	cport_w32_getnameinfo((sa), (salen), (host), (hostlen), (serv), (servlen), (flags))
 #define gai_strerror(code) cport_w32_gai_strerror(code)
 #define gai_strerrorA gai_strerror
 #define inet_pton(af, src, dst) cport_w32_inet_pton((af), (src), (dst))

@@ -14,7 +14,10 @@ def test_udp_loss_is_counted_not_fatal(start_server, bench):
 
 def test_udp_through_a_correct_server_loses_nothing(start_server, bench):
     srv = start_server("faulty", "--udp")
-    r = bench(srv.port, "--udp", "-c", "3", "-s", "1200", "-r", "1000")
+    # A datagram counts as lost once --timeout passes without its echo: give
+    # the Python server seconds, not the default 0.25 s, so that a busy
+    # machine (CI shares its CPUs) cannot make a slow echo look like a loss.
+    r = bench(srv.port, "--udp", "-c", "3", "-s", "1200", "-r", "1000", "--timeout", "3")
     assert r.code == 0, r
     assert r.counter("lost") == 0 and r.json["messages"] > 0, r
 

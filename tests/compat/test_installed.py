@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from conftest import BUILD, REPO, SLOW, Program, bench, env_for
+from test_examples import resets
 
 SEED_DIR = os.path.join(REPO, "..", "shared", "seed")
 SANFLAGS = os.environ.get("CPORT_SANFLAGS", "").split()
@@ -48,7 +49,8 @@ def build(prefix, source, out, *warnings):
 def test_install_puts_the_shim_in_its_own_include_folder(prefix):
     inc = os.path.join(prefix, "include")
     assert sorted(os.listdir(os.path.join(inc, "cport-win32"))) == \
-        ["mswsock.h", "windows.h", "winsock2.h", "ws2tcpip.h"]
+        ["cport-win32-crt.h", "mswsock.h", "process.h", "strsafe.h", "tchar.h", "windows.h", "winsock2.h",
+         "ws2tcpip.h"]
     assert not os.path.exists(os.path.join(inc, "windows.h"))
     assert os.path.exists(os.path.join(prefix, "lib", "libcport-win32.so.0"))
     assert os.path.exists(os.path.join(prefix, "lib", "libcport-win32.a"))
@@ -70,6 +72,31 @@ def test_an_installed_example_serves_100_clients(prefix, tmp_path, backend):
         prog.stop()
     finally:
         prog.kill()
+
+
+def test_a_book_style_server_builds_with_wall_and_echoes_100_clients(prefix, tmp_path, backend):
+    """tests/compat/classic/book_server.c: _beginthreadex workers, _tmain and
+    TCHAR, FormatMessage, an event, a DWORD-cast key, exit packets posted.
+    Built with -Wall (its DWORD cast of a pointer draws gcc's default
+    warning, as on any 64-bit compiler), served to 100 clients byte-exact,
+    through resets, then stopped with every worker's exit code checked."""
+    exe = str(tmp_path / "book_server")
+    warnings = build(prefix, os.path.join(REPO, "tests", "compat", "classic", "book_server.c"), exe, "-Wall")
+    assert "error" not in warnings.lower()
+    assert all("pointer-to-int-cast" in line for line in warnings.splitlines() if "warning:" in line), warnings
+    prog = Program([exe, "0"], backend)
+    try:
+        bench(prog.port, connections=100, size=1024)
+        resets(prog.port)
+        bench(prog.port, connections=100, size=4096, seconds=1)
+        out = prog.stop()
+    finally:
+        prog.kill()
+    assert "failed with error" not in out, out
+    stopped = [line for line in out.splitlines() if "workers stopped" in line]
+    assert stopped, out
+    done, total = stopped[0].split()[1], stopped[0].split()[3]
+    assert done == total, out
 
 
 def seed_page():

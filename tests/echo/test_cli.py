@@ -46,6 +46,7 @@ def test_version_prints_the_version_and_exits_0(backend):
         (["--idle-timeout", "soon"], "bad --idle-timeout 'soon'"),
         (["--pool-buffers", "40000"], "bad --pool-buffers '40000'"),
         (["--pool-buffer-size", "100"], "bad --pool-buffer-size '100'"),
+        (["--proxy-header-timeout", "0"], "bad --proxy-header-timeout '0'"),
         (["--tcp-only", "--udp-only"], "exclude each other"),
         (["stray"], "unexpected argument 'stray'"),
     ],

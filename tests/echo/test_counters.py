@@ -13,6 +13,8 @@ NAMES = [
     "errors_accept_no_fd", "errors_accept_no_memory", "errors_accept_aborted",
     "errors_accept_other", "errors_connection_reset", "errors_connection_other",
     "errors_connection_setup", "errors_udp_recv", "errors_udp_send",
+    "proxy_headers_proxied", "proxy_headers_local", "proxy_closed_before_header", "proxy_errors_truncated",
+    "proxy_errors_missing", "proxy_errors_malformed", "proxy_errors_oversized", "proxy_errors_timeout",
 ]
 
 

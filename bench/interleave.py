@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""interleave.py - a quick A/B of echo servers' CPU per message, interleaved.
+
+usage: bench/interleave.py ROUNDS CONNS SIZE [udp] -- NAME='COMMAND {port}' ...
+
+Each round runs every server in turn (A B C, A B C, ...), pinned to CPU 0,
+against build/cport-bench --backend epoll (the neutral client) pinned to
+CPU 1, for DUR seconds (environment, default 2) after 0.5 s of warm-up, and
+reads the server's CPU per message from the client's JSON. The first server
+is the reference: for each server it prints the minimum and the median over
+the rounds, each as a ratio to the reference's, every round, and msgs/s.
+The minimum is the figure least disturbed by other work on a shared host;
+quote both. `make bench` is the full, recorded measurement; this is for
+trying one change against another.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "build", "cport-bench")
+FIRST_PORT = 21000
+
+
+def run_one(cmd, port, conns, size, udp, dur, jf):
+    server = subprocess.Popen(["taskset", "-c", "0"] + cmd.format(port=port).split(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.4)
+        args = ["taskset", "-c", "1", BENCH, "--backend", "epoll", "-p", str(port), "-c", str(conns),
+                "-s", str(size), "-d", str(dur), "--warmup", "0.5", "--server-pid", str(server.pid),
+                "--json", jf] + (["--udp"] if udp else [])
+        b = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    if b.returncode != 0:
+        raise RuntimeError(f"cport-bench exited {b.returncode}: {b.stderr[-300:]!r}")
+    with open(jf) as f:
+        j = json.load(f)
+    return j["server"]["cpu_us_per_msg"], j["msgs_per_s"]
+
+
+def main():
+    sep = sys.argv.index("--")
+    rounds, conns, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    udp = "udp" in sys.argv[4:sep]
+    servers = [a.split("=", 1) for a in sys.argv[sep + 1:]]
+    dur = float(os.environ.get("DUR", "2"))
+    cpu = {n: [] for n, _ in servers}
+    rate = {n: [] for n, _ in servers}
+    port = FIRST_PORT
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for name, cmd in servers:
+                port += 1
+                try:
+                    c, r = run_one(cmd, port, conns, size, udp, dur, os.path.join(tmp, "b.json"))
+                except (RuntimeError, OSError, KeyError, ValueError) as e:
+                    print(f"{name}: {e}")
+                    continue
+                cpu[name].append(c)
+                rate[name].append(r)
+    ref = servers[0][0]
+    if not cpu[ref]:
+        sys.exit("the reference server gave no figure")
+    ref_min, ref_med = min(cpu[ref]), statistics.median(cpu[ref])
+    print("load", open("/proc/loadavg").read().strip())
+    for name, _ in servers:
+        v = cpu[name]
+        if not v:
+            continue
+        mn, md = min(v), statistics.median(v)
+        rounds_s = " ".join(f"{x:.2f}" for x in v)
+        print(f"{name:24s} min {mn:7.2f} x{mn / ref_min:5.2f} | med {md:7.2f} x{md / ref_med:5.2f}"
+              f"  rounds {rounds_s}  msgs/s {statistics.median(rate[name]):.0f}")
+
+
+if __name__ == "__main__":
+    main()

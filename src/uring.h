@@ -1,0 +1,73 @@
+/* uring.h - what the io_uring backend's files share: the backend's state
+ * and the SQ helpers (backend_uring.c), and the datagram receives
+ * (uring_dgram.c). */
+#ifndef CPORT_URING_H
+#define CPORT_URING_H
+
+#include "backend.h"
+
+#include <liburing.h>
+
+struct dg_table;
+
+struct uring_be {
+	struct io_uring ring;
+	lock_t sq_lock;
+	atomic_uint unflushed; /* SQEs written but not yet handed to the kernel */
+	atomic_int inflight;   /* ops the kernel holds */
+	int efd;
+	uint64_t efd_val;
+	/* The kernel's store of free pool buffers; written under the pool's lock. */
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	unsigned br_mask;
+	char *pool_base;
+	unsigned pool_size;
+	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
+	bool wake_armed; /* the eventfd read is in flight (sq_lock) */
+	/* Cancels not yet confirmed (see CANCEL_RETRY_MS), under sq_lock. */
+	struct list asked_ops; /* by op->_backend_link */
+	struct list asked_fds; /* by ur_fd.link */
+	atomic_uint asked;     /* entries on both, for a look without the lock */
+	int64_t retry_at_ms;
+	/* Datagram sockets' multishot receives (uring_dgram.c); made with the first. */
+	struct dg_table *dg;
+};
+
+static inline struct uring_be *UB(struct cport *p)
+{
+	return p->be;
+}
+
+/* A free SQE; if the SQ is full, submit what it holds first. sq_lock held. */
+struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op);
+
+/* ---- uring_dgram.c: a datagram socket's receives share one multishot
+ * recvmsg; the ops wait in user space, as on epoll. ---- */
+
+/* user_data of a multishot request: its socket's record, tagged. */
+#define UD_DGRAM_TAG 4ull
+static inline bool ud_is_dgram(uint64_t ud)
+{
+	return (ud & 7) == UD_DGRAM_TAG;
+}
+
+/* fe joins (fe->lock held): a datagram socket gets its record. 0 or -errno. */
+int dg_attach(struct cport *p, struct fdent *fe);
+/* fe leaves (fe->lock held, its last op reported). */
+void dg_detach(struct cport *p, struct fdent *fe);
+/* Whether op is a receive on a datagram socket, which dg_submit takes. fe->lock held. */
+bool dg_takes(struct cport *p, struct fdent *fe, const struct cport_op *op);
+/* Start op (fe->lock held): as backend submit. */
+int dg_submit(struct cport *p, struct fdent *fe, struct cport_op *op);
+/* Cancel op if it waits (fe->lock held): as backend cancel. */
+int dg_cancel(struct cport *p, struct fdent *fe, struct cport_op *op);
+/* Every waiting op of fe goes to dropped (fe->lock held). */
+void dg_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped);
+/* A CQE of a multishot request: reports what it filled into out. */
+void dg_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out);
+/* Teardown: a CQE nobody reports; then everything freed. */
+void dg_discard(struct cport *p, uint64_t ud, unsigned flags);
+void dg_fini(struct cport *p);
+
+#endif

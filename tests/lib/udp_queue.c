@@ -1,0 +1,246 @@
+/* udp_queue.c - a datagram socket's receives: each datagram completes
+ * exactly one receive, in order, whether it came before the receive or
+ * after it; cancels, cancel_fd and close take only receives that wait; a
+ * socket error reaches a waiting receive. (On io_uring the receives share
+ * one multishot request and datagrams that come first are kept: the same
+ * behaviour as epoll's, tested on both.) */
+#include "cport_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+TEST_SUITE(udp_queue);
+
+#define MARK_KEY 0x77u
+#define BURST 40 /* more than io_uring's datagram store holds */
+
+struct rx {
+	struct cport_op op;
+	struct iovec iov;
+	uint32_t seq;
+};
+
+static void send_seq(int tx, const struct sockaddr_storage *to, socklen_t len, uint32_t seq)
+{
+	cr_assert_eq(sendto(tx, &seq, sizeof(seq), 0, (const struct sockaddr *)to, len), (ssize_t)sizeof(seq));
+}
+
+static int start_rx(cport_t *port, int fd, struct rx *r)
+{
+	cport_op_init(&r->op);
+	r->seq = 0xffffffffu;
+	r->iov = (struct iovec){&r->seq, sizeof(r->seq)};
+	return cport_recv(port, fd, &r->op, &r->iov, 1);
+}
+
+/* A post made now comes out after everything already queued. */
+static void expect_nothing_queued(cport_t *port)
+{
+	struct cport_completion c;
+	cr_assert_eq(cport_post(port, MARK_KEY, NULL, 0), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.key, MARK_KEY, "a completion (kind %u, result %lld) was queued", c.kind, (long long)c.result);
+}
+
+Test(udp_queue, datagrams_that_came_before_any_receive_each_complete_one_receive_in_order,
+     .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, ta;
+	socklen_t rlen, tlen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
+	cport_t *port = test_port_new(NULL);
+	struct rx r;
+	struct cport_completion c;
+
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	/* A receive first, so a datagram store (if any) is armed and filled. */
+	cr_assert_eq(start_rx(port, rxfd, &r), 0);
+	for (uint32_t i = 0; i < BURST; i++)
+		send_seq(txfd, &ra, rlen, i);
+	for (uint32_t i = 0; i < BURST; i++) {
+		if (i > 0)
+			cr_assert_eq(start_rx(port, rxfd, &r), 0);
+		test_wait_one(port, &c);
+		cr_assert_eq(c.op, &r.op);
+		cr_assert_eq(c.result, (int64_t)sizeof(uint32_t));
+		cr_assert_eq(r.seq, i, "datagram %u came as the %uth", r.seq, i);
+	}
+	/* Nothing more: a receive now waits. */
+	cr_assert_eq(start_rx(port, rxfd, &r), 0);
+	expect_nothing_queued(port);
+	send_seq(txfd, &ra, rlen, 1000);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &r.op);
+	cr_assert_eq(r.seq, 1000u);
+	cport_destroy(port);
+	close(rxfd);
+	close(txfd);
+}
+
+Test(udp_queue, each_of_a_burst_completes_exactly_one_of_many_waiting_receives, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, ta;
+	socklen_t rlen, tlen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
+	cport_t *port = test_port_new(NULL);
+	struct rx r[8];
+	struct cport_completion c[8];
+	bool seen[8] = {false};
+
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		send_seq(txfd, &ra, rlen, i);
+	cr_assert_eq(test_wait_n(port, c, 8, TEST_WAIT_MS), 8);
+	for (int i = 0; i < 8; i++) {
+		struct rx *got = cport_container_of(c[i].op, struct rx, op);
+		cr_assert_eq(c[i].result, (int64_t)sizeof(uint32_t));
+		cr_assert_lt(got->seq, 8u);
+		cr_assert(!seen[got->seq], "datagram %u completed two receives", got->seq);
+		seen[got->seq] = true;
+	}
+	expect_nothing_queued(port);
+	cport_destroy(port);
+	close(rxfd);
+	close(txfd);
+}
+
+Test(udp_queue, a_cancelled_receive_leaves_the_next_datagram_to_the_next_receive, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, ta;
+	socklen_t rlen, tlen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
+	cport_t *port = test_port_new(NULL);
+	struct rx r1, r2;
+	struct cport_completion c;
+
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	cr_assert_eq(start_rx(port, rxfd, &r1), 0);
+	cr_assert_eq(start_rx(port, rxfd, &r2), 0);
+	cr_assert_eq(cport_cancel(port, &r1.op), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &r1.op);
+	cr_assert_eq(c.result, -ECANCELED);
+	send_seq(txfd, &ra, rlen, 7);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &r2.op);
+	cr_assert_eq(r2.seq, 7u);
+	cport_destroy(port);
+	close(rxfd);
+	close(txfd);
+}
+
+Test(udp_queue, cancel_fd_ends_the_waiting_receives_and_a_later_one_gets_the_next_datagram,
+     .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, ta;
+	socklen_t rlen, tlen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
+	cport_t *port = test_port_new(NULL);
+	struct rx r[3], later;
+	struct cport_completion c[3];
+
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
+	cr_assert_eq(cport_cancel_fd(port, rxfd), 0);
+	cr_assert_eq(test_wait_n(port, c, 3, TEST_WAIT_MS), 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(c[i].result, -ECANCELED);
+	cr_assert_eq(start_rx(port, rxfd, &later), 0);
+	send_seq(txfd, &ra, rlen, 9);
+	test_wait_one(port, &c[0]);
+	cr_assert_eq(c[0].op, &later.op);
+	cr_assert_eq(later.seq, 9u);
+	cport_destroy(port);
+	close(rxfd);
+	close(txfd);
+}
+
+Test(udp_queue, close_ends_the_waiting_receives_before_its_own_completion, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra;
+	socklen_t rlen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	cport_t *port = test_port_new(NULL);
+	struct rx r[2];
+	struct cport_op closer;
+	struct cport_completion c[3];
+
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
+	cport_op_init(&closer);
+	cr_assert_eq(cport_close(port, rxfd, &closer), 0);
+	cr_assert_eq(test_wait_n(port, c, 3, TEST_WAIT_MS), 3);
+	cr_assert_eq(c[0].result, -ECANCELED);
+	cr_assert_eq(c[1].result, -ECANCELED);
+	cr_assert_eq(c[2].op, &closer, "the close did not complete last");
+	cr_assert_eq(c[2].result, 0);
+	expect_nothing_queued(port);
+	cport_destroy(port);
+}
+
+Test(udp_queue, a_refused_datagram_ends_a_waiting_receive_with_econnrefused, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, closed;
+	socklen_t rlen, clen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int gone = test_udp_socket(AF_INET, &closed, &clen);
+	close(gone); /* nobody listens on its port now: the kernel answers with ICMP */
+	cport_t *port = test_port_new(NULL);
+	struct rx r;
+	struct cport_completion c;
+
+	cr_assert_eq(connect(rxfd, (struct sockaddr *)&closed, clen), 0);
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	cr_assert_eq(start_rx(port, rxfd, &r), 0);
+	uint32_t x = 1;
+	cr_assert_eq(send(rxfd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &r.op);
+	cr_assert_eq(c.result, -ECONNREFUSED);
+	cport_destroy(port);
+	close(rxfd);
+}
+
+Test(udp_queue, control_data_larger_than_the_receivers_buffer_is_cut_with_msg_ctrunc, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, ta;
+	socklen_t rlen, tlen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
+	int one = 1;
+	cr_assert_eq(setsockopt(rxfd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)), 0);
+	cport_t *port = test_port_new(NULL);
+	struct cport_op op;
+	struct cport_completion c;
+	uint32_t seq = 0;
+	char ctl[4]; /* room for no cmsghdr at all */
+	struct sockaddr_storage from;
+	struct iovec iov = {&seq, sizeof(seq)};
+	struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
+			   .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	cport_op_init(&op);
+	cr_assert_eq(cport_recvmsg(port, rxfd, &op, &m), 0);
+	send_seq(txfd, &ra, rlen, 5);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.result, (int64_t)sizeof(seq));
+	cr_assert_eq(seq, 5u);
+	cr_assert(m.msg_flags & MSG_CTRUNC, "msg_flags %#x", m.msg_flags);
+	cr_assert_eq(m.msg_namelen, sizeof(struct sockaddr_in));
+	cr_assert_eq(test_addr_port(&from), test_addr_port(&ta));
+	cport_destroy(port);
+	close(rxfd);
+	close(txfd);
+}
