@@ -1,5 +1,9 @@
 # cport - build, test, install. `make run` and `make test` are the two commands.
 PREFIX ?= /usr/local
+# Where the libraries and their .pc files go (debian/rules: the multiarch directory).
+LIBDIR ?= $(PREFIX)/lib
+# Where the systemd units go (debian/rules: Debian 12's /lib/systemd/system).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Tests use Debian's python3 and its python3-* packages, whatever python3 comes first in PATH.
 export PATH := /usr/bin:$(PATH)
 DESTDIR ?=
@@ -19,7 +23,7 @@ SANFLAGS := -O2 -g
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS_ALL := -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Iinclude $(CFLAGS)
+CFLAGS_ALL := -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Iinclude $(CPPFLAGS) $(CFLAGS)
 LDLIBS_ALL := -luring -lpthread $(LDLIBS)
 
 LIB_SRC := $(wildcard src/*.c)
@@ -54,15 +58,15 @@ $(B)/libcport.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/libcport.so: $(LIB_OBJ)
-	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 # cport-echo alone links libsystemd (socket activation, sd_notify); the library never does.
 ECHO_LIBS := $(or $(shell pkg-config --libs libsystemd 2>/dev/null),-lsystemd)
 $(B)/cport-echo: $(ECHO_SRC) $(wildcard apps/echo/*.h) $(B)/libcport.a
-	$(CC) $(CFLAGS_ALL) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL) $(ECHO_LIBS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -Iapps/echo -o $@ $(ECHO_SRC) $(B)/libcport.a $(LDLIBS_ALL) $(ECHO_LIBS)
 
 $(B)/cport-bench: $(BENCH_SRC) $(wildcard apps/bench/*.h) $(B)/libcport.a
-	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ $(BENCH_SRC) $(B)/libcport.a $(LDLIBS_ALL) -lm
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -Iapps/bench -o $@ $(BENCH_SRC) $(B)/libcport.a $(LDLIBS_ALL) -lm
 
 $(B)/tests/lib-tests: $(TEST_SRC) $(TEST_HELPERS) $(wildcard tests/helpers/*.h) $(B)/libcport-faults.a
 	@mkdir -p $(dir $@)
@@ -73,8 +77,10 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
-# The first of the two commands: build and serve echo on port 5150.
-run: deps
+# The first of the two commands: build and serve echo on port 5150 (and install
+# socat, which the README's "try it" line uses).
+run:
+	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory all
 	exec ./$(B)/cport-echo
 
@@ -118,18 +124,18 @@ test-tsan:
 	@$(MAKE) --no-print-directory test-lib test-stress TSAN=1
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 include/cport.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/libcport.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libcport.so $(DESTDIR)$(PREFIX)/lib/libcport.so.0
-	ln -sf libcport.so.0 $(DESTDIR)$(PREFIX)/lib/libcport.so
+	install -m 644 $(B)/libcport.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libcport.so $(DESTDIR)$(LIBDIR)/libcport.so.0
+	ln -sf libcport.so.0 $(DESTDIR)$(LIBDIR)/libcport.so
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' cport.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cport.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|0.1.0|g' cport.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/cport.pc
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 644 systemd/cport-echo.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' systemd/cport-echo.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/cport-echo.service
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 644 systemd/cport-echo.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' systemd/cport-echo.service > $(DESTDIR)$(SYSTEMDUNITDIR)/cport-echo.service
 	install -m 644 man/man3/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 # Optional pieces (bench, ...) add their targets and TEST_EXTRA here.

@@ -21,9 +21,11 @@ $(B)/libcport-win32.a: $(COMPAT_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# It finds libcport.so.0 where it is itself installed (a distribution, where
+# both are in the linker's path, sets W32_RPATH empty).
+W32_RPATH ?= -Wl,-rpath,'$$ORIGIN'
 $(B)/libcport-win32.so: $(COMPAT_OBJ) $(B)/libcport.so
-	# It finds libcport.so.0 where it is itself installed.
-	$(CC) $(SANFLAGS) -shared -Wl,-soname,libcport-win32.so.0 -Wl,-rpath,'$$ORIGIN' -o $@ $(COMPAT_OBJ) -L$(B) -lcport -lpthread
+	$(CC) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,libcport-win32.so.0 $(W32_RPATH) -o $@ $(COMPAT_OBJ) -L$(B) -lcport -lpthread
 
 # Programs as a Windows programmer writes them, with what the .pc file gives.
 $(B)/examples/win32/%: examples/win32/%.c $(COMPAT_HDR) $(B)/libcport-win32.a $(B)/libcport.a
@@ -43,12 +45,12 @@ test-compat: $(W32_EXAMPLES) $(W32_TESTS) $(PROGS) $(B)/libcport-win32.so
 # Its own include folder, so that its windows.h never shadows anything.
 install: install-win32
 install-win32: $(B)/libcport-win32.a $(B)/libcport-win32.so
-	install -d $(DESTDIR)$(PREFIX)/include/cport-win32 $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/include/cport-win32 $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(COMPAT_HDR) $(DESTDIR)$(PREFIX)/include/cport-win32/
-	install -m 644 $(B)/libcport-win32.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libcport-win32.so $(DESTDIR)$(PREFIX)/lib/libcport-win32.so.0
-	ln -sf libcport-win32.so.0 $(DESTDIR)$(PREFIX)/lib/libcport-win32.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' compat/win32/cport-win32.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/cport-win32.pc
+	install -m 644 $(B)/libcport-win32.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libcport-win32.so $(DESTDIR)$(LIBDIR)/libcport-win32.so.0
+	ln -sf libcport-win32.so.0 $(DESTDIR)$(LIBDIR)/libcport-win32.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|0.1.0|g' compat/win32/cport-win32.pc.in \
+		> $(DESTDIR)$(LIBDIR)/pkgconfig/cport-win32.pc
 
 TEST_EXTRA += test-compat

@@ -1,15 +1,24 @@
 #!/bin/sh
 # deps.sh - install the Debian packages a make target needs, only if missing.
-# usage: scripts/deps.sh build|test|bench
+# usage: scripts/deps.sh build|run|test|bench|fuzz|package
 set -eu
 build="make gcc pkg-config liburing-dev libsystemd-dev"
 test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps systemd prometheus man-db haproxy"
+# make run: the build, and socat for the README's "try it" line.
+run="$build socat"
 bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace"
+# make fuzz: libFuzzer is in libclang-rt-14-dev, which clang only recommends.
+fuzz="make clang libclang-rt-14-dev"
+# make package-test: dpkg-buildpackage (the Build-Depends of debian/control are in $build), lintian.
+package="$build dpkg-dev debhelper lintian build-essential fakeroot"
 case "${1:-build}" in
 build) want=$build ;;
+run) want=$run ;;
 test) want=$test ;;
 bench) want=$bench ;;
-*) echo "deps.sh: unknown set '$1' (build|test|bench)" >&2; exit 2 ;;
+fuzz) want=$fuzz ;;
+package) want=$package ;;
+*) echo "deps.sh: unknown set '$1' (build|run|test|bench|fuzz|package)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
