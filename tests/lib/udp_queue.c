@@ -36,6 +36,34 @@ static int start_rx(cport_t *port, int fd, struct rx *r)
 	return cport_recv(port, fd, &r->op, &r->iov, 1);
 }
 
+/* A receiving socket attached to a new port, and a socket to send from. */
+struct fix {
+	int rx, tx;
+	struct sockaddr_storage ra, ta;
+	socklen_t rlen, tlen;
+	cport_t *port;
+};
+
+static void fix_open(struct fix *f)
+{
+	f->rx = test_udp_socket(AF_INET, &f->ra, &f->rlen);
+	f->tx = test_udp_socket(AF_INET, &f->ta, &f->tlen);
+	f->port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(f->port, f->rx, 1), 0);
+}
+
+static void fix_close(struct fix *f)
+{
+	cport_destroy(f->port);
+	close(f->rx);
+	close(f->tx);
+}
+
+static void fix_send(struct fix *f, uint32_t seq)
+{
+	send_seq(f->tx, &f->ra, f->rlen, seq);
+}
+
 /* A post made now comes out after everything already queued. */
 static void expect_nothing_queued(cport_t *port)
 {
@@ -48,56 +76,46 @@ static void expect_nothing_queued(cport_t *port)
 Test(udp_queue, datagrams_that_came_before_any_receive_each_complete_one_receive_in_order,
      .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, ta;
-	socklen_t rlen, tlen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
-	cport_t *port = test_port_new(NULL);
+	struct fix f;
 	struct rx r;
 	struct cport_completion c;
 
-	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	fix_open(&f);
 	/* A receive first, so a datagram store (if any) is armed and filled. */
-	cr_assert_eq(start_rx(port, rxfd, &r), 0);
+	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
 	for (uint32_t i = 0; i < BURST; i++)
-		send_seq(txfd, &ra, rlen, i);
+		fix_send(&f, i);
 	for (uint32_t i = 0; i < BURST; i++) {
 		if (i > 0)
-			cr_assert_eq(start_rx(port, rxfd, &r), 0);
-		test_wait_one(port, &c);
+			cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
+		test_wait_one(f.port, &c);
 		cr_assert_eq(c.op, &r.op);
 		cr_assert_eq(c.result, (int64_t)sizeof(uint32_t));
 		cr_assert_eq(r.seq, i, "datagram %u came as the %uth", r.seq, i);
 	}
 	/* Nothing more: a receive now waits. */
-	cr_assert_eq(start_rx(port, rxfd, &r), 0);
-	expect_nothing_queued(port);
-	send_seq(txfd, &ra, rlen, 1000);
-	test_wait_one(port, &c);
+	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
+	expect_nothing_queued(f.port);
+	fix_send(&f, 1000);
+	test_wait_one(f.port, &c);
 	cr_assert_eq(c.op, &r.op);
 	cr_assert_eq(r.seq, 1000u);
-	cport_destroy(port);
-	close(rxfd);
-	close(txfd);
+	fix_close(&f);
 }
 
 Test(udp_queue, each_of_a_burst_completes_exactly_one_of_many_waiting_receives, .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, ta;
-	socklen_t rlen, tlen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
-	cport_t *port = test_port_new(NULL);
+	struct fix f;
 	struct rx r[8];
 	struct cport_completion c[8];
 	bool seen[8] = {false};
 
-	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	fix_open(&f);
 	for (int i = 0; i < 8; i++)
-		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
+		cr_assert_eq(start_rx(f.port, f.rx, &r[i]), 0);
 	for (uint32_t i = 0; i < 8; i++)
-		send_seq(txfd, &ra, rlen, i);
-	cr_assert_eq(test_wait_n(port, c, 8, TEST_WAIT_MS), 8);
+		fix_send(&f, i);
+	cr_assert_eq(test_wait_n(f.port, c, 8, TEST_WAIT_MS), 8);
 	for (int i = 0; i < 8; i++) {
 		struct rx *got = cport_container_of(c[i].op, struct rx, op);
 		cr_assert_eq(c[i].result, (int64_t)sizeof(uint32_t));
@@ -105,64 +123,50 @@ Test(udp_queue, each_of_a_burst_completes_exactly_one_of_many_waiting_receives, 
 		cr_assert(!seen[got->seq], "datagram %u completed two receives", got->seq);
 		seen[got->seq] = true;
 	}
-	expect_nothing_queued(port);
-	cport_destroy(port);
-	close(rxfd);
-	close(txfd);
+	expect_nothing_queued(f.port);
+	fix_close(&f);
 }
 
 Test(udp_queue, a_cancelled_receive_leaves_the_next_datagram_to_the_next_receive, .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, ta;
-	socklen_t rlen, tlen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
-	cport_t *port = test_port_new(NULL);
+	struct fix f;
 	struct rx r1, r2;
 	struct cport_completion c;
 
-	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
-	cr_assert_eq(start_rx(port, rxfd, &r1), 0);
-	cr_assert_eq(start_rx(port, rxfd, &r2), 0);
-	cr_assert_eq(cport_cancel(port, &r1.op), 0);
-	test_wait_one(port, &c);
+	fix_open(&f);
+	cr_assert_eq(start_rx(f.port, f.rx, &r1), 0);
+	cr_assert_eq(start_rx(f.port, f.rx, &r2), 0);
+	cr_assert_eq(cport_cancel(f.port, &r1.op), 0);
+	test_wait_one(f.port, &c);
 	cr_assert_eq(c.op, &r1.op);
 	cr_assert_eq(c.result, -ECANCELED);
-	send_seq(txfd, &ra, rlen, 7);
-	test_wait_one(port, &c);
+	fix_send(&f, 7);
+	test_wait_one(f.port, &c);
 	cr_assert_eq(c.op, &r2.op);
 	cr_assert_eq(r2.seq, 7u);
-	cport_destroy(port);
-	close(rxfd);
-	close(txfd);
+	fix_close(&f);
 }
 
 Test(udp_queue, cancel_fd_ends_the_waiting_receives_and_a_later_one_gets_the_next_datagram,
      .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, ta;
-	socklen_t rlen, tlen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
-	cport_t *port = test_port_new(NULL);
+	struct fix f;
 	struct rx r[3], later;
 	struct cport_completion c[3];
 
-	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	fix_open(&f);
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
-	cr_assert_eq(cport_cancel_fd(port, rxfd), 0);
-	cr_assert_eq(test_wait_n(port, c, 3, TEST_WAIT_MS), 3);
+		cr_assert_eq(start_rx(f.port, f.rx, &r[i]), 0);
+	cr_assert_eq(cport_cancel_fd(f.port, f.rx), 0);
+	cr_assert_eq(test_wait_n(f.port, c, 3, TEST_WAIT_MS), 3);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(c[i].result, -ECANCELED);
-	cr_assert_eq(start_rx(port, rxfd, &later), 0);
-	send_seq(txfd, &ra, rlen, 9);
-	test_wait_one(port, &c[0]);
+	cr_assert_eq(start_rx(f.port, f.rx, &later), 0);
+	fix_send(&f, 9);
+	test_wait_one(f.port, &c[0]);
 	cr_assert_eq(c[0].op, &later.op);
 	cr_assert_eq(later.seq, 9u);
-	cport_destroy(port);
-	close(rxfd);
-	close(txfd);
+	fix_close(&f);
 }
 
 Test(udp_queue, close_ends_the_waiting_receives_before_its_own_completion, .timeout = TEST_TIMEOUT)
@@ -214,13 +218,8 @@ Test(udp_queue, a_refused_datagram_ends_a_waiting_receive_with_econnrefused, .ti
 
 Test(udp_queue, control_data_larger_than_the_receivers_buffer_is_cut_with_msg_ctrunc, .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, ta;
-	socklen_t rlen, tlen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int txfd = test_udp_socket(AF_INET, &ta, &tlen);
+	struct fix f;
 	int one = 1;
-	cr_assert_eq(setsockopt(rxfd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)), 0);
-	cport_t *port = test_port_new(NULL);
 	struct cport_op op;
 	struct cport_completion c;
 	uint32_t seq = 0;
@@ -230,17 +229,16 @@ Test(udp_queue, control_data_larger_than_the_receivers_buffer_is_cut_with_msg_ct
 	struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
 			   .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 
-	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	fix_open(&f);
+	cr_assert_eq(setsockopt(f.rx, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)), 0);
 	cport_op_init(&op);
-	cr_assert_eq(cport_recvmsg(port, rxfd, &op, &m), 0);
-	send_seq(txfd, &ra, rlen, 5);
-	test_wait_one(port, &c);
+	cr_assert_eq(cport_recvmsg(f.port, f.rx, &op, &m), 0);
+	fix_send(&f, 5);
+	test_wait_one(f.port, &c);
 	cr_assert_eq(c.result, (int64_t)sizeof(seq));
 	cr_assert_eq(seq, 5u);
 	cr_assert(m.msg_flags & MSG_CTRUNC, "msg_flags %#x", m.msg_flags);
 	cr_assert_eq(m.msg_namelen, sizeof(struct sockaddr_in));
-	cr_assert_eq(test_addr_port(&from), test_addr_port(&ta));
-	cport_destroy(port);
-	close(rxfd);
-	close(txfd);
+	cr_assert_eq(test_addr_port(&from), test_addr_port(&f.ta));
+	fix_close(&f);
 }
