@@ -426,18 +426,38 @@ static struct cport_op *deliver(struct cport *p, struct dg_sock *ds, int res, un
 	return NULL;
 }
 
+/* The request ended and could not be armed again (no free SQE): the
+ * receives that wait would wait for nothing. Each goes back to the core
+ * with -EAGAIN, which starts it again through the gate (and completes it
+ * with -EAGAIN if the SQ is still full), as any op's restart. */
+static void give_back_stranded(struct cport *p, struct dg_sock *ds, struct list *out)
+{
+	for (;;) {
+		lock_take_if(p->mt, &ds->lock);
+		struct cport_link *k = ds->armed ? NULL : clist_pop_front(&ds->waiting);
+		lock_give_if(p->mt, &ds->lock);
+		if (!k)
+			return;
+		core_report(p, list_entry(k, struct cport_op, _backend_link), -EAGAIN, out);
+	}
+}
+
 void dg_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out)
 {
 	struct dg_sock *ds = (struct dg_sock *)(uintptr_t)(ud & ~7ull);
 	int64_t result = 0;
 	lock_take_if(p->mt, &ds->lock);
 	struct cport_op *op = deliver(p, ds, res, flags, &result);
-	bool free_it = !(flags & IORING_CQE_F_MORE) && ended(p, ds);
+	bool last = !(flags & IORING_CQE_F_MORE);
+	bool free_it = last && ended(p, ds);
+	bool stranded = last && !free_it && !ds->armed && !clist_empty(&ds->waiting);
 	lock_give_if(p->mt, &ds->lock);
 	if (op)
 		core_report(p, op, result, out);
 	if (free_it)
 		sock_free(ds);
+	else if (stranded)
+		give_back_stranded(p, ds, out);
 }
 
 void dg_discard(struct cport *p, uint64_t ud, unsigned flags)

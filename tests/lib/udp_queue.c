@@ -5,6 +5,7 @@
  * one multishot request and datagrams that come first are kept: the same
  * behaviour as epoll's, tested on both.) */
 #include "cport_test.h"
+#include "../../src/fault.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -241,4 +242,47 @@ Test(udp_queue, control_data_larger_than_the_receivers_buffer_is_cut_with_msg_ct
 	cr_assert_eq(m.msg_namelen, sizeof(struct sockaddr_in));
 	cr_assert_eq(test_addr_port(&from), test_addr_port(&f.ta));
 	fix_close(&f);
+}
+
+/* Every SQE the backend writes for itself (op NULL: its multishot request,
+ * its wake read, its cancels) finds the SQ full. */
+static int64_t own_sqes_fail(enum fault_point pt, struct cport_op *op, int64_t v, void *ctx)
+{
+	(void)pt;
+	(void)ctx;
+	return op ? v : 1;
+}
+
+Test(udp_queue, io_uring_receives_left_without_a_request_when_the_sq_is_full_complete_with_eagain,
+     .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, closed;
+	socklen_t rlen, clen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int gone = test_udp_socket(AF_INET, &closed, &clen);
+	struct rx r1, r2;
+	struct cport_completion c[2];
+
+	if (test_backend() != CPORT_BACKEND_URING)
+		cr_skip_test("io_uring only: epoll has no submission queue");
+	close(gone);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(connect(rxfd, (struct sockaddr *)&closed, clen), 0);
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	cr_assert_eq(start_rx(port, rxfd, &r1), 0);
+	cr_assert_eq(start_rx(port, rxfd, &r2), 0);
+	/* The refusal ends the request; the receive after the first is left
+	 * waiting, and its request cannot be armed again. */
+	cport_fault_set(FAULT_SQ_FULL, own_sqes_fail, NULL);
+	uint32_t x = 1;
+	cr_assert_eq(send(rxfd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+	int n = test_wait_n(port, c, 2, TEST_WAIT_MS);
+	cport_fault_set(FAULT_SQ_FULL, NULL, NULL);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(c[0].op, &r1.op);
+	cr_assert_eq(c[0].result, -ECONNREFUSED);
+	cr_assert_eq(c[1].op, &r2.op);
+	cr_assert_eq(c[1].result, -EAGAIN, "the stranded receive ended with %lld", (long long)c[1].result);
+	cport_destroy(port);
+	close(rxfd);
 }
