@@ -8,6 +8,7 @@
 #include "reserve_fd.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,10 +26,13 @@ struct accept_slot {
 	uint64_t wake_ms; /* parked until then (backoff) */
 };
 
-static void accept_park(struct accept_slot *s)
+/* Park s until its backoff is over. Returns true if every slot of its
+ * listener is parked now (none has an accept in the kernel). */
+static bool accept_park(struct accept_slot *s)
 {
 	struct listener *l = s->l;
 	unsigned b;
+	bool all;
 
 	/* Racing parkers may both double it: a pause is a pause. */
 	b = atomic_load_explicit(&l->backoff_ms, memory_order_relaxed);
@@ -39,7 +43,9 @@ static void accept_park(struct accept_slot *s)
 	pthread_mutex_lock(&l->park_lock);
 	s->next_parked = l->parked;
 	l->parked = s;
+	all = ++l->nparked == l->nslots;
 	pthread_mutex_unlock(&l->park_lock);
+	return all;
 }
 
 /* Start (or restart) one accept; a slot of a closing listener retires. */
@@ -55,7 +61,7 @@ static void accept_submit(struct accept_slot *s, struct counters *ctr)
 	if (r < 0) {
 		counter_add(ctr, C_ERR_ACCEPT_OTHER, 1);
 		log_limited(LK_ACCEPT_OTHER, LOG_ERR, "cannot start an accept: %s", strerror(-r));
-		accept_park(s);
+		(void)accept_park(s);
 	}
 }
 
@@ -82,8 +88,37 @@ static int err_is_new_conns(int err)
 	}
 }
 
+/* Shedding at EMFILE gives up the spare descriptor for the accept4 that
+ * takes the pending connection. Any accept of this listener still in the
+ * kernel would take that descriptor first (and the spare could not be had
+ * back), so the others are cancelled, each parks as it comes back, and the
+ * last one to park sheds. */
+static void shed_when_all_parked(struct accept_slot *s, struct counters *ctr)
+{
+	struct listener *l = s->l;
+
+	if (!accept_park(s))
+		return;
+	reserve_fd_shed(l->reserve, l->sk.fd, ctr);
+	atomic_store(&l->shedding, 0);
+}
+
+static void cancel_others(struct accept_slot *s)
+{
+	struct listener *l = s->l;
+
+	for (unsigned k = 0; k < l->nslots; k++) {
+		if (&l->slots[k] != s)
+			(void)cport_cancel(l->sk.core->port, &l->slots[k].r.op); /* -ENOENT: parked already */
+	}
+}
+
 static void accept_failed(struct accept_slot *s, int err, struct counters *ctr)
 {
+	if (atomic_load(&s->l->shedding) && err != EMFILE && err != ENFILE) {
+		shed_when_all_parked(s, ctr); /* cancelled for the shed, or anything else meanwhile */
+		return;
+	}
 	if (err == ECANCELED) { /* the listener is closing (else: just go on) */
 		accept_submit(s, ctr);
 		return;
@@ -100,8 +135,10 @@ static void accept_failed(struct accept_slot *s, int err, struct counters *ctr)
 		counter_add(ctr, C_ERR_ACCEPT_NOFD, 1);
 		log_limited(LK_ACCEPT_NOFD, LOG_WARNING, "accept: %s; shedding and pausing accepts",
 			    strerror(err));
-		reserve_fd_shed(s->l->reserve, s->l->sk.fd, ctr);
-		break;
+		if (!atomic_exchange(&s->l->shedding, 1))
+			cancel_others(s);
+		shed_when_all_parked(s, ctr);
+		return;
 	case ENOBUFS:
 	case ENOMEM:
 		counter_add(ctr, C_ERR_ACCEPT_NOMEM, 1);
@@ -112,7 +149,7 @@ static void accept_failed(struct accept_slot *s, int err, struct counters *ctr)
 		log_limited(LK_ACCEPT_OTHER, LOG_ERR, "accept: %s; pausing accepts", strerror(err));
 		break;
 	}
-	accept_park(s);
+	(void)accept_park(s);
 }
 
 static void accept_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
@@ -127,7 +164,10 @@ static void accept_done(struct req *r, const struct cport_completion *c, struct 
 	if (atomic_load_explicit(&l->backoff_ms, memory_order_relaxed))
 		atomic_store_explicit(&l->backoff_ms, 0, memory_order_relaxed);
 	conn_start(l->conns, (int)c->result, ctr);
-	accept_submit(s, ctr);
+	if (atomic_load(&l->shedding))
+		shed_when_all_parked(s, ctr);
+	else
+		accept_submit(s, ctr);
 }
 
 void listener_init(struct listener *l, struct loop_core *core, struct conns *cs,
@@ -177,12 +217,16 @@ void listener_rearm_parked(struct listener *l, uint64_t now, int all, struct cou
 {
 	struct accept_slot *due = NULL, **pp, *s;
 
+	/* A shed waits for every slot to park: none goes back meanwhile. */
+	if (!all && atomic_load(&l->shedding))
+		return;
 	pthread_mutex_lock(&l->park_lock);
 	for (pp = &l->parked; (s = *pp);) {
 		if (all || s->wake_ms <= now) {
 			*pp = s->next_parked;
 			s->next_parked = due;
 			due = s;
+			l->nparked--;
 		} else {
 			pp = &s->next_parked;
 		}

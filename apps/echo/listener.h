@@ -22,6 +22,8 @@ struct listener {
 	unsigned nslots;
 	pthread_mutex_t park_lock; /* slots pausing after an error */
 	struct accept_slot *parked;
+	unsigned nparked; /* slots on parked (park_lock) */
+	_Atomic int shedding; /* at EMFILE: slots park until all have, then one sheds */
 };
 
 /* Not opened yet; cannot fail. */
