@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UD_WAKE 1ull   /* the eventfd read that wakes the poller */
-#define UD_CANCEL 2ull /* a cancel request: its own result does not matter */
 #define REAP_BATCH 64
 #define POOL_GROUP 0
 #define MAX_CQ_ENTRIES 65536

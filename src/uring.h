@@ -45,7 +45,11 @@ struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op);
 /* ---- uring_dgram.c: a datagram socket's receives share one multishot
  * recvmsg; the ops wait in user space, as on epoll. ---- */
 
-/* user_data of a multishot request: its socket's record, tagged. */
+/* user_data that names no op: the eventfd read that wakes the poller; a
+ * cancel request (its own result does not matter); a multishot request (its
+ * socket's record, tagged). */
+#define UD_WAKE 1ull
+#define UD_CANCEL 2ull
 #define UD_DGRAM_TAG 4ull
 static inline bool ud_is_dgram(uint64_t ud)
 {

@@ -220,7 +220,7 @@ static void prep_cancel_request(struct uring_be *b, struct dg_sock *ds)
 	if (!sqe)
 		return; /* the request ends when the store runs dry, or at fini */
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)ds | UD_DGRAM_TAG, 0);
-	io_uring_sqe_set_data64(sqe, 2 /* UD_CANCEL: its own result does not matter */);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
 	atomic_fetch_add(&b->unflushed, 1);
 }
 
