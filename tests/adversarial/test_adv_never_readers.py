@@ -7,7 +7,22 @@ import random
 from .advclient import Loop, Pusher, Sources, push_until_stalled, random_jobs, run_echoes
 from .advserver import POOL_BYTES, QUARANTINE_KB, SLOW, WellBehaved, scaled, warm_up
 
-PUSH_BYTES = 10 << 20  # each never-reader tries to push this much
+def _sysctl_max(name):
+    with open(f"/proc/sys/net/ipv4/{name}") as f:
+        return int(f.read().split()[2])
+
+
+PUSHER_SNDBUF = 512 << 10
+# Each never-reader tries to push more than every buffer on its path can hold
+# once the server stops reading it: the server's receive buffer (autotuned up
+# to tcp_rmem's maximum while the server still read), the server's send buffer
+# (up to tcp_wmem's), the pusher's own send buffer, and 2 MiB for its receive
+# buffer (never read, so never autotuned past tcp_rmem's default) and the
+# server's one pool buffer. A pusher that gets all of it
+# out was read by the server after its echo had stopped going anywhere. (A
+# fixed 10 MiB was too little: on a host with tcp_rmem's maximum at 32 MiB one
+# pusher in 40 now and then fitted 10 MiB into buffers the server had grown.)
+PUSH_BYTES = _sysctl_max("tcp_rmem") + _sysctl_max("tcp_wmem") + PUSHER_SNDBUF + (2 << 20)
 # The bound, per never-reader while they all hold: server RSS outside the
 # receive pool grows by at most 16 KiB (its connection state is a few hundred
 # bytes). The pool is one fixed region of POOL_BYTES per port, in which a
@@ -41,7 +56,7 @@ def test_never_readers_get_a_bounded_share_and_others_are_unaffected(start_serve
         # Their own send buffers capped at 512 KiB: what they queue at home
         # never reaches the server, and 100 x 4 MiB of it would only bring the
         # kernel's TCP memory nearer its pressure mark for everyone.
-        pushers = [Pusher(loop, srv.addr, block, PUSH_BYTES, sources, sndbuf=512 << 10) for _ in range(n)]
+        pushers = [Pusher(loop, srv.addr, block, PUSH_BYTES, sources, sndbuf=PUSHER_SNDBUF) for _ in range(n)]
         try:
             push_until_stalled(loop, pushers, quiet=1.0, timeout=60 * SLOW)
             failures = [p.failure for p in pushers if p.failure]
@@ -58,8 +73,8 @@ def test_never_readers_get_a_bounded_share_and_others_are_unaffected(start_serve
                   f"the pool (bound {NEVER_READER_BOUND_KB} kB), {total_per_conn_kb:.1f} kB with it; pool "
                   f"resident {base_pool} -> {pool} kB of {POOL_BYTES >> 10}")
             # Every never-reader was stopped by backpressure before it could
-            # push all it had (PUSH_BYTES is about twice what the socket
-            # buffers took here): the server stopped reading each of them.
+            # push all it had (PUSH_BYTES is more than the socket buffers
+            # can hold): the server stopped reading each of them.
             assert stalled == n, f"{n - stalled} of {n} never-readers pushed all {PUSH_BYTES >> 20} MiB"
             assert rss - base[0] <= n * NEVER_READER_BOUND_KB + QUARANTINE_KB, \
                 f"{per_conn_kb:.1f} kB per never-reader outside the pool, bound {NEVER_READER_BOUND_KB} kB"
