@@ -48,6 +48,11 @@ struct cport_options {
 	unsigned concurrency;     /* threads running completions at once; 0 = the CPUs this process may run on */
 	unsigned pool_buffers;    /* buffers in the receive pool; 0 = 1024 */
 	unsigned pool_buffer_size; /* bytes per pool buffer; 0 = 16384 */
+	/* Large pool buffers, for a pooled receive on a socket whose last one
+	 * filled its buffer: a message bigger than a buffer then costs one
+	 * receive, not several. 0 = none. */
+	unsigned pool_large_buffers;
+	unsigned pool_large_buffer_size; /* bytes per large buffer; 0 = 65536 */
 };
 
 /* The kinds of operation; read back with cport_op_kind(). */

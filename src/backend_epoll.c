@@ -155,10 +155,10 @@ static ssize_t try_pooled(struct cport *p, struct cport_op *op, int fd, unsigned
 {
 	if (op_bits_test(op, OPB_GRANTED))
 		*id = op->_buf_id;
-	else if (pool_take(&p->pool, id) < 0)
+	else if (pool_take(&p->pool, pool_class_wanted(p, op->_fd_entry), id) < 0)
 		return peek_for_pooled(fd);
 	(void)FAULT(FAULT_POOL_TAKEN, op, *id);
-	ssize_t n = recv(fd, pool_buf(&p->pool, *id), p->pool.size, 0);
+	ssize_t n = recv(fd, pool_buf(&p->pool, *id), pool_buf_size(&p->pool, *id), 0);
 	return n >= 0 ? n : (errno == EWOULDBLOCK ? -EAGAIN : -errno);
 }
 
@@ -181,7 +181,7 @@ static size_t iov_total(const struct msghdr *m)
  * send buffer (the kernel's next edge sets the flag again). Not once the
  * peer's FIN, an error or urgent data was seen: a read then stops short of
  * what is queued, and that event's edge is already spent. fe->lock held. */
-static void note_result(struct cport *p, struct ep_fd *ef, struct cport_op *op, ssize_t r)
+static void note_result(struct cport *p, struct ep_fd *ef, struct cport_op *op, ssize_t r, unsigned buf_id)
 {
 	if (r == -EAGAIN) {
 		if (op_is_read(op->_kind))
@@ -194,7 +194,7 @@ static void note_result(struct cport *p, struct ep_fd *ef, struct cport_op *op, 
 		return;
 	if (op->_kind == CPORT_OP_RECV && (size_t)r < iov_total(&op->_msg))
 		ef->rd_ready = false;
-	else if (op->_kind == CPORT_OP_RECV_POOLED && (size_t)r < p->pool.size)
+	else if (op->_kind == CPORT_OP_RECV_POOLED && buf_id != UINT32_MAX && (size_t)r < pool_buf_size(&p->pool, buf_id))
 		ef->rd_ready = false;
 	else if (op->_kind == CPORT_OP_SEND && (size_t)r < iov_total(&op->_msg))
 		ef->wr_ready = false;
@@ -212,7 +212,7 @@ static bool attempt(struct cport *p, struct fdent *fe, struct cport_op *op, stru
 {
 	unsigned id = UINT32_MAX;
 	ssize_t r = op->_kind == CPORT_OP_RECV_POOLED ? try_pooled(p, op, fe->fd, &id) : try_op(op, fe->fd);
-	note_result(p, EF(fe), op, r);
+	note_result(p, EF(fe), op, r, id);
 	/* A granted buffer is never kept while waiting: EAGAIN goes back to the
 	 * core with it, which frees the buffer and starts the op again. */
 	if (r == -EAGAIN && id == UINT32_MAX)

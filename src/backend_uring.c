@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 #define REAP_BATCH 64
-#define POOL_GROUP 0
+/* The pool's buffer groups, one per class (the datagram store's is 1). */
+static const unsigned short pool_group[POOL_CLASSES] = {[POOL_SMALL] = 0, [POOL_LARGE] = 2};
 #define MAX_CQ_ENTRIES 65536
 /* A cancel the kernel can miss (a request its worker pool is just taking up
  * consumes the cancel's signal, then blocks: seen with a send to a silent
@@ -125,6 +126,14 @@ static void arm_wake(struct uring_be *b)
 	b->wake_armed = true;
 }
 
+/* The class of buffer the kernel is to pick for op: the one it asks for,
+ * unless only the other class seems to have buffers in the kernel. */
+static int pooled_class(struct cport *p, const struct cport_op *op)
+{
+	int want = pool_class_wanted(p, op->_fd_entry);
+	return pool_kernel_has(&p->pool, want) || !pool_kernel_has(&p->pool, !want) ? want : !want;
+}
+
 /* A pooled receive: into the buffer it holds, or one the kernel picks from
  * the pool's store when data comes; or only a wait for data. */
 static void prep_pooled(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *op)
@@ -132,11 +141,12 @@ static void prep_pooled(struct cport *p, struct io_uring_sqe *sqe, struct cport_
 	if (op_bits_test(op, OPB_WANT_READY)) {
 		io_uring_prep_poll_add(sqe, op->_fd, POLLIN);
 	} else if (op_bits_test(op, OPB_GRANTED)) {
-		io_uring_prep_recv(sqe, op->_fd, pool_buf(&p->pool, op->_buf_id), p->pool.size, 0);
+		io_uring_prep_recv(sqe, op->_fd, pool_buf(&p->pool, op->_buf_id), pool_buf_size(&p->pool, op->_buf_id), 0);
 	} else {
-		io_uring_prep_recv(sqe, op->_fd, NULL, p->pool.size, 0);
+		int c = pooled_class(p, op);
+		io_uring_prep_recv(sqe, op->_fd, NULL, p->pool.cls[c].size, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = POOL_GROUP;
+		sqe->buf_group = pool_group[c];
 	}
 }
 
@@ -247,36 +257,59 @@ static int need_opcodes(struct io_uring *ring)
 	return r;
 }
 
-/* The pool's free buffer id goes into the kernel's store (pool lock held). */
+/* The pool's free buffer id goes into its class's store in the kernel
+ * (pool lock held). Its id is the request's buffer id in either group. */
 static void ring_put(void *ctx, unsigned id)
 {
-	struct uring_be *b = ctx;
-	char *buf = b->pool_base + (size_t)id * b->pool_size;
-	io_uring_buf_ring_add(b->br, buf, b->pool_size, (unsigned short)id, b->br_mask, 0);
-	io_uring_buf_ring_advance(b->br, 1);
+	struct cport *p = ctx;
+	struct uring_be *b = UB(p);
+	int c = pool_class_of(&p->pool, id);
+	io_uring_buf_ring_add(b->br[c], pool_buf(&p->pool, id), (unsigned)pool_buf_size(&p->pool, id),
+			      (unsigned short)id, b->br_mask[c], 0);
+	io_uring_buf_ring_advance(b->br[c], 1);
 }
 
-static int setup_buf_ring(struct cport *p, struct uring_be *b)
+static void drop_buf_rings(struct uring_be *b)
+{
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		if (!b->br[c])
+			continue;
+		io_uring_unregister_buf_ring(&b->ring, pool_group[c]);
+		munmap(b->br[c], b->br_bytes[c]);
+		b->br[c] = NULL;
+	}
+}
+
+static int setup_buf_ring(struct uring_be *b, int c, unsigned count)
 {
 	unsigned entries = 1;
-	while (entries < p->pool.count)
+	while (entries < count)
 		entries <<= 1;
-	b->br_bytes = entries * sizeof(struct io_uring_buf);
-	void *mem = mmap(NULL, b->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b->br_bytes[c] = entries * sizeof(struct io_uring_buf);
+	void *mem = mmap(NULL, b->br_bytes[c], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return -errno;
-	b->br = mem;
-	io_uring_buf_ring_init(b->br);
-	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = entries, .bgid = POOL_GROUP};
+	io_uring_buf_ring_init(mem);
+	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = entries, .bgid = pool_group[c]};
 	int r = io_uring_register_buf_ring(&b->ring, &reg, 0);
 	if (r < 0) {
-		munmap(mem, b->br_bytes);
-		b->br = NULL;
+		munmap(mem, b->br_bytes[c]);
 		return r;
 	}
-	b->br_mask = io_uring_buf_ring_mask(entries);
-	b->pool_base = pool_buf(&p->pool, 0);
-	b->pool_size = (unsigned)p->pool.size;
+	b->br[c] = mem;
+	b->br_mask[c] = io_uring_buf_ring_mask(entries);
+	return 0;
+}
+
+static int setup_buf_rings(struct cport *p, struct uring_be *b)
+{
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		int r = p->pool.cls[c].count ? setup_buf_ring(b, c, p->pool.cls[c].count) : 0;
+		if (r < 0) {
+			drop_buf_rings(b);
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -316,7 +349,7 @@ static int ring_init(struct cport *p, struct uring_be *b)
 		b->ring.sq.array[i] = i;
 	r = need_opcodes(&b->ring);
 	if (r == 0)
-		r = setup_buf_ring(p, b);
+		r = setup_buf_rings(p, b);
 	if (r < 0)
 		io_uring_queue_exit(&b->ring);
 	return r;
@@ -335,8 +368,8 @@ static int ur_init(struct cport *p)
 	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (b->efd < 0) {
 		r = -errno;
+		drop_buf_rings(b);
 		io_uring_queue_exit(&b->ring);
-		munmap(b->br, b->br_bytes);
 		free(b);
 		return r;
 	}
@@ -350,7 +383,7 @@ static int ur_init(struct cport *p)
 	if (p->mt)
 		sq_submit_now(b);
 	/* Last: from here on the kernel holds the free buffers. */
-	pool_use_kernel_store(&p->pool, ring_put, b);
+	pool_use_kernel_store(&p->pool, ring_put, p);
 	return 0;
 }
 
@@ -395,9 +428,8 @@ static void ur_fini(struct cport *p)
 		reap_discard(p, b);
 	}
 	dg_fini(p);
-	io_uring_unregister_buf_ring(&b->ring, POOL_GROUP);
+	drop_buf_rings(b);
 	io_uring_queue_exit(&b->ring);
-	munmap(b->br, b->br_bytes);
 	close(b->efd);
 	lock_fini(&b->sq_lock);
 	free(b);
@@ -579,8 +611,9 @@ static int connect_result(const struct cport_op *op, int res)
 static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned flags, struct list *out)
 {
 	if (op->_kind == CPORT_OP_RECV_POOLED && (flags & IORING_CQE_F_BUFFER)) {
-		pool_kernel_took(&p->pool);
-		core_report_buf(p, op, res, flags >> IORING_CQE_BUFFER_SHIFT, out);
+		unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+		pool_kernel_took(&p->pool, id);
+		core_report_buf(p, op, res, id, out);
 	} else if (op->_kind == CPORT_OP_RECV_POOLED && op_bits_test(op, OPB_GRANTED)) {
 		core_report_buf(p, op, res, op->_buf_id, out);
 	} else if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_CONNECTING)) {

@@ -43,6 +43,9 @@ struct fdent {
 	bool close_fd;
 	bool finishing;
 	uint8_t modes; /* CPORT_SKIP_ON_SUCCESS (under lock) */
+	/* The last pooled receive got a small buffer's worth or more: the next
+	 * asks the pool for a large one. A hint, read and written without the lock. */
+	_Atomic uint8_t pooled_full;
 	alignas(void *) unsigned char backend_area[FD_BACKEND_AREA];
 };
 

@@ -248,6 +248,9 @@ void core_report(struct cport *p, struct cport_op *op, int64_t res, struct list 
 
 void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned id, struct list *b)
 {
+	struct fdent *fe = op->_fd_entry;
+	/* As much as a small buffer holds, or more: a large one next. */
+	atomic_store_explicit(&fe->pooled_full, res > 0 && (size_t)res >= p->pool.size, memory_order_relaxed);
 	op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {
 		op->_buf_id = id; /* the completion's buf */

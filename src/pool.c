@@ -45,19 +45,44 @@ static void unmap_region(void *base, size_t bytes)
 	munmap((char *)base - pg, bytes + 2 * pg);
 }
 
-int pool_init(struct pool *pl, unsigned count, size_t size, bool mt)
+static void class_init(struct pool_class *c, char *base, unsigned first, unsigned count, size_t size)
+{
+	c->base = base;
+	c->first = first;
+	c->count = count;
+	c->size = size;
+	/* Hand out low ids first: fewer pages touched while load is light. */
+	for (unsigned i = 0; i < count; i++)
+		c->free_ids[i] = first + count - 1 - i;
+	c->nfree = count;
+	atomic_init(&c->in_kernel, 0);
+}
+
+static void free_lists(struct pool *pl)
+{
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		free(pl->cls[c].free_ids);
+		pl->cls[c].free_ids = NULL;
+	}
+	free(pl->lent);
+	pl->lent = NULL;
+}
+
+int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count, size_t large_size, bool mt)
 {
 	size_t pg = page_size();
-	pl->map_bytes = ((size_t)count * size + pg - 1) / pg * pg;
-	pl->lent = calloc(count, sizeof(*pl->lent));
-	pl->free_ids = malloc(sizeof(unsigned) * count);
-	pl->base = pl->lent && pl->free_ids ? map_region(pl->map_bytes) : NULL;
+	size_t small_bytes = (size_t)count * size;
+	pl->map_bytes = (small_bytes + (size_t)large_count * large_size + pg - 1) / pg * pg;
+	pl->total = count + large_count;
+	pl->lent = calloc(pl->total, sizeof(*pl->lent));
+	/* malloc(0) may give NULL: a class with no buffers still gets a list. */
+	pl->cls[POOL_SMALL].free_ids = malloc(sizeof(unsigned) * (count + 1));
+	pl->cls[POOL_LARGE].free_ids = malloc(sizeof(unsigned) * (large_count + 1));
+	bool lists = pl->lent && pl->cls[POOL_SMALL].free_ids && pl->cls[POOL_LARGE].free_ids;
+	pl->base = lists ? map_region(pl->map_bytes) : NULL;
 	if (!pl->base) {
-		int e = pl->lent && pl->free_ids ? errno : ENOMEM;
-		free(pl->lent);
-		free(pl->free_ids);
-		pl->lent = NULL;
-		pl->free_ids = NULL;
+		int e = lists ? errno : ENOMEM;
+		free_lists(pl);
 		return -e;
 	}
 	pl->size = size;
@@ -65,12 +90,9 @@ int pool_init(struct pool *pl, unsigned count, size_t size, bool mt)
 	pl->mt = mt;
 	lock_init(&pl->lock);
 	list_init(&pl->waiters);
-	/* Hand out low ids first: fewer pages touched while load is light. */
-	for (unsigned i = 0; i < count; i++)
-		pl->free_ids[i] = count - 1 - i;
-	pl->nfree = count;
+	class_init(&pl->cls[POOL_SMALL], pl->base, 0, count, size);
+	class_init(&pl->cls[POOL_LARGE], pl->base + small_bytes, count, large_count, large_size);
 	pl->kernel_put = NULL;
-	atomic_init(&pl->in_kernel, 0);
 	return 0;
 }
 
@@ -79,12 +101,16 @@ void pool_fini(struct pool *pl)
 	if (!pl->base)
 		return;
 	unmap_region(pl->base, pl->map_bytes);
-	free(pl->free_ids);
-	free(pl->lent);
+	free_lists(pl);
 	lock_fini(&pl->lock);
-	pl->lent = NULL;
 	pl->base = NULL;
-	pl->free_ids = NULL;
+}
+
+/* Buffer id goes to the kernel's store (lock held). */
+static void to_kernel(struct pool *pl, unsigned id)
+{
+	pl->kernel_put(pl->kernel_ctx, id);
+	atomic_fetch_add(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
 }
 
 void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx)
@@ -92,39 +118,55 @@ void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id),
 	lock_take_if(pl->mt, &pl->lock);
 	pl->kernel_put = put;
 	pl->kernel_ctx = ctx;
-	while (pl->nfree) {
-		put(ctx, pl->free_ids[--pl->nfree]);
-		atomic_fetch_add(&pl->in_kernel, 1);
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		struct pool_class *k = &pl->cls[c];
+		while (k->nfree)
+			to_kernel(pl, k->free_ids[--k->nfree]);
 	}
 	lock_give_if(pl->mt, &pl->lock);
 }
 
 int pool_id_of(const struct pool *pl, const void *buf, unsigned *id)
 {
-	uintptr_t a = (uintptr_t)buf, base = (uintptr_t)pl->base;
-	if (!pl->base || a < base || a >= base + (uintptr_t)pl->count * pl->size)
+	uintptr_t a = (uintptr_t)buf;
+	if (!pl->base)
 		return -EINVAL;
-	if ((a - base) % pl->size)
-		return -EINVAL;
-	*id = (unsigned)((a - base) / pl->size);
-	return 0;
-}
-
-int pool_take(struct pool *pl, unsigned *id)
-{
-	int ret = -ENOBUFS;
-	lock_take_if(pl->mt, &pl->lock);
-	if (pl->nfree && list_empty(&pl->waiters)) {
-		*id = pl->free_ids[--pl->nfree];
-		ret = 0;
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		const struct pool_class *k = &pl->cls[c];
+		uintptr_t base = (uintptr_t)k->base;
+		if (a < base || a >= base + (uintptr_t)k->count * k->size)
+			continue;
+		if ((a - base) % k->size)
+			return -EINVAL;
+		*id = k->first + (unsigned)((a - base) / k->size);
+		return 0;
 	}
-	lock_give_if(pl->mt, &pl->lock);
-	return ret;
+	return -EINVAL;
 }
 
-void pool_kernel_took(struct pool *pl)
+/* A free buffer of class want, else of the other; false if none (lock held). */
+static bool take_free(struct pool *pl, int want, unsigned *id)
 {
-	atomic_fetch_sub(&pl->in_kernel, 1);
+	struct pool_class *k = &pl->cls[want];
+	if (!k->nfree)
+		k = &pl->cls[!want];
+	if (!k->nfree)
+		return false;
+	*id = k->free_ids[--k->nfree];
+	return true;
+}
+
+int pool_take(struct pool *pl, int want, unsigned *id)
+{
+	lock_take_if(pl->mt, &pl->lock);
+	bool got = list_empty(&pl->waiters) && take_free(pl, want, id);
+	lock_give_if(pl->mt, &pl->lock);
+	return got ? 0 : -ENOBUFS;
+}
+
+void pool_kernel_took(struct pool *pl, unsigned id)
+{
+	atomic_fetch_sub(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
 }
 
 static void grant(struct cport_op *op, unsigned id)
@@ -143,10 +185,10 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 		op_bits_clear(op, OPB_PARKED);
 		grant(op, id);
 	} else if (pl->kernel_put) {
-		pl->kernel_put(pl->kernel_ctx, id);
-		atomic_fetch_add(&pl->in_kernel, 1);
+		to_kernel(pl, id);
 	} else {
-		pl->free_ids[pl->nfree++] = id;
+		struct pool_class *cl = &pl->cls[pool_class_of(pl, id)];
+		cl->free_ids[cl->nfree++] = id;
 	}
 	lock_give_if(pl->mt, &pl->lock);
 	return op;
@@ -178,16 +220,17 @@ static void unpark(struct pool *pl, struct cport_op *op)
 enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 {
 	enum pool_wait r;
+	unsigned id;
 	lock_take_if(pl->mt, &pl->lock);
 	if (op_unwanted(op)) {
 		r = POOL_REFUSED;
 	} else if (!list_empty(&pl->waiters)) {
 		park(pl, op);
 		r = POOL_PARKED;
-	} else if (pl->nfree) {
-		grant(op, pl->free_ids[--pl->nfree]);
+	} else if (take_free(pl, POOL_SMALL, &id)) {
+		grant(op, id);
 		r = POOL_GRANTED;
-	} else if (atomic_load(&pl->in_kernel) > 0) {
+	} else if (pool_kernel_has(pl, POOL_SMALL) || pool_kernel_has(pl, POOL_LARGE)) {
 		r = POOL_RETRY;
 	} else {
 		park(pl, op);

@@ -5,7 +5,11 @@
  *  - when none is free it parks, first in first out;
  *  - a buffer that comes back goes to the longest-parked receive before any
  *    other: while anyone is parked, pool_take refuses newcomers and returned
- *    buffers stay out of the kernel's store. */
+ *    buffers stay out of the kernel's store.
+ * Buffers come in two classes: the pool's own size, and optionally a few
+ * large ones for a receive whose socket filled its last buffer (a message
+ * bigger than one buffer then costs one receive, not several). A receive
+ * asks for a class; any free buffer does when its class has none. */
 #ifndef CPORT_POOL_H
 #define CPORT_POOL_H
 
@@ -17,41 +21,73 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct pool {
+enum { POOL_SMALL, POOL_LARGE, POOL_CLASSES };
+
+/* One size of buffer: ids first .. first + count - 1, laid out one after
+ * the other from base (the large ones follow the small ones). */
+struct pool_class {
 	char *base;
-	size_t map_bytes; /* the mapping, whole pages */
-	size_t size;      /* bytes per buffer */
-	unsigned count;   /* buffers */
-	bool mt;          /* false: one thread, no lock */
-	lock_t lock;      /* free_ids, waiters, the kernel store */
-	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
-	unsigned *free_ids;   /* buffers the pool holds itself */
+	size_t size;           /* bytes per buffer */
+	unsigned first, count; /* its ids */
+	unsigned *free_ids;    /* its buffers the pool holds itself */
 	unsigned nfree;
-	struct list waiters; /* pooled recvs waiting for a buffer, longest first (op->_pool_link) */
-	/* A backend may keep the free buffers in the kernel (io_uring's buffer
-	 * ring): then free buffers go to kernel_put, called with the lock held. */
-	void (*kernel_put)(void *ctx, unsigned id);
-	void *kernel_ctx;
 	atomic_uint in_kernel; /* handed to the kernel's store, not yet seen taken */
 };
 
-int pool_init(struct pool *pl, unsigned count, size_t size, bool mt);
+struct pool {
+	char *base;
+	size_t map_bytes; /* the mapping, whole pages */
+	size_t size;      /* bytes per small buffer (cls[POOL_SMALL].size) */
+	unsigned count;   /* small buffers; the large ones' ids start here */
+	unsigned total;   /* buffers of both classes */
+	struct pool_class cls[POOL_CLASSES];
+	bool mt;          /* false: one thread, no lock */
+	lock_t lock;      /* the free lists, waiters, the kernel store */
+	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
+	struct list waiters; /* pooled recvs waiting for a buffer, longest first (op->_pool_link) */
+	/* A backend may keep the free buffers in the kernel (io_uring's buffer
+	 * rings, one per class): then free buffers go to kernel_put, called
+	 * with the lock held. */
+	void (*kernel_put)(void *ctx, unsigned id);
+	void *kernel_ctx;
+};
+
+/* count buffers of size bytes, and large_count of large_size (0: none). */
+int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count, size_t large_size, bool mt);
 void pool_fini(struct pool *pl);
 /* From now on free buffers live in the kernel's store; every free one moves there. */
 void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx);
 
+static inline int pool_class_of(const struct pool *pl, unsigned id)
+{
+	return id < pl->count ? POOL_SMALL : POOL_LARGE;
+}
+
 static inline void *pool_buf(const struct pool *pl, unsigned id)
 {
-	return pl->base + (size_t)id * pl->size;
+	const struct pool_class *c = &pl->cls[pool_class_of(pl, id)];
+	return c->base + (size_t)(id - c->first) * c->size;
+}
+
+static inline size_t pool_buf_size(const struct pool *pl, unsigned id)
+{
+	return pl->cls[pool_class_of(pl, id)].size;
+}
+
+/* Whether the kernel's store seems to hold buffers of class c. */
+static inline bool pool_kernel_has(struct pool *pl, int c)
+{
+	return atomic_load_explicit(&pl->cls[c].in_kernel, memory_order_relaxed) > 0;
 }
 /* The id of a buffer address, -EINVAL if it is not the start of one. */
 int pool_id_of(const struct pool *pl, const void *buf, unsigned *id);
 
-/* A free buffer from the pool's own store for a receive with data waiting;
- * -ENOBUFS if none is free or others wait for one already. */
-int pool_take(struct pool *pl, unsigned *id);
-/* The kernel took a buffer from its store (io_uring reported it used). */
-void pool_kernel_took(struct pool *pl);
+/* A free buffer from the pool's own store for a receive with data waiting,
+ * of class want if one is free, else of the other; -ENOBUFS if none is free
+ * or others wait for one already. */
+int pool_take(struct pool *pl, int want, unsigned *id);
+/* The kernel took buffer id from its store (io_uring reported it used). */
+void pool_kernel_took(struct pool *pl, unsigned id);
 /* A buffer is free again. Returns the longest-parked receive, now granted
  * it (OPB_GRANTED, _buf_id): the caller restarts that op. Otherwise the
  * buffer goes back to the store and NULL is returned. */

@@ -10,6 +10,7 @@
 #define DEFAULT_QUEUE_DEPTH 256
 #define DEFAULT_POOL_BUFFERS 1024
 #define DEFAULT_POOL_BUFFER_SIZE 16384
+#define DEFAULT_POOL_LARGE_BUFFER_SIZE 65536
 #define MAX_QUEUE_DEPTH 32768
 #define MAX_POOL_BUFFERS 32768 /* an io_uring buffer ring holds at most this many */
 #define MAX_POOL_BUFFER_SIZE (1u << 30)
@@ -79,6 +80,13 @@ static int check_options(const struct cport_options *o)
 		return -EINVAL;
 	if (o->pool_buffer_size > MAX_POOL_BUFFER_SIZE || o->pool_buffers > MAX_POOL_BUFFERS)
 		return -EINVAL;
+	if (o->pool_large_buffer_size > MAX_POOL_BUFFER_SIZE || o->pool_large_buffers > MAX_POOL_BUFFERS)
+		return -EINVAL;
+	/* A large buffer smaller than a small one is a mistake, not a choice. */
+	size_t small = o->pool_buffer_size ? o->pool_buffer_size : DEFAULT_POOL_BUFFER_SIZE;
+	size_t large = o->pool_large_buffer_size ? o->pool_large_buffer_size : DEFAULT_POOL_LARGE_BUFFER_SIZE;
+	if (o->pool_large_buffers && large <= small)
+		return -EINVAL;
 	return 0;
 }
 
@@ -93,11 +101,12 @@ static int port_new(const struct cport_options *o, struct cport **out)
 	p->concurrency = o->concurrency ? o->concurrency : default_concurrency();
 	unsigned nbuf = o->pool_buffers ? o->pool_buffers : DEFAULT_POOL_BUFFERS;
 	size_t bsize = o->pool_buffer_size ? o->pool_buffer_size : DEFAULT_POOL_BUFFER_SIZE;
+	size_t lsize = o->pool_large_buffer_size ? o->pool_large_buffer_size : DEFAULT_POOL_LARGE_BUFFER_SIZE;
 	int r = queue_init(p);
 	if (r == 0)
 		r = fdtab_init(&p->fdtab);
 	if (r == 0) {
-		r = pool_init(&p->pool, nbuf, bsize, p->mt);
+		r = pool_init(&p->pool, nbuf, bsize, o->pool_large_buffers, lsize, p->mt);
 		if (r < 0)
 			fdtab_fini(&p->fdtab);
 	}

@@ -17,12 +17,11 @@ struct uring_be {
 	atomic_int inflight;   /* ops the kernel holds */
 	int efd;
 	uint64_t efd_val;
-	/* The kernel's store of free pool buffers; written under the pool's lock. */
-	struct io_uring_buf_ring *br;
-	size_t br_bytes;
-	unsigned br_mask;
-	char *pool_base;
-	unsigned pool_size;
+	/* The kernel's store of free pool buffers, a ring per class (none for
+	 * a class without buffers); written under the pool's lock. */
+	struct io_uring_buf_ring *br[POOL_CLASSES];
+	size_t br_bytes[POOL_CLASSES];
+	unsigned br_mask[POOL_CLASSES];
 	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
 	bool wake_armed; /* the eventfd read is in flight (sq_lock) */
 	/* Cancels not yet confirmed (see CANCEL_RETRY_MS), under sq_lock. */

@@ -241,14 +241,17 @@ static void conn_send(struct conn *cn, struct counters *ctr)
 }
 
 /* Most of the pool waits in sends (clients that do not read): move this
- * chunk to memory of its own and give the pool buffer back at once. */
+ * chunk to memory of its own and give the pool buffer back at once. Not a
+ * chunk bigger than a small pool buffer: it is in a large one, and when
+ * those run out receives take small ones, so holding it starves nobody. */
 static void conn_unpool_if_pressed(struct conn *cn)
 {
 	struct conns *cs = conn_cs(cn);
 	size_t len = cn->iov.iov_len;
 	void *own;
 
-	if (atomic_load_explicit(&cs->bufs_held, memory_order_relaxed) < cs->pool_pressure)
+	if (atomic_load_explicit(&cs->bufs_held, memory_order_relaxed) < cs->pool_pressure ||
+	    len > cport_buf_size(cs->core->port))
 		return;
 	own = malloc(len > COPY_MIN_BYTES ? len : COPY_MIN_BYTES);
 	if (!own)

@@ -90,6 +90,8 @@ static int loop_create_port(struct loop *lp)
 		o.pool_buffers = cfg->pool_buffers;
 	if (cfg->pool_buffer_size)
 		o.pool_buffer_size = cfg->pool_buffer_size;
+	o.pool_large_buffers = cfg->pool_large_buffers;
+	o.pool_large_buffer_size = cfg->pool_large_buffer_size;
 	r = cport_create(&o, &lp->core.port);
 	if (r < 0) {
 		lp->core.port = NULL;

@@ -32,6 +32,8 @@ enum {
 	OPT_UDP_ALLOW_BCAST,
 	OPT_POOL,
 	OPT_POOL_SIZE,
+	OPT_POOL_LARGE,
+	OPT_POOL_LARGE_SIZE,
 	OPT_METRICS,
 	OPT_USER,
 	OPT_INETD,
@@ -56,6 +58,8 @@ static const struct option long_opts[] = {
 	{"udp-allow-broadcast", no_argument, NULL, OPT_UDP_ALLOW_BCAST},
 	{"pool-buffers", required_argument, NULL, OPT_POOL},
 	{"pool-buffer-size", required_argument, NULL, OPT_POOL_SIZE},
+	{"pool-large-buffers", required_argument, NULL, OPT_POOL_LARGE},
+	{"pool-large-buffer-size", required_argument, NULL, OPT_POOL_LARGE_SIZE},
 	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"user", required_argument, NULL, OPT_USER},
 	{"inetd", no_argument, NULL, OPT_INETD},
@@ -94,6 +98,10 @@ static void usage(FILE *f)
 		"                           answer broadcast and multicast sources too\n"
 		"      --pool-buffers N     receive pool buffers per port, 1..32768 (default: the library's)\n"
 		"      --pool-buffer-size B bytes per pool buffer, 512..1048576 (default: the library's)\n"
+		"      --pool-large-buffers N  large pool buffers per port, for connections that send\n"
+		"                           more than a pool buffer at once, 0..32768 (default 64; 0: none)\n"
+		"      --pool-large-buffer-size B  bytes per large pool buffer, above --pool-buffer-size,\n"
+		"                           up to 1048576 (default 65536)\n"
 		"      --metrics ADDR:PORT  serve GET /metrics (Prometheus text format) there\n"
 		"      --user NAME          drop to user NAME (and its groups) once the sockets are open\n"
 		"      --inetd              serve the socket on standard input (inetd.conf 'wait')\n"
@@ -162,7 +170,26 @@ struct cmdline {
 	long port; /* -1: not given */
 	int tcp_only, udp_only;
 	int quiet, verbose;
+	int large_given; /* --pool-large-buffers */
 };
+
+#define LIB_POOL_BUFFER_SIZE 16384 /* cport_options.pool_buffer_size 0 means this */
+#define DEFAULT_POOL_LARGE_BUFFERS 64
+#define DEFAULT_POOL_LARGE_BUFFER_SIZE 65536
+
+/* Large pool buffers: 64 of 64 KiB unless told otherwise, none by default
+ * when the pool's own buffers are as large. */
+static int settle_pool(struct config *cfg, const struct cmdline *cl)
+{
+	unsigned small = cfg->pool_buffer_size ? cfg->pool_buffer_size : LIB_POOL_BUFFER_SIZE;
+	if (!cfg->pool_large_buffer_size)
+		cfg->pool_large_buffer_size = DEFAULT_POOL_LARGE_BUFFER_SIZE;
+	if (!cl->large_given)
+		cfg->pool_large_buffers = cfg->pool_large_buffer_size > small ? DEFAULT_POOL_LARGE_BUFFERS : 0;
+	if (cfg->pool_large_buffers && cfg->pool_large_buffer_size <= small)
+		return bad("%s", "--pool-large-buffer-size must be more than --pool-buffer-size");
+	return 0;
+}
 
 /* The addresses: --listen entries, plus --bind/--port if given, else the
  * default wildcard pair; each entry is its own port group. */
@@ -263,6 +290,17 @@ static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline 
 			return bad("bad --pool-buffer-size '%s' (512..1048576)", arg);
 		cfg->pool_buffer_size = (unsigned)v;
 		return 0;
+	case OPT_POOL_LARGE:
+		if (parse_ulong(arg, 0, 32768, &v) != 0)
+			return bad("bad --pool-large-buffers '%s' (0..32768)", arg);
+		cl->large_given = 1;
+		cfg->pool_large_buffers = (unsigned)v;
+		return 0;
+	case OPT_POOL_LARGE_SIZE:
+		if (parse_ulong(arg, 1024, 1u << 20, &v) != 0)
+			return bad("bad --pool-large-buffer-size '%s' (1024..1048576)", arg);
+		cfg->pool_large_buffer_size = (unsigned)v;
+		return 0;
 	case OPT_METRICS:
 		if (parse_listen(arg, &cfg->metrics) != 0)
 			return bad("bad --metrics '%s' (ADDR:PORT or [ADDR6]:PORT)", arg);
@@ -337,6 +375,8 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->addrs_given = cl.bind || cl.port >= 0 || cfg->naddrs;
 	if (cfg->inetd && cfg->addrs_given)
 		return bad("%s", "--inetd serves standard input: no --listen, --bind or --port");
+	if (settle_pool(cfg, &cl) != 0)
+		return -1;
 	cfg->log_level = cl.quiet ? LOG_ERR : cl.verbose >= 2 ? LOG_DEBUG : cl.verbose ? LOG_INFO : LOG_NOTICE;
 	if (cl.bind || cl.port >= 0 || !cfg->naddrs)
 		return build_addrs(cfg, &cl, groups);

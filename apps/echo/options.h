@@ -37,6 +37,8 @@ struct config {
 	int udp_allow_broadcast;  /* accept broadcast/multicast sources */
 	unsigned pool_buffers;    /* 0: the library's default */
 	unsigned pool_buffer_size; /* 0: the library's default */
+	unsigned pool_large_buffers;     /* large pool buffers per port (0: none) */
+	unsigned pool_large_buffer_size; /* bytes per large pool buffer */
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */
 	int addrs_given;          /* --listen, --bind or --port given */
 	int inetd;                /* --inetd: serve the socket on standard input */

@@ -42,9 +42,16 @@ SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitiz
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# The library's receive pool (cport.h: 1024 buffers of 16 KiB per port): a
-# fixed cache whose pages are touched on first use and then stay resident.
-POOL_BYTES = 1024 * 16384
+# cport-echo's receive pool per port: the library's 1024 buffers of 16 KiB
+# (cport.h) and cport-echo's 64 large ones of 64 KiB (--pool-large-buffers),
+# in one fixed region whose pages are touched on first use and then stay
+# resident.
+SMALL_BUFFERS, SMALL_BUF = 1024, 16384
+LARGE_BUFFERS, LARGE_BUF = 64, 65536
+POOL_BYTES = SMALL_BUFFERS * SMALL_BUF + LARGE_BUFFERS * LARGE_BUF
+# What the large buffers can hold beyond one small buffer's worth each: a
+# never-reader in a large buffer pins up to that much more.
+LARGE_EXTRA = LARGE_BUFFERS * (LARGE_BUF - SMALL_BUF)
 
 
 def scaled(n, floor):

@@ -99,3 +99,18 @@ def test_server_closes_at_end_of_stream(launch):
         assert echo_once(s, b"bye") == b"bye"
         s.shutdown(socket.SHUT_WR)
         assert closed_by_peer(s)
+
+
+@pytest.mark.parametrize("large", ["default", "0"])
+def test_a_big_message_is_read_in_large_chunks_unless_they_are_turned_off(launch, large):
+    """After a receive fills a 16 KiB pool buffer, the next takes a large one
+    (64 KiB): 4 MiB echoed costs about 64 receives, not 256 or more."""
+    srv = launch(*([] if large == "default" else ["--pool-large-buffers", large]))
+    data = os.urandom(4 << 20)
+    with srv.connect() as s:
+        assert echo_once(s, data) == data
+    receives = srv.counters()["tcp_messages_in"]
+    if large == "default":
+        assert receives <= len(data) // 16384 // 2, receives
+    else:
+        assert receives >= len(data) // 16384, receives

@@ -6,10 +6,10 @@ import time
 
 from echoserver import IO_TIMEOUT, closed_by_peer, echo_once
 
-# The library's default pool buffer size: the largest chunk cport-echo reads
-# at once, and (cport-echo(1)) the most it holds read but not yet written
-# back for a client that does not read.
-CHUNK = 16384
+# cport-echo's default large pool buffer size: the largest chunk it reads at
+# once, and (cport-echo(1)) the most it holds read but not yet written back
+# for a client that does not read.
+CHUNK = 65536
 
 
 def test_connections_over_the_limit_are_closed_at_once_and_counted(launch):

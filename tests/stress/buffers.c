@@ -104,7 +104,7 @@ struct rec *starve_begin(struct tctx *t, struct slot *s)
 {
 	struct pctx *pc = s->pc;
 	struct rec *r = s->conn->rx_rec;
-	if (!t->run->cfg.pool_buffers || t->run->cfg.pool_buffers > SEEN_MAX || !r ||
+	if (!t->run->cfg.pool_buffers || pc->cap_held > SEEN_MAX || !r ||
 	    r->kind != CPORT_OP_RECV_POOLED || r->gen != s->gen || r->nobuf_cancel ||
 	    atomic_load(&r->state) != REC_INFLIGHT)
 		return NULL;

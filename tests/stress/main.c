@@ -3,7 +3,7 @@
  *
  *   stress-ledger [--seconds S] [--seed N] [--backend io_uring|epoll]
  *                 [--mode shared|single] [--threads N] [--conns N]
- *                 [--pool-buffers N] [--drain-ms N] [--inject FAULT]
+ *                 [--pool-buffers N] [--large-buffers N] [--drain-ms N] [--inject FAULT]
  *
  * --inject double|stale|key|kind|eintr|data|lost plants one such fault in
  * what the program sees, to show the ledger catches it (the run then fails).
@@ -31,7 +31,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: stress-ledger [--seconds S] [--seed N] [--backend io_uring|epoll] [--mode shared|single]\n"
-		   "                     [--threads N] [--conns N] [--pool-buffers N] [--drain-ms N]\n"
+		   "                     [--threads N] [--conns N] [--pool-buffers N] [--large-buffers N]\n"
+		   "                     [--drain-ms N]\n"
 		   "                     [--inject double|stale|key|kind|eintr|data|lost]\n");
 }
 
@@ -52,7 +53,8 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 	static const struct option longs[] = {
 		{ "seconds", 1, 0, 's' }, { "seed", 1, 0, 'r' },	 { "backend", 1, 0, 'b' },
 		{ "mode", 1, 0, 'm' },	  { "threads", 1, 0, 't' }, { "conns", 1, 0, 'c' },
-		{ "pool-buffers", 1, 0, 'p' }, { "drain-ms", 1, 0, 'd' }, { "inject", 1, 0, 'i' },
+		{ "pool-buffers", 1, 0, 'p' }, { "large-buffers", 1, 0, 'L' }, { "drain-ms", 1, 0, 'd' },
+		{ "inject", 1, 0, 'i' },
 		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -75,6 +77,7 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 		case 't': cfg->threads = (unsigned)atoi(optarg); break;
 		case 'c': cfg->conns = (unsigned)atoi(optarg); break;
 		case 'p': cfg->pool_buffers = (unsigned)atoi(optarg); break;
+		case 'L': cfg->large_buffers = (unsigned)atoi(optarg); break;
 		case 'd': cfg->drain_ms = (unsigned)atoi(optarg); break;
 		case 'i':
 			if ((cfg->inject = inject_parse(optarg)) < 0)
@@ -103,15 +106,17 @@ static int pctx_init(struct run *run, struct pctx *pc, unsigned idx)
 	o.backend = cfg->backend;
 	o.flags = cfg->mode == MODE_SINGLE ? CPORT_SINGLE_THREAD : 0;
 	o.pool_buffers = cfg->pool_buffers;
+	o.pool_large_buffers = cfg->large_buffers;
+	o.pool_large_buffer_size = LARGE_BUF_SIZE;
 	pc->idx = idx;
 	int r = cport_create(&o, &pc->port);
 	if (r < 0)
 		return r;
-	pc->buf_size = cport_buf_size(pc->port);
+	pc->buf_size = cfg->large_buffers ? LARGE_BUF_SIZE : cport_buf_size(pc->port);
 	pc->nslots = cfg->conns;
 	pc->nrecs = cfg->conns * RECS_PER_SLOT + RECS_FOR_POSTS;
-	pc->cap_held = cfg->pool_buffers ? cfg->pool_buffers : 1024;
-	pc->pool_exact = cfg->pool_buffers && cfg->pool_buffers <= SEEN_MAX;
+	pc->cap_held = (cfg->pool_buffers ? cfg->pool_buffers : 1024) + cfg->large_buffers;
+	pc->pool_exact = cfg->pool_buffers && pc->cap_held <= SEEN_MAX;
 	pc->slots = calloc(pc->nslots, sizeof(*pc->slots));
 	pc->recs = calloc(pc->nrecs, sizeof(*pc->recs));
 	pc->free_ring = calloc(pc->nrecs, sizeof(*pc->free_ring));
@@ -343,8 +348,8 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 	const struct config *cfg = &run->cfg;
 	uint64_t errs = 0;
 	char pool[16] = "default";
-	if (cfg->pool_buffers)
-		snprintf(pool, sizeof(pool), "%u", cfg->pool_buffers);
+	if (cfg->pool_buffers || cfg->large_buffers)
+		snprintf(pool, sizeof(pool), "%u+%u", cfg->pool_buffers, cfg->large_buffers);
 	printf("stress-ledger: %s %s threads=%u conns=%u pool=%s seed=%llu %.1fs: ops started %llu completed %llu",
 	       cfg->backend_name, cfg->mode == MODE_SHARED ? "shared" : "single", cfg->threads, cfg->conns, pool,
 	       (unsigned long long)cfg->seed, secs,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #define REC_BUF 16384       /* bytes of buffer in each op record */
+#define LARGE_BUF_SIZE 32768 /* bytes per large pool buffer, with --large-buffers */
 #define KEY_CONN (1ull << 40) /* keys of attached fds: KEY_CONN | gen << 20 | slot */
 #define KEY_POST_OP (1ull << 57)   /* posts with an op: KEY_POST_OP | 48 random bits */
 #define KEY_POST_NULL (1ull << 56) /* posts without an op: KEY_POST_NULL | port << 32 | id */
@@ -31,6 +32,7 @@ struct config {
 	unsigned threads;      /* waiting threads (shared) or single-thread ports (single) */
 	unsigned conns;        /* connection slots per port */
 	unsigned pool_buffers; /* 0: the library's default */
+	unsigned large_buffers; /* large pool buffers (LARGE_BUF_SIZE); 0: none */
 	double seconds;
 	uint64_t seed;
 	unsigned drain_ms; /* bound on the final close-and-drain */
@@ -181,7 +183,7 @@ struct pctx {
 	unsigned nseen;
 	atomic_uint in_flight;
 	atomic_ullong null_sent, null_got;
-	size_t buf_size;
+	size_t buf_size; /* the most a pooled completion may carry (a large buffer's size, if any) */
 	bool destroyed;
 };
 
