@@ -32,7 +32,7 @@ static int attach_locked(struct cport *p, struct fdent *fe, int fd, uintptr_t ke
 	fe->key = key;
 	fe->finishing = false;
 	fe->modes = 0;
-	atomic_store_explicit(&fe->pooled_full, 0, memory_order_relaxed);
+	atomic_store_explicit(&fe->pooled_big, 0, memory_order_relaxed);
 	atomic_store(&fe->inflight, 0);
 	r = p->be_ops->attach(p, fe);
 	if (r < 0) {

@@ -43,11 +43,15 @@ struct fdent {
 	bool close_fd;
 	bool finishing;
 	uint8_t modes; /* CPORT_SKIP_ON_SUCCESS (under lock) */
-	/* The last pooled receive got a small buffer's worth or more: the next
-	 * asks the pool for a large one. A hint, read and written without the lock. */
-	_Atomic uint8_t pooled_full;
+	/* Pooled receives ask the pool for a large buffer while this is not 0:
+	 * set to LARGE_STREAK by one that got a small buffer's worth or more,
+	 * one less after each that got less. A hint, read and written without
+	 * the lock. */
+	_Atomic uint8_t pooled_big;
 	alignas(void *) unsigned char backend_area[FD_BACKEND_AREA];
 };
+
+#define LARGE_STREAK 4 /* see pooled_big */
 
 #define FDTAB_CHUNK 1024
 #define FDTAB_CHUNKS 4096 /* fds up to 4M */

@@ -249,8 +249,13 @@ void core_report(struct cport *p, struct cport_op *op, int64_t res, struct list 
 void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned id, struct list *b)
 {
 	struct fdent *fe = op->_fd_entry;
-	/* As much as a small buffer holds, or more: a large one next. */
-	atomic_store_explicit(&fe->pooled_full, res > 0 && (size_t)res >= p->pool.size, memory_order_relaxed);
+	/* As much as a small buffer holds, or more: large ones next, until
+	 * LARGE_STREAK receives in a row got less. A big message often comes
+	 * as a long receive and a short one (its last segment), which alone
+	 * must not send the next message back to small buffers. */
+	unsigned big = atomic_load_explicit(&fe->pooled_big, memory_order_relaxed);
+	big = res > 0 && (size_t)res >= p->pool.size ? LARGE_STREAK : big ? big - 1 : 0;
+	atomic_store_explicit(&fe->pooled_big, (uint8_t)big, memory_order_relaxed);
 	op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {
 		op->_buf_id = id; /* the completion's buf */

@@ -47,10 +47,10 @@ struct cport {
 };
 
 /* The class of pool buffer a pooled receive on fe asks for: a large one
- * after a receive that got a small buffer's worth or more. */
+ * soon after a receive that got a small buffer's worth or more. */
 static inline int pool_class_wanted(const struct cport *p, const struct fdent *fe)
 {
-	return p->pool.cls[POOL_LARGE].count && atomic_load_explicit(&fe->pooled_full, memory_order_relaxed)
+	return p->pool.cls[POOL_LARGE].count && atomic_load_explicit(&fe->pooled_big, memory_order_relaxed)
 		       ? POOL_LARGE
 		       : POOL_SMALL;
 }
