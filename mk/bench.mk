@@ -31,7 +31,7 @@ $(B)/tests/bench-pattern-test: tests/bench/pattern_test.c apps/bench/pattern.c a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Iapps/bench -o $@ tests/bench/pattern_test.c apps/bench/pattern.c
 
-.PHONY: bench bench-profile test-bench
+.PHONY: bench bench-profile bench-usershare test-bench
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BENCH_REFS)
@@ -42,6 +42,13 @@ bench-profile:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(B)/bench/ref-epoll
 	$(BENCH_PY) bench/profile.py --build $(B)
+
+# The user-space share of each server's CPU, sampled by perf (cpu-clock),
+# with the top user-space symbols; 1,000 x 64 B unless ARGS says otherwise.
+bench-usershare:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all $(B)/bench/ref-epoll
+	$(BENCH_PY) bench/usershare.py --build $(B) $(ARGS)
 
 test-bench: $(B)/cport-bench $(BENCH_TEST_BINS)
 	@echo "== cport-bench tests"

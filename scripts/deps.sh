@@ -6,7 +6,7 @@ build="make gcc pkg-config liburing-dev libsystemd-dev"
 test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps systemd prometheus man-db haproxy"
 # make run: the build, and socat for the README's "try it" line.
 run="$build socat"
-bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace"
+bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace linux-perf"
 # make fuzz: libFuzzer is in libclang-rt-14-dev, which clang only recommends.
 fuzz="make clang libclang-rt-14-dev"
 # make package-test: dpkg-buildpackage (the Build-Depends of debian/control are in $build), lintian.
