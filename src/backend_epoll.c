@@ -1,7 +1,7 @@
 /* backend_epoll.c - completions from readiness: try the syscall first, and
  * queue the op on its fd only when the kernel says EAGAIN. Each fd is
  * registered once, edge-triggered, at attach: no epoll_ctl per op. */
-#include "backend.h"
+#include "epoll.h"
 #include "fault.h"
 #include "try_io.h"
 
@@ -23,25 +23,9 @@ struct epoll_be {
 	struct epoll_event evs[EPOLL_BATCH];
 };
 
-/* What epoll keeps in each fd entry (fe->backend_area). */
-struct ep_fd {
-	struct clist rq, wq; /* ops waiting for readiness, FIFO per direction (op->_backend_link) */
-	/* false once a syscall said EAGAIN, true again with the next readiness
-	 * event, so a new op skips a syscall bound to fail. */
-	bool rd_ready, wr_ready;
-	bool stream;   /* SOCK_STREAM: a short read or write means empty or full... */
-	bool no_infer; /* ...unless end of stream, an error or urgent data was seen */
-};
-_Static_assert(sizeof(struct ep_fd) <= FD_BACKEND_AREA, "epoll's fd state outgrew its area");
-
 static struct epoll_be *EB(struct cport *p)
 {
 	return p->be;
-}
-
-static struct ep_fd *EF(struct fdent *fe)
-{
-	return (struct ep_fd *)fe->backend_area;
 }
 
 static int ep_init(struct cport *p)
@@ -200,13 +184,6 @@ static void note_result(struct cport *p, struct ep_fd *ef, struct cport_op *op, 
 		ef->wr_ready = false;
 }
 
-/* A result the kernel gave, kept with the op until it is reported. */
-struct answer {
-	struct cport_op *op;
-	ssize_t res;
-	unsigned buf_id; /* pooled receive: the buffer it used, or UINT32_MAX */
-};
-
 /* Try op once; fe->lock held. False if it has to wait for readiness. */
 static bool attempt(struct cport *p, struct fdent *fe, struct cport_op *op, struct answer *a)
 {
@@ -263,6 +240,13 @@ static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, st
 {
 	unsigned n = 0;
 	while (n < max && !clist_empty(q)) {
+		bool drained = false;
+		unsigned k = q == &EF(fe)->rq ? ep_dgram_batch(fe, q, ans + n, max - n, &drained) : 0;
+		n += k;
+		if (drained)
+			break;
+		if (k)
+			continue;
 		struct cport_op *op = list_entry(q->first, struct cport_op, _backend_link);
 		if (!attempt(p, fe, op, &ans[n]))
 			break;

@@ -128,6 +128,142 @@ Test(udp_queue, each_of_a_burst_completes_exactly_one_of_many_waiting_receives, 
 	fix_close(&f);
 }
 
+/* Waiting receives of all three kinds, in turn: recv, recvfrom, recvmsg
+ * (with a 2-byte buffer every third one: its datagram is cut, MSG_TRUNC). */
+struct any_rx {
+	struct rx r;
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	struct msghdr m;
+};
+
+static void start_any(cport_t *port, int fd, struct any_rx *a, int i)
+{
+	cport_op_init(&a->r.op);
+	a->r.seq = 0xffffffffu;
+	a->r.iov = (struct iovec){&a->r.seq, sizeof(a->r.seq)};
+	a->fromlen = sizeof(a->from);
+	memset(&a->from, 0, sizeof(a->from));
+	if (i % 3 == 0) {
+		cr_assert_eq(cport_recv(port, fd, &a->r.op, &a->r.iov, 1), 0);
+	} else if (i % 3 == 1) {
+		cr_assert_eq(cport_recvfrom(port, fd, &a->r.op, &a->r.iov, 1, (struct sockaddr *)&a->from, &a->fromlen), 0);
+	} else {
+		a->r.iov.iov_len = 2;
+		a->m = (struct msghdr){.msg_name = &a->from, .msg_namelen = sizeof(a->from), .msg_iov = &a->r.iov,
+				       .msg_iovlen = 1};
+		cr_assert_eq(cport_recvmsg(port, fd, &a->r.op, &a->m), 0);
+	}
+}
+
+/* Receive i got datagram seq, as its kind reports it. */
+static void check_any(const struct fix *f, struct any_rx *a, const struct cport_completion *c, int i, uint32_t seq)
+{
+	cr_assert_eq(c->op, &a->r.op, "completion %d is another receive's", i);
+	if (i % 3 == 2) {
+		uint32_t cut = 0xffffffffu;
+		memcpy(&cut, &seq, 2);
+		cr_assert_eq(c->result, 2);
+		cr_assert_eq(a->r.seq, cut);
+		cr_assert(a->m.msg_flags & MSG_TRUNC, "msg_flags %#x", a->m.msg_flags);
+		cr_assert_eq(a->m.msg_namelen, sizeof(struct sockaddr_in));
+		cr_assert_eq(test_addr_port(&a->from), test_addr_port(&f->ta));
+		return;
+	}
+	cr_assert_eq(c->result, (int64_t)sizeof(uint32_t));
+	cr_assert_eq(a->r.seq, seq, "receive %d got datagram %u, not %u", i, a->r.seq, seq);
+	if (i % 3 == 1) {
+		cr_assert_eq(a->fromlen, sizeof(struct sockaddr_in));
+		cr_assert_eq(test_addr_port(&a->from), test_addr_port(&f->ta));
+	}
+}
+
+Test(udp_queue, waiting_receives_take_a_smaller_burst_in_order_and_the_rest_wait_for_the_next,
+     .timeout = TEST_TIMEOUT)
+{
+	struct fix f;
+	struct any_rx a[8];
+	struct cport_completion c[8];
+
+	fix_open(&f);
+	for (int i = 0; i < 8; i++)
+		start_any(f.port, f.rx, &a[i], i);
+	for (uint32_t i = 0; i < 3; i++)
+		fix_send(&f, i);
+	cr_assert_eq(test_wait_n(f.port, c, 3, TEST_WAIT_MS), 3);
+	for (int i = 0; i < 3; i++)
+		check_any(&f, &a[i], &c[i], i, (uint32_t)i);
+	/* The socket is empty now: the other five wait, and each later
+	 * datagram still reaches the first of them. */
+	expect_nothing_queued(f.port);
+	for (uint32_t i = 3; i < 8; i++) {
+		fix_send(&f, i);
+		test_wait_one(f.port, &c[i]);
+		check_any(&f, &a[i], &c[i], (int)i, i);
+	}
+	expect_nothing_queued(f.port);
+	fix_close(&f);
+}
+
+Test(udp_queue, datagrams_left_after_the_waiting_receives_are_full_go_to_the_next_receives,
+     .timeout = TEST_TIMEOUT)
+{
+	struct fix f;
+	struct rx r[2];
+	struct cport_completion c[2];
+
+	fix_open(&f);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(start_rx(f.port, f.rx, &r[i]), 0);
+	for (uint32_t i = 0; i < 6; i++)
+		fix_send(&f, i);
+	/* Two at a time: each pair of receives takes the next two datagrams,
+	 * though no new datagram comes to say the socket has more. */
+	for (uint32_t i = 0; i < 6; i += 2) {
+		if (i > 0)
+			for (int k = 0; k < 2; k++)
+				cr_assert_eq(start_rx(f.port, f.rx, &r[k]), 0);
+		cr_assert_eq(test_wait_n(f.port, c, 2, TEST_WAIT_MS), 2, "datagrams %u and %u did not come", i, i + 1);
+		for (int k = 0; k < 2; k++) {
+			struct rx *got = cport_container_of(c[k].op, struct rx, op);
+			cr_assert_eq(got->seq, i + (uint32_t)k);
+		}
+	}
+	expect_nothing_queued(f.port);
+	fix_close(&f);
+}
+
+Test(udp_queue, a_socket_error_ends_the_first_of_several_waiting_receives_only, .timeout = TEST_TIMEOUT)
+{
+	struct sockaddr_storage ra, closed;
+	socklen_t rlen, clen;
+	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
+	int gone = test_udp_socket(AF_INET, &closed, &clen);
+	close(gone); /* nobody listens on its port now: the kernel answers with ICMP */
+	cport_t *port = test_port_new(NULL);
+	struct rx r[3];
+	struct cport_completion c[2];
+	uint32_t x = 1;
+
+	cr_assert_eq(connect(rxfd, (struct sockaddr *)&closed, clen), 0);
+	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
+	cr_assert_eq(send(rxfd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+	test_wait_one(port, &c[0]);
+	cr_assert_eq(c[0].op, &r[0].op);
+	cr_assert_eq(c[0].result, -ECONNREFUSED);
+	expect_nothing_queued(port);
+	cr_assert_eq(cport_cancel_fd(port, rxfd), 0);
+	cr_assert_eq(test_wait_n(port, c, 2, TEST_WAIT_MS), 2);
+	cr_assert_eq(c[0].op, &r[1].op);
+	cr_assert_eq(c[1].op, &r[2].op);
+	cr_assert_eq(c[0].result, -ECANCELED);
+	cr_assert_eq(c[1].result, -ECANCELED);
+	cport_destroy(port);
+	close(rxfd);
+}
+
 Test(udp_queue, a_cancelled_receive_leaves_the_next_datagram_to_the_next_receive, .timeout = TEST_TIMEOUT)
 {
 	struct fix f;
