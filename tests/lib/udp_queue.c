@@ -65,6 +65,26 @@ static void fix_send(struct fix *f, uint32_t seq)
 	send_seq(f->tx, &f->ra, f->rlen, seq);
 }
 
+/* A UDP socket connected to a port nobody listens on: whatever it sends is
+ * answered with ICMP, which the kernel makes the socket's error. */
+static int refused_socket(void)
+{
+	struct sockaddr_storage ra, closed;
+	socklen_t rlen, clen;
+	int fd = test_udp_socket(AF_INET, &ra, &rlen);
+	int gone = test_udp_socket(AF_INET, &closed, &clen);
+
+	close(gone);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&closed, clen), 0);
+	return fd;
+}
+
+static void provoke_refusal(int fd)
+{
+	uint32_t x = 1;
+	cr_assert_eq(send(fd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+}
+
 /* A post made now comes out after everything already queued. */
 static void expect_nothing_queued(cport_t *port)
 {
@@ -235,21 +255,15 @@ Test(udp_queue, datagrams_left_after_the_waiting_receives_are_full_go_to_the_nex
 
 Test(udp_queue, a_socket_error_ends_the_first_of_several_waiting_receives_only, .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, closed;
-	socklen_t rlen, clen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int gone = test_udp_socket(AF_INET, &closed, &clen);
-	close(gone); /* nobody listens on its port now: the kernel answers with ICMP */
+	int rxfd = refused_socket();
 	cport_t *port = test_port_new(NULL);
 	struct rx r[3];
 	struct cport_completion c[2];
-	uint32_t x = 1;
 
-	cr_assert_eq(connect(rxfd, (struct sockaddr *)&closed, clen), 0);
 	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(start_rx(port, rxfd, &r[i]), 0);
-	cr_assert_eq(send(rxfd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+	provoke_refusal(rxfd);
 	test_wait_one(port, &c[0]);
 	cr_assert_eq(c[0].op, &r[0].op);
 	cr_assert_eq(c[0].result, -ECONNREFUSED);
@@ -332,20 +346,14 @@ Test(udp_queue, close_ends_the_waiting_receives_before_its_own_completion, .time
 
 Test(udp_queue, a_refused_datagram_ends_a_waiting_receive_with_econnrefused, .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, closed;
-	socklen_t rlen, clen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int gone = test_udp_socket(AF_INET, &closed, &clen);
-	close(gone); /* nobody listens on its port now: the kernel answers with ICMP */
+	int rxfd = refused_socket();
 	cport_t *port = test_port_new(NULL);
 	struct rx r;
 	struct cport_completion c;
 
-	cr_assert_eq(connect(rxfd, (struct sockaddr *)&closed, clen), 0);
 	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
 	cr_assert_eq(start_rx(port, rxfd, &r), 0);
-	uint32_t x = 1;
-	cr_assert_eq(send(rxfd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+	provoke_refusal(rxfd);
 	test_wait_one(port, &c);
 	cr_assert_eq(c.op, &r.op);
 	cr_assert_eq(c.result, -ECONNREFUSED);
@@ -392,26 +400,20 @@ static int64_t own_sqes_fail(enum fault_point pt, struct cport_op *op, int64_t v
 Test(udp_queue, io_uring_receives_left_without_a_request_when_the_sq_is_full_complete_with_eagain,
      .timeout = TEST_TIMEOUT)
 {
-	struct sockaddr_storage ra, closed;
-	socklen_t rlen, clen;
-	int rxfd = test_udp_socket(AF_INET, &ra, &rlen);
-	int gone = test_udp_socket(AF_INET, &closed, &clen);
 	struct rx r1, r2;
 	struct cport_completion c[2];
 
 	if (test_backend() != CPORT_BACKEND_URING)
 		cr_skip_test("io_uring only: epoll has no submission queue");
-	close(gone);
+	int rxfd = refused_socket();
 	cport_t *port = test_port_new(NULL);
-	cr_assert_eq(connect(rxfd, (struct sockaddr *)&closed, clen), 0);
 	cr_assert_eq(cport_attach(port, rxfd, 1), 0);
 	cr_assert_eq(start_rx(port, rxfd, &r1), 0);
 	cr_assert_eq(start_rx(port, rxfd, &r2), 0);
 	/* The refusal ends the request; the receive after the first is left
 	 * waiting, and its request cannot be armed again. */
 	cport_fault_set(FAULT_SQ_FULL, own_sqes_fail, NULL);
-	uint32_t x = 1;
-	cr_assert_eq(send(rxfd, &x, sizeof(x), 0), (ssize_t)sizeof(x));
+	provoke_refusal(rxfd);
 	int n = test_wait_n(port, c, 2, TEST_WAIT_MS);
 	cport_fault_set(FAULT_SQ_FULL, NULL, NULL);
 	cr_assert_eq(n, 2);
