@@ -8,6 +8,8 @@
 #include "../../src/fault.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -276,6 +278,78 @@ Test(udp_queue, a_socket_error_ends_the_first_of_several_waiting_receives_only, 
 	cr_assert_eq(c[1].result, -ECANCELED);
 	cport_destroy(port);
 	close(rxfd);
+}
+
+/* A thread that starts the socket's first receives, so that it is the one
+ * that arms the socket's request in the kernel, then sleeps until told. */
+struct armer {
+	cport_t *port;
+	int fd;
+	struct rx r[4];
+	_Atomic pid_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void *armer_main(void *arg)
+{
+	struct armer *a = arg;
+	struct cport_completion c;
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(start_rx(a->port, a->fd, &a->r[i]), 0);
+	/* A wait that polls once hands the request to the kernel from here. */
+	cr_assert_eq(cport_wait(a->port, &c, 1, 0), 0);
+	atomic_store(&a->tid, gettid());
+	pthread_mutex_lock(&a->mu);
+	while (!a->done)
+		pthread_cond_wait(&a->cv, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+#define ARMER_ROUNDS 600
+
+Test(udp_queue, io_uring_a_sleeping_thread_that_armed_the_socket_is_not_woken_for_every_datagram,
+     .timeout = TEST_TIMEOUT)
+{
+	struct fix f;
+	struct armer a = {.done = false};
+	struct cport_completion c;
+	pthread_t t;
+
+	if (test_backend() != CPORT_BACKEND_URING)
+		cr_skip_test("io_uring only: epoll's receives run in the polling thread");
+	fix_open(&f);
+	a.port = f.port;
+	a.fd = f.rx;
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	test_thread_start(&t, armer_main, &a);
+	while (!atomic_load(&a.tid))
+		usleep(1000);
+	/* The kernel runs a request's work in the thread that submitted it,
+	 * waking it if it sleeps. This thread polls and answers one datagram
+	 * at a time; the armer sleeps throughout. */
+	unsigned long long before = test_thread_switches(atomic_load(&a.tid));
+	for (uint32_t i = 0; i < ARMER_ROUNDS; i++) {
+		fix_send(&f, i);
+		test_wait_one(f.port, &c);
+		cr_assert_eq(c.result, (int64_t)sizeof(uint32_t));
+		struct rx *r = cport_container_of(c.op, struct rx, op);
+		cr_assert_eq(r->seq, i);
+		cr_assert_eq(start_rx(f.port, f.rx, r), 0);
+	}
+	unsigned long long woken = test_thread_switches(atomic_load(&a.tid)) - before;
+	/* Once the polling thread arms the request itself, the armer sleeps on. */
+	cr_assert_lt(woken, ARMER_ROUNDS / 2, "the sleeping armer was woken %llu times for %d datagrams", woken,
+		     ARMER_ROUNDS);
+	pthread_mutex_lock(&a.mu);
+	a.done = true;
+	pthread_cond_signal(&a.cv);
+	pthread_mutex_unlock(&a.mu);
+	test_thread_join(t);
+	fix_close(&f);
 }
 
 Test(udp_queue, a_cancelled_receive_leaves_the_next_datagram_to_the_next_receive, .timeout = TEST_TIMEOUT)
