@@ -24,4 +24,9 @@ stress-fairness: $(B)/cport-echo $(B)/cport-bench
 
 stress: stress-fairness
 
+# Not in the ASan+UBSan pass: it is a test of waiting times, which the
+# sanitizer stretches, and the adversarial suite loads the sanitized server
+# with as many connections.
+ifneq ($(SANITIZE),1)
 TEST_EXTRA += test-fairness
+endif

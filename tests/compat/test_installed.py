@@ -17,6 +17,12 @@ import pytest
 from conftest import BUILD, REPO, SLOW, Program, bench, env_for
 from test_examples import resets
 
+# Installing and building against the install checks the packaging, which
+# the plain pass does; under sanitizers the examples (test_examples.py) run
+# the same library code, and this module's five builds and servers would
+# only add minutes.
+pytestmark = pytest.mark.skipif(SLOW > 1, reason="the plain build's pass installs and builds against the shim")
+
 SEED_DIR = os.path.join(REPO, "..", "shared", "seed")
 SANFLAGS = os.environ.get("CPORT_SANFLAGS", "").split()
 MAKEFLAGS = os.environ.get("CPORT_MAKEFLAGS", "").split()
