@@ -3,7 +3,7 @@
 # tests/fuzz/corpus/NAME/ (and tests/fuzz/NAME.dict if there is one). A crash, a leak, a UBSan report or a
 # broken contract (fuzz_check) fails it; the input is kept in build/fuzz/NAME.crashes/ and becomes a unit test.
 # Target NAME links apps/echo/NAME.c unless FUZZ_SRC_NAME names other files: adding a parser's target is
-# tests/fuzz/NAME.c and tests/fuzz/corpus/NAME/, nothing here. `make -j2 fuzz` runs two at once.
+# tests/fuzz/NAME.c and tests/fuzz/corpus/NAME/, nothing here. `make -j3 fuzz` runs three at once.
 # Included by the Makefile.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
