@@ -48,11 +48,14 @@ struct cport_options {
 	unsigned concurrency;     /* threads running completions at once; 0 = the CPUs this process may run on */
 	unsigned pool_buffers;    /* buffers in the receive pool; 0 = 1024 */
 	unsigned pool_buffer_size; /* bytes per pool buffer; 0 = 16384 */
-	/* Large pool buffers, for a pooled receive on a socket whose last one
-	 * filled its buffer: a message bigger than a buffer then costs one
+	/* Large pool buffers, for pooled receives on a socket whose receives
+	 * lately filled a buffer: a message bigger than a buffer then costs one
 	 * receive, not several. 0 = none. */
 	unsigned pool_large_buffers;
 	unsigned pool_large_buffer_size; /* bytes per large buffer; 0 = 65536 */
+	/* Room for options to come without changing the struct's size: zero
+	 * (cport_options_init does it), or cport_create says -EINVAL. */
+	unsigned reserved[8];
 };
 
 /* The kinds of operation; read back with cport_op_kind(). */
@@ -243,7 +246,8 @@ CPORT_API int cport_recv_pooled(cport_t *port, int fd, struct cport_op *op);
 /* Give a pooled buffer back. -EINVAL if buf is not one of this port's. */
 CPORT_API int cport_buf_release(cport_t *port, void *buf);
 
-/* The size of each pool buffer. */
+/* The size of each pool buffer (of the small ones, on a port with large
+ * pool buffers: those hold pool_large_buffer_size). */
 CPORT_API size_t cport_buf_size(const cport_t *port);
 
 /* Queue a completion of your own (PostQueuedCompletionStatus): it is

@@ -139,7 +139,7 @@ static ssize_t try_pooled(struct cport *p, struct cport_op *op, int fd, unsigned
 {
 	if (op_bits_test(op, OPB_GRANTED))
 		*id = op->_buf_id;
-	else if (pool_take(&p->pool, pool_class_wanted(p, op->_fd_entry), id) < 0)
+	else if (pool_take(&p->pool, pool_class_wanted(&p->pool, op->_fd_entry), id) < 0)
 		return peek_for_pooled(fd);
 	(void)FAULT(FAULT_POOL_TAKEN, op, *id);
 	ssize_t n = recv(fd, pool_buf(&p->pool, *id), pool_buf_size(&p->pool, *id), 0);

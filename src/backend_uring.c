@@ -130,7 +130,7 @@ static void arm_wake(struct uring_be *b)
  * unless only the other class seems to have buffers in the kernel. */
 static int pooled_class(struct cport *p, const struct cport_op *op)
 {
-	int want = pool_class_wanted(p, op->_fd_entry);
+	int want = pool_class_wanted(&p->pool, op->_fd_entry);
 	return pool_kernel_has(&p->pool, want) || !pool_kernel_has(&p->pool, !want) ? want : !want;
 }
 

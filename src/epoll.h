@@ -31,8 +31,8 @@ struct answer {
 	unsigned buf_id; /* pooled receive: the buffer it used, or UINT32_MAX */
 };
 
-/* On a datagram socket with two or more plain receives (recv, recvfrom,
- * recvmsg) at the head of q, receive into them with one recvmmsg and take
+/* On an fd that is not a TCP socket (datagrams), with two or more plain
+ * receives (recv, recvfrom, recvmsg) at the head of q, receive into them with one recvmmsg and take
  * the ones that got a datagram (or the error) off q, their answers in ans
  * (room for max). Returns how many; sets *drained when the socket has
  * nothing more (the ops left wait for the next edge). 0 without *drained:

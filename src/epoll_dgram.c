@@ -9,9 +9,12 @@
  * comes after. So a short batch means drained (the registration is
  * edge-triggered: the next datagram or error brings a new edge), and the
  * receive behind it is not tried, saving the recvmsg bound to fail with
- * EAGAIN. (An error the kernel makes itself mid-batch, such as EFAULT for
- * a bad buffer, is put back on the socket without an edge: it reaches a
- * receive with the socket's next edge.) */
+ * EAGAIN. One case breaks the rule: an error the kernel makes itself
+ * mid-batch, EFAULT for a receive's bad buffer, drops that datagram and is
+ * put back on the socket without an edge, so that receive, and the
+ * datagrams still queued behind it, wait for the socket's next edge (one at
+ * a time, the receive would have had EFAULT at once). It needs a caller's
+ * bad buffer. */
 #include "epoll.h"
 
 #include <errno.h>

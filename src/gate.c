@@ -253,9 +253,11 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 	 * LARGE_STREAK receives in a row got less. A big message often comes
 	 * as a long receive and a short one (its last segment), which alone
 	 * must not send the next message back to small buffers. */
-	unsigned big = atomic_load_explicit(&fe->pooled_big, memory_order_relaxed);
-	big = res > 0 && (size_t)res >= p->pool.size ? LARGE_STREAK : big ? big - 1 : 0;
-	atomic_store_explicit(&fe->pooled_big, (uint8_t)big, memory_order_relaxed);
+	if (res > 0) { /* only data moves it: not a give-back, a cancel or an error */
+		unsigned big = atomic_load_explicit(&fe->pooled_big, memory_order_relaxed);
+		big = (size_t)res >= p->pool.size ? LARGE_STREAK : big ? big - 1 : 0;
+		atomic_store_explicit(&fe->pooled_big, (uint8_t)big, memory_order_relaxed);
+	}
 	op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {
 		op->_buf_id = id; /* the completion's buf */

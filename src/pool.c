@@ -227,7 +227,7 @@ enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 	} else if (!list_empty(&pl->waiters)) {
 		park(pl, op);
 		r = POOL_PARKED;
-	} else if (take_free(pl, POOL_SMALL, &id)) {
+	} else if (take_free(pl, pool_class_wanted(pl, op->_fd_entry), &id)) {
 		grant(op, id);
 		r = POOL_GRANTED;
 	} else if (pool_kernel_has(pl, POOL_SMALL) || pool_kernel_has(pl, POOL_LARGE)) {

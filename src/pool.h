@@ -7,12 +7,13 @@
  *    other: while anyone is parked, pool_take refuses newcomers and returned
  *    buffers stay out of the kernel's store.
  * Buffers come in two classes: the pool's own size, and optionally a few
- * large ones for a receive whose socket filled its last buffer (a message
- * bigger than one buffer then costs one receive, not several). A receive
+ * large ones for receives on a socket whose receives lately filled a buffer
+ * (a message bigger than one buffer then costs one receive, not several). A receive
  * asks for a class; any free buffer does when its class has none. */
 #ifndef CPORT_POOL_H
 #define CPORT_POOL_H
 
+#include "fd.h"
 #include "list.h"
 #include "lock.h"
 
@@ -72,6 +73,15 @@ static inline void *pool_buf(const struct pool *pl, unsigned id)
 static inline size_t pool_buf_size(const struct pool *pl, unsigned id)
 {
 	return pl->cls[pool_class_of(pl, id)].size;
+}
+
+/* The class a pooled receive on fe asks for: a large one while the fd's
+ * streak of big receives lasts (fe->pooled_big). */
+static inline int pool_class_wanted(const struct pool *pl, const struct fdent *fe)
+{
+	return pl->cls[POOL_LARGE].count && atomic_load_explicit(&fe->pooled_big, memory_order_relaxed)
+		       ? POOL_LARGE
+		       : POOL_SMALL;
 }
 
 /* Whether the kernel's store seems to hold buffers of class c. */

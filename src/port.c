@@ -14,6 +14,8 @@
 #define MAX_QUEUE_DEPTH 32768
 #define MAX_POOL_BUFFERS 32768 /* an io_uring buffer ring holds at most this many */
 #define MAX_POOL_BUFFER_SIZE (1u << 30)
+/* Both classes' ids are io_uring buffer ids, which have 16 bits. */
+_Static_assert(2ull * MAX_POOL_BUFFERS <= 65536, "pool buffer ids outgrow io_uring's 16-bit buffer ids");
 
 void cport_options_init(struct cport_options *o)
 {
@@ -82,6 +84,9 @@ static int check_options(const struct cport_options *o)
 		return -EINVAL;
 	if (o->pool_large_buffer_size > MAX_POOL_BUFFER_SIZE || o->pool_large_buffers > MAX_POOL_BUFFERS)
 		return -EINVAL;
+	for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i])
+			return -EINVAL;
 	/* A large buffer smaller than a small one is a mistake, not a choice. */
 	size_t small = o->pool_buffer_size ? o->pool_buffer_size : DEFAULT_POOL_BUFFER_SIZE;
 	size_t large = o->pool_large_buffer_size ? o->pool_large_buffer_size : DEFAULT_POOL_LARGE_BUFFER_SIZE;

@@ -46,15 +46,6 @@ struct cport {
 	_Atomic(const void *) owner;
 };
 
-/* The class of pool buffer a pooled receive on fe asks for: a large one
- * soon after a receive that got a small buffer's worth or more. */
-static inline int pool_class_wanted(const struct cport *p, const struct fdent *fe)
-{
-	return p->pool.cls[POOL_LARGE].count && atomic_load_explicit(&fe->pooled_big, memory_order_relaxed)
-		       ? POOL_LARGE
-		       : POOL_SMALL;
-}
-
 /* Locks that vanish on a single-thread port. */
 static inline void plock(const struct cport *p, pthread_mutex_t *m)
 {

@@ -21,8 +21,10 @@
  * thread that armed it is parked in the port while another polls, every
  * datagram wakes the parked one only to have it wake the poller: two
  * context switches per datagram (seen at one client: 3 a datagram instead
- * of 1.5, in half the runs). So the reaper, which is the poller, ends the
- * request every DG_REARM_EVERY datagrams and arms it again itself.
+ * of 1.5, in half the runs). So on a shared port the reaper, which is the
+ * poller, ends the request every DG_REARM_EVERY datagrams and arms the next
+ * itself (which the poller's next wait submits, unless another thread's
+ * start flushes the SQ first: a heuristic, not a rule).
  *
  * Lifetime: a socket's record (struct dg_sock) is found by fd number in a
  * table of chunks that never move. While its request is armed the kernel
@@ -38,7 +40,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
-#define DG_GROUP 1      /* the datagram store's buffer group (the pool's is 0) */
+#define DG_GROUP 1      /* the datagram store's buffer group (the pool's are 0 and 2) */
 #define DG_BUFS 16      /* buffers in the store, per port: 1 MiB of 64 KiB datagrams */
 #define DG_NAME ((unsigned)sizeof(struct sockaddr_storage))
 #define DG_CONTROL 256u /* control data kept per datagram: IP_PKTINFO, IPV6_PKTINFO, timestamps */
@@ -59,7 +61,6 @@ struct dg_sock {
 	struct fdent *fe; /* NULL: the fd ended, the request's last CQE frees this */
 	int fd;
 	bool armed;       /* the multishot request is in the kernel */
-	bool ending;      /* its cancel is asked: a new one is armed at its last CQE */
 	unsigned taken;   /* CQEs of the request armed now */
 	struct clist waiting; /* receives, by op->_backend_link */
 	struct dg_kept kept[DG_BUFS];
@@ -225,8 +226,9 @@ static void sock_free(struct dg_sock *ds)
 	free(ds);
 }
 
-/* Write a cancel of ds's request; false without a free SQE (then the
- * request ends when the store runs dry, or at fini). sq_lock held. */
+/* Write a cancel of ds's request; false without a free SQE (a detach's
+ * request then ends when the store runs dry, or at fini; a re-arm's cancel
+ * is asked again later). sq_lock held. */
 static bool prep_cancel_request(struct uring_be *b, struct dg_sock *ds)
 {
 	struct io_uring_sqe *sqe = get_sqe(b, NULL);
@@ -334,21 +336,22 @@ static void arm(struct cport *p, struct dg_sock *ds)
 		atomic_fetch_add(&b->unflushed, 1);
 		atomic_fetch_add(&b->inflight, 1);
 		ds->armed = true;
-		ds->ending = false;
 		ds->taken = 0;
 	}
 	lock_give_if(p->mt, &b->sq_lock);
 }
 
-/* The reaper ends a request that has taken DG_REARM_EVERY datagrams, so
- * that the next is armed by the reaper's thread (see the top). ds->lock held. */
+/* On a shared port the reaper ends a request every DG_REARM_EVERY CQEs,
+ * so that the next is armed by the reaper's thread (see the top); if the
+ * kernel could not cancel it (it was running), it asks again after as many
+ * more. A single-thread port has one thread: nothing to move. ds->lock held. */
 static void rearm_if_due(struct cport *p, struct dg_sock *ds)
 {
-	if (!ds->armed || ds->ending || !ds->fe || ++ds->taken < DG_REARM_EVERY)
+	if (!p->mt || !ds->armed || !ds->fe || ++ds->taken % DG_REARM_EVERY)
 		return;
 	struct uring_be *b = UB(p);
 	lock_take_if(p->mt, &b->sq_lock);
-	ds->ending = prep_cancel_request(b, ds);
+	prep_cancel_request(b, ds);
 	lock_give_if(p->mt, &b->sq_lock);
 }
 

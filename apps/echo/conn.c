@@ -74,11 +74,12 @@ static uint32_t stamp_now(void)
 }
 
 void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,
-		unsigned pool_buffers)
+		unsigned pool_buffers, unsigned large_buffers)
 {
 	cs->core = core;
 	cs->limit = limit;
-	cs->pool_pressure = (pool_buffers ? pool_buffers : LIB_POOL_BUFFERS) * POOL_PRESSURE_NUM /
+	/* bufs_held counts buffers of both sizes, so the share is of both. */
+	cs->pool_pressure = ((pool_buffers ? pool_buffers : LIB_POOL_BUFFERS) + large_buffers) * POOL_PRESSURE_NUM /
 			    POOL_PRESSURE_DEN;
 	pthread_mutex_init(&cs->lock, NULL);
 	slab_init(&cs->slab, sizeof(struct conn));

@@ -37,9 +37,9 @@ struct conns {
 };
 
 /* No connections yet; pool_buffers is the port's (0: the library's
- * default). Cannot fail. */
+ * default), large_buffers its large ones. Cannot fail. */
 void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,
-		unsigned pool_buffers);
+		unsigned pool_buffers, unsigned large_buffers);
 
 /* Serve fd, just accepted: attach it and start its first receive. A loop
  * that is stopping, the limit or a failure closes fd instead. */

@@ -21,7 +21,7 @@ int loop_init(struct loop *lp, unsigned index, unsigned nworkers, const struct c
 	lp->index = index;
 	lp->core.nworkers = nworkers;
 	lp->reserve = rf;
-	conns_init(&lp->conns, &lp->core, limit, cfg->pool_buffers);
+	conns_init(&lp->conns, &lp->core, limit, cfg->pool_buffers, cfg->pool_large_buffers);
 	lp->conns.proxy = cfg->proxy_protocol;
 	pthread_mutex_init(&lp->hk_lock, NULL);
 	pthread_mutex_init(&lp->ready_lock, NULL);

@@ -99,7 +99,8 @@ static void usage(FILE *f)
 		"      --pool-buffers N     receive pool buffers per port, 1..32768 (default: the library's)\n"
 		"      --pool-buffer-size B bytes per pool buffer, 512..1048576 (default: the library's)\n"
 		"      --pool-large-buffers N  large pool buffers per port, for connections that send\n"
-		"                           more than a pool buffer at once, 0..32768 (default 64; 0: none)\n"
+		"                           more than a pool buffer at once, 0..32768 (default 64,\n"
+		"                           none when --pool-buffer-size is as large; 0: none)\n"
 		"      --pool-large-buffer-size B  bytes per large pool buffer, above --pool-buffer-size,\n"
 		"                           up to 1048576 (default 65536)\n"
 		"      --metrics ADDR:PORT  serve GET /metrics (Prometheus text format) there\n"
@@ -170,15 +171,17 @@ struct cmdline {
 	long port; /* -1: not given */
 	int tcp_only, udp_only;
 	int quiet, verbose;
-	int large_given; /* --pool-large-buffers */
+	int large_given;      /* --pool-large-buffers */
+	int large_size_given; /* --pool-large-buffer-size */
 };
 
 #define LIB_POOL_BUFFER_SIZE 16384 /* cport_options.pool_buffer_size 0 means this */
 #define DEFAULT_POOL_LARGE_BUFFERS 64
 #define DEFAULT_POOL_LARGE_BUFFER_SIZE 65536
 
-/* Large pool buffers: 64 of 64 KiB unless told otherwise, none by default
- * when the pool's own buffers are as large. */
+/* Large pool buffers: 64 of 64 KiB unless told otherwise; by default none
+ * when the pool's own buffers are as large, but a large size given that is
+ * not larger is a mistake. */
 static int settle_pool(struct config *cfg, const struct cmdline *cl)
 {
 	unsigned small = cfg->pool_buffer_size ? cfg->pool_buffer_size : LIB_POOL_BUFFER_SIZE;
@@ -186,7 +189,7 @@ static int settle_pool(struct config *cfg, const struct cmdline *cl)
 		cfg->pool_large_buffer_size = DEFAULT_POOL_LARGE_BUFFER_SIZE;
 	if (!cl->large_given)
 		cfg->pool_large_buffers = cfg->pool_large_buffer_size > small ? DEFAULT_POOL_LARGE_BUFFERS : 0;
-	if (cfg->pool_large_buffers && cfg->pool_large_buffer_size <= small)
+	if ((cfg->pool_large_buffers || cl->large_size_given) && cfg->pool_large_buffer_size <= small)
 		return bad("%s", "--pool-large-buffer-size must be more than --pool-buffer-size");
 	return 0;
 }
@@ -299,6 +302,7 @@ static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline 
 	case OPT_POOL_LARGE_SIZE:
 		if (parse_ulong(arg, 1024, 1u << 20, &v) != 0)
 			return bad("bad --pool-large-buffer-size '%s' (1024..1048576)", arg);
+		cl->large_size_given = 1;
 		cfg->pool_large_buffer_size = (unsigned)v;
 		return 0;
 	case OPT_METRICS:

@@ -50,6 +50,7 @@ def test_version_prints_the_version_and_exits_0(backend):
         (["--pool-large-buffer-size", "100"], "bad --pool-large-buffer-size '100'"),
         (["--pool-buffer-size", "65536", "--pool-large-buffers", "8"],
          "--pool-large-buffer-size must be more than --pool-buffer-size"),
+        (["--pool-large-buffer-size", "8192"], "--pool-large-buffer-size must be more than --pool-buffer-size"),
         (["--proxy-header-timeout", "0"], "bad --proxy-header-timeout '0'"),
         (["--tcp-only", "--udp-only"], "exclude each other"),
         (["stray"], "unexpected argument 'stray'"),

@@ -248,6 +248,10 @@ Test(bad_input, bad_options_fail_with_einval, .timeout = TEST_TIMEOUT)
 	cr_assert_eq(cport_create(&o, &port), -EINVAL);
 	cr_assert_null(port);
 	test_options(&o);
+	o.reserved[7] = 1; /* room for later options must be zero */
+	cr_assert_eq(cport_create(&o, &port), -EINVAL);
+	cr_assert_null(port);
+	test_options(&o);
 	cr_assert_eq(cport_create(&o, NULL), -EINVAL);
 }
 
