@@ -10,9 +10,9 @@ $(STRESS_BIN): $(STRESS_SRC) $(wildcard tests/stress/*.h) $(B)/libcport.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(STRESS_SRC) $(B)/libcport.a $(LDLIBS_ALL)
 
 # Each configuration (2 backends x shared/single x default/2-buffer pool) runs
-# once per seed (sanitizer builds: one seed, shorter runs; the 2-buffer pool
+# for 2 s once per seed (sanitizer builds: one seed; the 2-buffer pool
 # with a large buffer: the first seed, tests/stress/matrix.sh). STRESS_ARGS adds options.
-STRESS_SECONDS ?= $(if $(filter 1,$(SANITIZE) $(TSAN)),2,3)
+STRESS_SECONDS ?= 2
 STRESS_SEEDS ?= $(if $(filter 1,$(SANITIZE) $(TSAN)),1,1 2)
 STRESS_LONG_SECONDS ?= 30
 STRESS_LONG_SEEDS ?= 1 2 3 4 5
