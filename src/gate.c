@@ -255,7 +255,7 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 	 * must not send the next message back to small buffers. */
 	if (res > 0) { /* only data moves it: not a give-back, a cancel or an error */
 		unsigned big = atomic_load_explicit(&fe->pooled_big, memory_order_relaxed);
-		big = (size_t)res >= p->pool.size ? LARGE_STREAK : big ? big - 1 : 0;
+		big = (size_t)res >= p->pool.cls[POOL_SMALL].size ? LARGE_STREAK : big ? big - 1 : 0;
 		atomic_store_explicit(&fe->pooled_big, (uint8_t)big, memory_order_relaxed);
 	}
 	op_bits_clear(op, OPB_GRANTED);

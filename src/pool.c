@@ -73,8 +73,7 @@ int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count
 	size_t pg = page_size();
 	size_t small_bytes = (size_t)count * size;
 	pl->map_bytes = (small_bytes + (size_t)large_count * large_size + pg - 1) / pg * pg;
-	pl->total = count + large_count;
-	pl->lent = calloc(pl->total, sizeof(*pl->lent));
+	pl->lent = calloc((size_t)count + large_count, sizeof(*pl->lent));
 	/* malloc(0) may give NULL: a class with no buffers still gets a list. */
 	pl->cls[POOL_SMALL].free_ids = malloc(sizeof(unsigned) * (count + 1));
 	pl->cls[POOL_LARGE].free_ids = malloc(sizeof(unsigned) * (large_count + 1));
@@ -85,8 +84,6 @@ int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count
 		free_lists(pl);
 		return -e;
 	}
-	pl->size = size;
-	pl->count = count;
 	pl->mt = mt;
 	lock_init(&pl->lock);
 	list_init(&pl->waiters);

@@ -38,9 +38,6 @@ struct pool_class {
 struct pool {
 	char *base;
 	size_t map_bytes; /* the mapping, whole pages */
-	size_t size;      /* bytes per small buffer (cls[POOL_SMALL].size) */
-	unsigned count;   /* small buffers; the large ones' ids start here */
-	unsigned total;   /* buffers of both classes */
 	struct pool_class cls[POOL_CLASSES];
 	bool mt;          /* false: one thread, no lock */
 	lock_t lock;      /* the free lists, waiters, the kernel store */
@@ -61,7 +58,7 @@ void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id),
 
 static inline int pool_class_of(const struct pool *pl, unsigned id)
 {
-	return id < pl->count ? POOL_SMALL : POOL_LARGE;
+	return id < pl->cls[POOL_SMALL].count ? POOL_SMALL : POOL_LARGE;
 }
 
 static inline void *pool_buf(const struct pool *pl, unsigned id)

@@ -198,7 +198,7 @@ unsigned cport_concurrency(const cport_t *p)
 
 size_t cport_buf_size(const cport_t *p)
 {
-	return p ? p->pool.size : 0;
+	return p ? p->pool.cls[POOL_SMALL].size : 0;
 }
 
 const char *cport_version(void)
