@@ -82,6 +82,9 @@ def servers(build, proto):
         return out + [("ref-udp", [os.path.join(ref, "ref-udp"), "0"])]
     return out + [
         ("ref-epoll", [os.path.join(ref, "ref-epoll"), "0"]),
+        # The io_uring floor: what a minimal io_uring server costs (docs/performance.md).
+        ("ref-uring", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "oneshot"]),
+        ("ref-uring-multishot", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "multishot"]),
         ("ref-libuv", [os.path.join(ref, "ref-uv"), "0"]),
         ("ref-threads", [os.path.join(ref, "ref-threads"), "0"]),
         ("ref-uvloop", ["/usr/bin/python3", os.path.join(HERE, "ref", "echo_uvloop.py"), "0"]),

@@ -1,0 +1,257 @@
+/* echo_uring.c - a floor for io_uring: the least an io_uring echo server does.
+ * usage: ref-uring [PORT [ADDR [oneshot|multishot[,shared]]]]
+ *
+ * One thread, one ring (single issuer, deferred task work), one provided
+ * buffer ring, one multishot accept. Per connection either a receive per
+ * message ("oneshot": it finds the socket empty, arms a poll, and the data's
+ * arrival retries it) or one multishot receive that stays armed
+ * ("multishot"); each message goes back with a send from the buffer it came
+ * in. It is not a server to ship: a connection that never reads makes the
+ * multishot mode take buffers until the ring runs dry. It exists to show
+ * what io_uring itself costs per message on this kernel, beside ref-epoll
+ * (docs/performance.md, "The floor at one connection"). */
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NBUF 4096 /* a power of two */
+#define BUF_SIZE 16384
+#define BGID 0
+#define QUEUED 8 /* buffers a connection may have waiting to be sent */
+
+enum { ACCEPT = 1, RECV = 2, SEND = 3 };
+
+struct conn {
+	int fd;
+	unsigned head, n;        /* queue of received buffers to echo */
+	unsigned bid[QUEUED];
+	unsigned len[QUEUED];
+	unsigned off;            /* of the head buffer, already sent */
+	int closing;
+	int inflight;            /* requests the kernel holds for it */
+};
+
+static struct io_uring ring;
+static struct io_uring_buf_ring *br;
+static char *bufs;
+static int multishot, shared;
+
+static unsigned long long ud(int kind, struct conn *c)
+{
+	return (unsigned long long)(uintptr_t)c | (unsigned long long)kind;
+}
+
+static struct io_uring_sqe *sqe(void)
+{
+	struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+	if (!s) {
+		io_uring_submit(&ring);
+		s = io_uring_get_sqe(&ring);
+	}
+	return s;
+}
+
+static void give_back(unsigned bid)
+{
+	io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(NBUF), 0);
+	io_uring_buf_ring_advance(br, 1);
+}
+
+static void post_recv(struct conn *c)
+{
+	struct io_uring_sqe *s = sqe();
+	if (multishot)
+		io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv(s, c->fd, NULL, BUF_SIZE, 0);
+	s->flags |= IOSQE_BUFFER_SELECT;
+	s->buf_group = BGID;
+	io_uring_sqe_set_data64(s, ud(RECV, c));
+	c->inflight++;
+}
+
+static void post_send(struct conn *c)
+{
+	unsigned i = c->head;
+	struct io_uring_sqe *s = sqe();
+	io_uring_prep_send(s, c->fd, bufs + (size_t)c->bid[i] * BUF_SIZE + c->off, c->len[i] - c->off, 0);
+	io_uring_sqe_set_data64(s, ud(SEND, c));
+	c->inflight++;
+}
+
+static void maybe_free(struct conn *c)
+{
+	if (c->closing && c->inflight == 0) {
+		while (c->n) {
+			give_back(c->bid[c->head]);
+			c->head = (c->head + 1) % QUEUED;
+			c->n--;
+		}
+		close(c->fd);
+		free(c);
+	}
+}
+
+static void on_recv(struct conn *c, int res, unsigned flags)
+{
+	int more = multishot && (flags & IORING_CQE_F_MORE);
+	if (!more)
+		c->inflight--;
+	if (res <= 0 || c->closing) {
+		if (flags & IORING_CQE_F_BUFFER)
+			give_back(flags >> IORING_CQE_BUFFER_SHIFT);
+		if (res != -ENOBUFS || c->closing) {
+			c->closing = 1;
+			if (more)
+				shutdown(c->fd, SHUT_RDWR);
+		} else if (!more) {
+			post_recv(c); /* out of buffers: try again */
+		}
+		maybe_free(c);
+		return;
+	}
+	if (c->n == QUEUED) { /* a peer far ahead of its echoes: drop it */
+		give_back(flags >> IORING_CQE_BUFFER_SHIFT);
+		c->closing = 1;
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	unsigned slot = (c->head + c->n) % QUEUED;
+	c->bid[slot] = flags >> IORING_CQE_BUFFER_SHIFT;
+	c->len[slot] = (unsigned)res;
+	if (++c->n == 1) {
+		c->off = 0;
+		post_send(c);
+	}
+	if (multishot && !more)
+		post_recv(c); /* the kernel ended it (out of buffers): arm again */
+}
+
+static void on_send(struct conn *c, int res)
+{
+	c->inflight--;
+	if (res <= 0 || c->closing) {
+		c->closing = 1;
+		shutdown(c->fd, SHUT_RDWR);
+		maybe_free(c);
+		return;
+	}
+	c->off += (unsigned)res;
+	if (c->off < c->len[c->head]) {
+		post_send(c);
+		return;
+	}
+	give_back(c->bid[c->head]);
+	c->head = (c->head + 1) % QUEUED;
+	c->n--;
+	c->off = 0;
+	if (c->n)
+		post_send(c);
+	else if (!multishot)
+		post_recv(c);
+}
+
+static void on_accept(int lfd, int res, unsigned flags)
+{
+	if (res >= 0) {
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(res);
+		} else {
+			int one = 1;
+			c->fd = res;
+			setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			post_recv(c);
+		}
+	}
+	if (!(flags & IORING_CQE_F_MORE)) {
+		struct io_uring_sqe *s = sqe();
+		io_uring_prep_multishot_accept(s, lfd, NULL, NULL, 0);
+		io_uring_sqe_set_data64(s, ACCEPT);
+	}
+}
+
+static int listen_on(const char *addr, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return -1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096))
+		return -1;
+	socklen_t len = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives)\n", addr, ntohs(sa.sin_port),
+		multishot ? "multishot" : "oneshot");
+	return fd;
+}
+
+static int setup(void)
+{
+	/* "shared": the flags a ring several threads share can have. */
+	struct io_uring_params pr = {.flags = shared ? IORING_SETUP_COOP_TASKRUN
+						     : IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+	int r = io_uring_queue_init_params(4096, &ring, &pr);
+	if (r < 0)
+		return r;
+	bufs = malloc((size_t)NBUF * BUF_SIZE);
+	if (!bufs)
+		return -1;
+	/* liburing 2.3 has no io_uring_setup_buf_ring: map and register it here. */
+	void *mem = mmap(NULL, NBUF * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -1;
+	br = mem;
+	io_uring_buf_ring_init(br);
+	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = NBUF, .bgid = BGID};
+	r = io_uring_register_buf_ring(&ring, &reg, 0);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < NBUF; i++)
+		io_uring_buf_ring_add(br, bufs + (size_t)i * BUF_SIZE, BUF_SIZE, (unsigned short)i,
+				      io_uring_buf_ring_mask(NBUF), (int)i);
+	io_uring_buf_ring_advance(br, NBUF);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	multishot = argc > 3 && strstr(argv[3], "multishot") != NULL;
+	shared = argc > 3 && strstr(argv[3], "shared") != NULL;
+	int lfd = listen_on(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
+	if (lfd < 0 || setup() < 0) {
+		perror("ref-uring");
+		return 1;
+	}
+	on_accept(lfd, -1, 0);
+	for (;;) {
+		if (io_uring_submit_and_wait(&ring, 1) < 0)
+			continue;
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			seen++;
+			unsigned long long d = cqe->user_data;
+			struct conn *c = (struct conn *)(uintptr_t)(d & ~3ull);
+			switch (d & 3) {
+			case ACCEPT: on_accept(lfd, cqe->res, cqe->flags); break;
+			case RECV: on_recv(c, cqe->res, cqe->flags); break;
+			case SEND: on_send(c, cqe->res); break;
+			}
+		}
+		io_uring_cq_advance(&ring, seen);
+	}
+}

@@ -1,0 +1,48 @@
+"""bench/ref/echo_uring.c (build/bench/ref-uring): the io_uring floor of make bench.
+
+It has to echo every byte, in every mode, or the floor it shows is not an echo
+server's."""
+import socket
+
+import pytest
+
+from conftest import READY_TIMEOUT, Server, binary, io_uring_works
+
+MODES = ["oneshot", "multishot", "oneshot,shared", "multishot,shared"]
+
+
+@pytest.fixture(params=MODES)
+def ref_uring(request):
+    if not io_uring_works():
+        pytest.skip("io_uring is not usable on this kernel")
+    srv = Server([binary("bench/ref-uring"), "0", "127.0.0.1", request.param])
+    srv.mode = request.param
+    yield srv
+    srv.stop()
+
+
+def test_ready_line_names_the_port_and_the_receives(ref_uring):
+    kind = ref_uring.mode.split(",")[0]
+    assert ref_uring.lines[0] == f"ref-uring: listening on 127.0.0.1:{ref_uring.port} ({kind} receives)"
+
+
+@pytest.mark.parametrize("conns,size", [(1, 64), (100, 4096), (10, 100000)])
+def test_cport_bench_verifies_every_byte(ref_uring, bench, conns, size):
+    r = bench(ref_uring.port, "-c", str(conns), "-s", str(size), "--backend", "epoll", duration="0.3")
+    assert r.code == 0, r
+    assert r.json["messages"] > 0 and r.json["ok"], r
+
+
+def test_peers_that_leave_are_let_go_and_others_still_served(ref_uring):
+    for _ in range(50):
+        with socket.create_connection(("127.0.0.1", ref_uring.port), timeout=READY_TIMEOUT) as s:
+            s.sendall(b"x" * 100)
+    with socket.create_connection(("127.0.0.1", ref_uring.port), timeout=READY_TIMEOUT) as s:
+        s.sendall(b"still here")
+        got = b""
+        while len(got) < 10:
+            chunk = s.recv(100)
+            assert chunk, "closed early"
+            got += chunk
+        assert got == b"still here"
+    assert ref_uring.proc.poll() is None
