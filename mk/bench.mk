@@ -4,8 +4,8 @@
 
 # Debian's python3 has the packages deps.sh installs (pytest, uvloop).
 BENCH_PY := $(firstword $(wildcard /usr/bin/python3) python3)
-BENCH_REFS := $(B)/bench/ref-epoll $(B)/bench/ref-uv $(B)/bench/ref-threads $(B)/bench/ref-udp $(B)/bench/ref-uring
-BENCH_TEST_BINS := $(B)/bench/ref-epoll $(B)/bench/ref-udp $(B)/bench/ref-uring $(B)/tests/bench-hist-test $(B)/tests/bench-pattern-test
+BENCH_REFS := $(B)/bench/ref-epoll $(B)/bench/ref-uv $(B)/bench/ref-threads $(B)/bench/ref-udp $(B)/bench/ref-uring $(B)/bench/ref-udp-uring
+BENCH_TEST_BINS := $(B)/bench/ref-epoll $(B)/bench/ref-udp $(B)/bench/ref-uring $(B)/bench/ref-udp-uring $(B)/tests/bench-hist-test $(B)/tests/bench-pattern-test
 
 $(B)/bench/ref-epoll: bench/ref/echo_epoll.c
 	@mkdir -p $(dir $@)
@@ -20,6 +20,10 @@ $(B)/bench/ref-udp: bench/ref/udp_echo.c
 	$(CC) $(CFLAGS_ALL) -o $@ $<
 
 $(B)/bench/ref-uring: bench/ref/echo_uring.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -luring
+
+$(B)/bench/ref-udp-uring: bench/ref/udp_uring.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -luring
 

@@ -1,0 +1,117 @@
+/* udp_uring.c - the io_uring floor for UDP: the least an io_uring UDP echo does.
+ * usage: ref-udp-uring [PORT [ADDR]]   (IPv4; PORT 0 picks one; the ready line names it)
+ *
+ * One thread, one ring (single issuer, deferred task work), one multishot
+ * recvmsg on provided buffers that stays armed, and each reply a sendto(2)
+ * at once from the buffer the datagram came in (what cport-echo does with
+ * CPORT_SKIP_ON_SUCCESS). Beside ref-udp (blocking recvfrom/sendto) it shows
+ * what io_uring's receive path costs per datagram on this kernel
+ * (docs/performance.md, "The floors"). */
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NBUF 256 /* a power of two */
+#define BUF_SIZE 65600 /* the header io_uring writes, the name, and 65507 B */
+#define BGID 0
+
+static struct io_uring ring;
+static struct io_uring_buf_ring *br;
+static char *bufs;
+static struct msghdr shape = {.msg_namelen = sizeof(struct sockaddr_in)};
+
+static void give_back(unsigned bid)
+{
+	io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(NBUF), 0);
+	io_uring_buf_ring_advance(br, 1);
+}
+
+static void arm(int fd)
+{
+	struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+	io_uring_prep_recvmsg_multishot(s, fd, &shape, 0);
+	s->flags |= IOSQE_BUFFER_SELECT;
+	s->buf_group = BGID;
+}
+
+/* One datagram: echo it to where it came from, give the buffer back. */
+static void echo(int fd, const struct io_uring_cqe *cqe)
+{
+	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	void *buf = bufs + (size_t)bid * BUF_SIZE;
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &shape);
+	if (o && !(o->flags & MSG_TRUNC))
+		(void)sendto(fd, io_uring_recvmsg_payload(o, &shape), io_uring_recvmsg_payload_length(o, cqe->res, &shape),
+			     0, io_uring_recvmsg_name(o), o->namelen);
+	give_back(bid);
+}
+
+static int open_socket(const char *addr, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return -1;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	socklen_t len = sizeof(sa);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || getsockname(fd, (struct sockaddr *)&sa, &len))
+		return -1;
+	fprintf(stderr, "ref-udp-uring: listening on %s:%d\n", addr, ntohs(sa.sin_port));
+	return fd;
+}
+
+static int setup(void)
+{
+	struct io_uring_params pr = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+	int r = io_uring_queue_init_params(64, &ring, &pr);
+	if (r < 0)
+		return r;
+	bufs = malloc((size_t)NBUF * BUF_SIZE);
+	/* liburing 2.3 has no io_uring_setup_buf_ring: map and register it here. */
+	void *mem = mmap(NULL, NBUF * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!bufs || mem == MAP_FAILED)
+		return -1;
+	br = mem;
+	io_uring_buf_ring_init(br);
+	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = NBUF, .bgid = BGID};
+	r = io_uring_register_buf_ring(&ring, &reg, 0);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < NBUF; i++)
+		give_back(i);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int fd = open_socket(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
+	if (fd < 0 || setup() < 0) {
+		perror("ref-udp-uring");
+		return 1;
+	}
+	arm(fd);
+	for (;;) {
+		if (io_uring_submit_and_wait(&ring, 1) < 0)
+			continue;
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0, rearm = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			seen++;
+			if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER))
+				echo(fd, cqe);
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				rearm = 1; /* ended (out of buffers, an error): arm again */
+		}
+		io_uring_cq_advance(&ring, seen);
+		if (rearm)
+			arm(fd);
+	}
+}
