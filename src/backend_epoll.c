@@ -3,6 +3,7 @@
  * registered once, edge-triggered, at attach: no epoll_ctl per op. */
 #include "epoll.h"
 #include "fault.h"
+#include "sys_io.h"
 #include "try_io.h"
 
 #include <errno.h>
@@ -142,7 +143,7 @@ static ssize_t try_pooled(struct cport *p, struct cport_op *op, int fd, unsigned
 	else if (pool_take(&p->pool, pool_class_wanted(&p->pool, op->_fd_entry), id) < 0)
 		return peek_for_pooled(fd);
 	(void)FAULT(FAULT_POOL_TAKEN, op, *id);
-	ssize_t n = recv(fd, pool_buf(&p->pool, *id), pool_buf_size(&p->pool, *id), 0);
+	ssize_t n = sys_recv(fd, pool_buf(&p->pool, *id), pool_buf_size(&p->pool, *id), 0);
 	return n >= 0 ? n : (errno == EWOULDBLOCK ? -EAGAIN : -errno);
 }
 
@@ -241,7 +242,7 @@ static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, st
 	unsigned n = 0;
 	while (n < max && !clist_empty(q)) {
 		bool drained = false;
-		unsigned k = q == &EF(fe)->rq ? ep_dgram_batch(fe, q, ans + n, max - n, &drained) : 0;
+		unsigned k = q == &EF(fe)->rq && !EF(fe)->stream ? ep_dgram_batch(fe, q, ans + n, max - n, &drained) : 0;
 		n += k;
 		if (drained)
 			break;

@@ -16,6 +16,7 @@
  * a time, the receive would have had EFAULT at once). It needs a caller's
  * bad buffer. */
 #include "epoll.h"
+#include "sys_io.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -76,7 +77,7 @@ unsigned ep_dgram_batch(struct fdent *fe, struct clist *q, struct answer *ans, u
 		return 0;
 	int r;
 	do
-		r = recvmmsg(fe->fd, v, n, MSG_DONTWAIT, NULL);
+		r = sys_recvmmsg(fe->fd, v, n, MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && errno == EWOULDBLOCK) {
 		ef->rd_ready = false;

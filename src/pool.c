@@ -51,6 +51,10 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 	c->first = first;
 	c->count = count;
 	c->size = size;
+	c->shift = 0;
+	if ((size & (size - 1)) == 0) /* a release divides by it, once a message */
+		while (((size_t)1 << c->shift) < size)
+			c->shift++;
 	/* Hand out low ids first: fewer pages touched while load is light. */
 	for (unsigned i = 0; i < count; i++)
 		c->free_ids[i] = first + count - 1 - i;
@@ -133,9 +137,11 @@ int pool_id_of(const struct pool *pl, const void *buf, unsigned *id)
 		uintptr_t base = (uintptr_t)k->base;
 		if (a < base || a >= base + (uintptr_t)k->count * k->size)
 			continue;
-		if ((a - base) % k->size)
+		uintptr_t off = a - base;
+		uintptr_t n = k->shift ? off >> k->shift : off / k->size;
+		if (off != n * k->size)
 			return -EINVAL;
-		*id = k->first + (unsigned)((a - base) / k->size);
+		*id = k->first + (unsigned)n;
 		return 0;
 	}
 	return -EINVAL;

@@ -29,6 +29,7 @@ enum { POOL_SMALL, POOL_LARGE, POOL_CLASSES };
 struct pool_class {
 	char *base;
 	size_t size;           /* bytes per buffer */
+	unsigned shift;        /* log2(size) when size is a power of two, else 0 */
 	unsigned first, count; /* its ids */
 	unsigned *free_ids;    /* its buffers the pool holds itself */
 	unsigned nfree;

@@ -1,5 +1,6 @@
 /* try_io.c - one non-blocking attempt at an op's socket call. */
 #include "try_io.h"
+#include "sys_io.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -9,19 +10,19 @@ static ssize_t call_once(struct cport_op *op, int fd)
 	struct msghdr *m = &op->_msg;
 	switch (op->_kind) {
 	case CPORT_OP_RECV:
-		return m->msg_iovlen == 1 ? recv(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0)
-					  : recvmsg(fd, m, 0);
+		return m->msg_iovlen == 1 ? sys_recv(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0)
+					  : sys_recvmsg(fd, m, 0);
 	case CPORT_OP_RECVFROM:
-		return recvmsg(fd, m, 0);
+		return sys_recvmsg(fd, m, 0);
 	case CPORT_OP_RECVMSG:
-		return recvmsg(fd, (struct msghdr *)op->_addr, 0);
+		return sys_recvmsg(fd, (struct msghdr *)op->_addr, 0);
 	case CPORT_OP_SEND:
-		return m->msg_iovlen == 1 ? send(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL)
-					  : sendmsg(fd, m, MSG_NOSIGNAL);
+		return m->msg_iovlen == 1 ? sys_send(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL)
+					  : sys_sendmsg(fd, m, MSG_NOSIGNAL);
 	case CPORT_OP_SENDTO:
-		return sendmsg(fd, m, MSG_NOSIGNAL);
+		return sys_sendmsg(fd, m, MSG_NOSIGNAL);
 	case CPORT_OP_SENDMSG:
-		return sendmsg(fd, op->_addr, MSG_NOSIGNAL);
+		return sys_sendmsg(fd, op->_addr, MSG_NOSIGNAL);
 	case CPORT_OP_ACCEPT:
 		return accept4(fd, (struct sockaddr *)op->_addr, op->_addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	default:

@@ -46,3 +46,28 @@ def test_peers_that_leave_are_let_go_and_others_still_served(ref_uring):
             got += chunk
         assert got == b"still here"
     assert ref_uring.proc.poll() is None
+
+
+@pytest.fixture
+def ref_udp_uring():
+    if not io_uring_works():
+        pytest.skip("io_uring is not usable on this kernel")
+    srv = Server([binary("bench/ref-udp-uring"), "0"])
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("size", [1, 64, 65507])
+def test_udp_floor_echoes_a_datagram_whole_to_its_sender(ref_udp_uring, size):
+    payload = bytes(i % 251 for i in range(size))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(READY_TIMEOUT)
+        s.sendto(payload, ("127.0.0.1", ref_udp_uring.port))
+        data, peer = s.recvfrom(70000)
+    assert data == payload and peer == ("127.0.0.1", ref_udp_uring.port)
+
+
+def test_udp_floor_under_cport_bench_loses_nothing(ref_udp_uring, bench):
+    r = bench(ref_udp_uring.port, "--udp", "-c", "4", "--backend", "epoll", duration="0.3")
+    assert r.code == 0, r
+    assert r.json["messages"] > 0 and r.counter("lost") == 0, r
