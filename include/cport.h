@@ -183,7 +183,9 @@ CPORT_API int cport_attach(cport_t *port, int fd, uintptr_t key);
  * completion for it comes through the port. A failure, and an op that has
  * to wait, still completes through the port (the call returns 0). Pooled
  * receives always complete through the port. With epoll the library tries
- * every op at once whose socket was ready; with io_uring it tries sends.
+ * every op at once whose socket was ready; with io_uring it tries sends,
+ * except those of a thread running a batch of the port's completions
+ * (they ride its next wait; see cport_set_completion_modes(3)).
  * 0, -EINVAL for unknown modes, -EBADF if fd is not attached. */
 CPORT_API int cport_set_completion_modes(cport_t *port, int fd, unsigned modes);
 

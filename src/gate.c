@@ -97,10 +97,14 @@ void gate_restart(struct cport *p, struct cport_op *op, struct list *b)
 /* First submit. An fd that skips the port on success has a send tried here
  * when the backend would not try it at once itself (io_uring): a send
  * nearly always goes out at once, and then costs no trip through the
- * kernel's queue and the port's. fe->lock held; returns as submit. */
+ * kernel's queue and the port's. Not when the thread is running a batch of
+ * completions whose starts all go to the kernel with its next wait: there
+ * the send rides a system call made anyway, and one of its own costs more.
+ * fe->lock held; returns as submit. */
 static int first_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
-	if ((fe->modes & CPORT_SKIP_ON_SUCCESS) && !p->be_ops->tries_at_once && op_is_send(op->_kind)) {
+	if ((fe->modes & CPORT_SKIP_ON_SUCCESS) && !p->be_ops->tries_at_once && op_is_send(op->_kind) &&
+	    !queue_caller_batches(p)) {
 		int64_t r = FAULT(FAULT_TRY, op, try_io(op, fe->fd));
 		if (r != -EAGAIN) {
 			op->_result = r;

@@ -118,6 +118,14 @@ void queue_forget_thread(struct cport *p);
  * and comes back to wait, or leaves the port, which flushes (backend.h:
  * what it starts may be batched until then). */
 bool queue_caller_returns(const struct cport *p);
+/* What the calling thread starts now waits for its next cport_wait on p,
+ * to go to the kernel in one system call with everything else it started
+ * (io_uring), and it has more than this one completion to run before then.
+ * False when its last wait took the only completion there was: it will
+ * wait again as soon as it has run it, so its next enter would carry little
+ * but this, and a send made at once costs less than the trip through the
+ * ring and the port. A guess, for CPORT_SKIP_ON_SUCCESS sends (gate.c). */
+bool queue_caller_batches(const struct cport *p);
 /* Drop a reference; the last frees the port's memory. */
 void queue_unref(struct cport *p);
 /* fd.c: an fd whose last op is done and whose end was asked: finish it. */

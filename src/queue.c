@@ -21,6 +21,7 @@ static __thread struct cport *tls_port;
 static __thread bool tls_counted;
 static __thread struct cport *tls_polling; /* the port this thread polls now */
 static __thread char tls_token;            /* its address names this thread */
+static __thread const struct cport *tls_alone; /* its last wait there took the only completion */
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
@@ -94,6 +95,18 @@ static void uncount(struct cport *p)
 bool queue_caller_returns(const struct cport *p)
 {
 	return tls_port == p && tls_counted;
+}
+
+bool queue_caller_batches(const struct cport *p)
+{
+	return (!p->mt || queue_caller_returns(p)) && tls_alone != p;
+}
+
+/* A wait on p took n completions: note whether they were all there was. */
+static int took(struct cport *p, int n)
+{
+	tls_alone = n == 1 && list_empty(&p->queue) ? p : NULL;
+	return n;
 }
 
 static void thread_exit(void *arg)
@@ -254,7 +267,7 @@ static int wait_single(struct cport *p, struct cport_completion *out, int max, i
 		if (atomic_load_explicit(&p->remote_pending, memory_order_acquire))
 			take_remote(p);
 		if (!list_empty(&p->queue))
-			return take(p, out, max);
+			return took(p, take(p, out, max));
 		int left = ms_left(&deadline, timeout_ms);
 		int r = p->be_ops->poll(p, left);
 		if (poll_failed(r))
@@ -329,7 +342,7 @@ static int wait_loop(struct cport *p, struct cport_completion *out, int max, str
 		if (may_take(p, w)) {
 			if (flush_once(p, w))
 				continue;
-			int n = take(p, out, max);
+			int n = took(p, take(p, out, max));
 			become_running(p);
 			if (!list_empty(&p->queue) && p->running < p->concurrency)
 				wake_one(p);

@@ -311,3 +311,64 @@ Test(skip_on_success, io_uring_a_send_whose_try_fails_completes_through_the_port
 {
 	send_whose_try_says(-ECONNRESET, -ECONNRESET);
 }
+
+/* On io_uring, a send on a skipping fd started by the thread that runs the
+ * port, after its wait took `posts` completions: want_start is what the
+ * start must return (1 done at once, 0 riding the thread's next wait). */
+static void send_after_taking(unsigned flags, int posts, int want_start)
+{
+	int a, b;
+	struct cport_op op;
+	struct cport_completion c[4];
+	struct iovec iov = {"echoed", 6};
+	struct cport_options o;
+	char in[6];
+
+	if (test_backend() != CPORT_BACKEND_URING)
+		cr_skip_test("the gate tries sends itself only on io_uring (epoll's backend tries them)");
+	test_tcp_pair(&a, &b);
+	test_options(&o);
+	o.flags = flags;
+	cport_t *port = test_port_new(&o);
+	cr_assert_eq(cport_attach(port, a, 1), 0);
+	cr_assert_eq(cport_set_completion_modes(port, a, CPORT_SKIP_ON_SUCCESS), 0);
+	for (int i = 0; i < posts; i++)
+		cr_assert_eq(cport_post(port, MARK_KEY, NULL, 0), 0);
+	cr_assert_eq(cport_wait(port, c, 4, TEST_WAIT_MS), posts);
+
+	cport_op_init(&op);
+	cr_assert_eq(cport_send(port, a, &op, &iov, 1), want_start);
+	if (want_start == 1) {
+		cr_assert_eq(cport_op_result(&op), 6);
+		expect_nothing_queued(port);
+	} else {
+		test_wait_one(port, c);
+		cr_assert_eq(c[0].op, &op, "the send's completion comes through the port");
+		cr_assert_eq(c[0].result, 6);
+	}
+	cr_assert_eq(test_read_exact(b, in, 6, TEST_WAIT_MS), 0);
+	cr_assert_eq(memcmp(in, "echoed", 6), 0);
+	cport_destroy(port);
+	close(a);
+	close(b);
+}
+
+Test(skip_on_success, io_uring_a_thread_running_a_batch_lets_its_send_ride_its_next_wait, .timeout = TEST_TIMEOUT)
+{
+	send_after_taking(0, 2, 0);
+}
+
+Test(skip_on_success, io_uring_a_thread_that_took_the_only_completion_sends_at_once, .timeout = TEST_TIMEOUT)
+{
+	send_after_taking(0, 1, 1);
+}
+
+Test(skip_on_success, io_uring_single_thread_a_batch_lets_its_send_ride_the_next_wait, .timeout = TEST_TIMEOUT)
+{
+	send_after_taking(CPORT_SINGLE_THREAD, 2, 0);
+}
+
+Test(skip_on_success, io_uring_single_thread_the_only_completion_sends_at_once, .timeout = TEST_TIMEOUT)
+{
+	send_after_taking(CPORT_SINGLE_THREAD, 1, 1);
+}
