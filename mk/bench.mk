@@ -19,11 +19,11 @@ $(B)/bench/ref-udp: bench/ref/udp_echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $<
 
-$(B)/bench/ref-uring: bench/ref/echo_uring.c
+$(B)/bench/ref-uring: bench/ref/echo_uring.c bench/ref/buf_ring.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -luring
 
-$(B)/bench/ref-udp-uring: bench/ref/udp_uring.c
+$(B)/bench/ref-udp-uring: bench/ref/udp_uring.c bench/ref/buf_ring.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -luring
 

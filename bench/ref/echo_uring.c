@@ -11,13 +11,14 @@
  * what io_uring itself costs per message on this kernel, beside ref-epoll
  * (docs/performance.md, "The floor at one connection"). */
 #include <arpa/inet.h>
+#include "buf_ring.h"
+
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -206,24 +207,8 @@ static int setup(void)
 	if (r < 0)
 		return r;
 	bufs = malloc((size_t)NBUF * BUF_SIZE);
-	if (!bufs)
-		return -1;
-	/* liburing 2.3 has no io_uring_setup_buf_ring: map and register it here. */
-	void *mem = mmap(NULL, NBUF * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		return -1;
-	br = mem;
-	io_uring_buf_ring_init(br);
-	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = NBUF, .bgid = BGID};
-	r = io_uring_register_buf_ring(&ring, &reg, 0);
-	if (r < 0)
-		return r;
-	for (unsigned i = 0; i < NBUF; i++)
-		io_uring_buf_ring_add(br, bufs + (size_t)i * BUF_SIZE, BUF_SIZE, (unsigned short)i,
-				      io_uring_buf_ring_mask(NBUF), (int)i);
-	io_uring_buf_ring_advance(br, NBUF);
-	return 0;
+	br = ref_buf_ring(&ring, bufs, NBUF, BUF_SIZE, BGID);
+	return br ? 0 : -1;
 }
 
 int main(int argc, char **argv)

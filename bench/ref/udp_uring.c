@@ -8,12 +8,13 @@
  * what io_uring's receive path costs per datagram on this kernel
  * (docs/performance.md, "The floors"). */
 #include <arpa/inet.h>
+#include "buf_ring.h"
+
 #include <liburing.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,20 +74,8 @@ static int setup(void)
 	if (r < 0)
 		return r;
 	bufs = malloc((size_t)NBUF * BUF_SIZE);
-	/* liburing 2.3 has no io_uring_setup_buf_ring: map and register it here. */
-	void *mem = mmap(NULL, NBUF * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!bufs || mem == MAP_FAILED)
-		return -1;
-	br = mem;
-	io_uring_buf_ring_init(br);
-	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = NBUF, .bgid = BGID};
-	r = io_uring_register_buf_ring(&ring, &reg, 0);
-	if (r < 0)
-		return r;
-	for (unsigned i = 0; i < NBUF; i++)
-		give_back(i);
-	return 0;
+	br = ref_buf_ring(&ring, bufs, NBUF, BUF_SIZE, BGID);
+	return br ? 0 : -1;
 }
 
 int main(int argc, char **argv)

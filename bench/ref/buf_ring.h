@@ -1,0 +1,32 @@
+/* buf_ring.h - the floors' provided-buffer ring (ref-uring, ref-udp-uring).
+ * liburing 2.3 has no io_uring_setup_buf_ring, so the ring is mapped and
+ * registered here, then given every buffer. */
+#ifndef REF_BUF_RING_H
+#define REF_BUF_RING_H
+
+#include <liburing.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+/* count buffers of size bytes, back to back from bufs, in group bgid;
+ * count a power of two. NULL on failure. */
+static struct io_uring_buf_ring *ref_buf_ring(struct io_uring *ring, char *bufs, unsigned count, unsigned size,
+					      unsigned short bgid)
+{
+	void *mem = mmap(NULL, count * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!bufs || mem == MAP_FAILED)
+		return NULL;
+	struct io_uring_buf_ring *br = mem;
+	io_uring_buf_ring_init(br);
+	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = count, .bgid = bgid};
+	if (io_uring_register_buf_ring(ring, &reg, 0) < 0)
+		return NULL;
+	for (unsigned i = 0; i < count; i++)
+		io_uring_buf_ring_add(br, bufs + (size_t)i * size, size, (unsigned short)i,
+				      io_uring_buf_ring_mask(count), (int)i);
+	io_uring_buf_ring_advance(br, (int)count);
+	return br;
+}
+
+#endif
