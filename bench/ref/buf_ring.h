@@ -6,6 +6,7 @@
 
 #include <liburing.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 /* count buffers of size bytes, back to back from bufs, in group bgid;
@@ -27,6 +28,18 @@ static struct io_uring_buf_ring *ref_buf_ring(struct io_uring *ring, char *bufs,
 				      io_uring_buf_ring_mask(count), (int)i);
 	io_uring_buf_ring_advance(br, (int)count);
 	return br;
+}
+
+/* The ring (flags, entries) and count buffers of size bytes in *bufs, given
+ * to it in group bgid. The buffer ring, or NULL. */
+static struct io_uring_buf_ring *ref_ring_setup(struct io_uring *ring, unsigned flags, unsigned entries,
+						char **bufs, unsigned count, unsigned size, unsigned short bgid)
+{
+	struct io_uring_params pr = {.flags = flags};
+	if (io_uring_queue_init_params(entries, ring, &pr) < 0)
+		return NULL;
+	*bufs = malloc((size_t)count * size);
+	return ref_buf_ring(ring, *bufs, count, size, bgid);
 }
 
 #endif

@@ -201,13 +201,8 @@ static int listen_on(const char *addr, int port)
 static int setup(void)
 {
 	/* "shared": the flags a ring several threads share can have. */
-	struct io_uring_params pr = {.flags = shared ? IORING_SETUP_COOP_TASKRUN
-						     : IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
-	int r = io_uring_queue_init_params(4096, &ring, &pr);
-	if (r < 0)
-		return r;
-	bufs = malloc((size_t)NBUF * BUF_SIZE);
-	br = ref_buf_ring(&ring, bufs, NBUF, BUF_SIZE, BGID);
+	unsigned flags = shared ? IORING_SETUP_COOP_TASKRUN : IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	br = ref_ring_setup(&ring, flags, 4096, &bufs, NBUF, BUF_SIZE, BGID);
 	return br ? 0 : -1;
 }
 

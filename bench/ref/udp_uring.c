@@ -69,12 +69,8 @@ static int open_socket(const char *addr, int port)
 
 static int setup(void)
 {
-	struct io_uring_params pr = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
-	int r = io_uring_queue_init_params(64, &ring, &pr);
-	if (r < 0)
-		return r;
-	bufs = malloc((size_t)NBUF * BUF_SIZE);
-	br = ref_buf_ring(&ring, bufs, NBUF, BUF_SIZE, BGID);
+	br = ref_ring_setup(&ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 64, &bufs, NBUF, BUF_SIZE,
+			    BGID);
 	return br ? 0 : -1;
 }
 
