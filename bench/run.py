@@ -60,7 +60,7 @@ QUICK = {
     "cells": [tcp(1, 64), tcp(100, 64), tcp(1000, 64), tcp(100, 4096), tcp(100, 65536), udp(1, 64), udp(100, 64)],
     "duration": 1.0, "warmup": 0.2, "repeats": 3,
     "servers": ["cport-default"] + CPORT_VARIANTS + ["ref-epoll", "ref-uring", "ref-uring-multishot", "ref-udp",
-                                                     "ref-udp-uring"],
+                                                     "ref-udp-uring", "ref-udp-uring-pktinfo"],
 }
 
 
@@ -81,7 +81,9 @@ def servers(build, proto):
     ref = os.path.join(build, "bench")
     if proto == "udp":
         return out + [("ref-udp", [os.path.join(ref, "ref-udp"), "0"]),
-                      ("ref-udp-uring", [os.path.join(ref, "ref-udp-uring"), "0"])]
+                      ("ref-udp-uring", [os.path.join(ref, "ref-udp-uring"), "0"]),
+                      # On a wildcard address, answering from the address each datagram came to.
+                      ("ref-udp-uring-pktinfo", [os.path.join(ref, "ref-udp-uring"), "0", "0.0.0.0", "pktinfo"])]
     return out + [
         ("ref-epoll", [os.path.join(ref, "ref-epoll"), "0"]),
         # The io_uring floor: what a minimal io_uring server costs (docs/performance.md).

@@ -1,12 +1,15 @@
 /* udp_uring.c - the io_uring floor for UDP: the least an io_uring UDP echo does.
- * usage: ref-udp-uring [PORT [ADDR]]   (IPv4; PORT 0 picks one; the ready line names it)
+ * usage: ref-udp-uring [PORT [ADDR [pktinfo]]]   (IPv4; PORT 0 picks one; the ready line names it)
  *
  * One thread, one ring (single issuer, deferred task work), one multishot
  * recvmsg on provided buffers that stays armed, and each reply a sendto(2)
  * at once from the buffer the datagram came in (what cport-echo does with
  * CPORT_SKIP_ON_SUCCESS). Beside ref-udp (blocking recvfrom/sendto) it shows
  * what io_uring's receive path costs per datagram on this kernel
- * (docs/performance.md, "The floors"). */
+ * (docs/performance.md, "The floors"). With "pktinfo" each datagram comes
+ * with IP_PKTINFO and the reply leaves from the address it was sent to, by
+ * sendmsg with that control message: what a server on a wildcard address
+ * must do to answer from the right one, as cport-echo does. */
 #include <arpa/inet.h>
 #include "buf_ring.h"
 
@@ -26,6 +29,29 @@ static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
 static struct msghdr shape = {.msg_namelen = sizeof(struct sockaddr_in)};
+static int pktinfo;
+
+/* Reply from the address the datagram was sent to (its IP_PKTINFO). */
+static void reply_from(int fd, struct io_uring_recvmsg_out *o, void *data, size_t len)
+{
+	struct in_pktinfo pi = {0};
+	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &shape); c;
+	     c = io_uring_recvmsg_cmsg_nexthdr(o, &shape, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+	}
+	char ctl[CMSG_SPACE(sizeof(struct in_pktinfo))] = {0};
+	struct iovec iov = {data, len};
+	struct msghdr m = {.msg_name = io_uring_recvmsg_name(o), .msg_namelen = o->namelen, .msg_iov = &iov,
+			   .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	struct in_pktinfo out = {.ipi_spec_dst = pi.ipi_addr};
+	memcpy(CMSG_DATA(c), &out, sizeof(out));
+	(void)sendmsg(fd, &m, 0);
+}
 
 static void give_back(unsigned bid)
 {
@@ -48,9 +74,14 @@ static void echo(int fd, const struct io_uring_cqe *cqe)
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	void *buf = bufs + (size_t)bid * BUF_SIZE;
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &shape);
-	if (o && !(o->flags & MSG_TRUNC))
-		(void)sendto(fd, io_uring_recvmsg_payload(o, &shape), io_uring_recvmsg_payload_length(o, cqe->res, &shape),
-			     0, io_uring_recvmsg_name(o), o->namelen);
+	if (o && !(o->flags & MSG_TRUNC)) {
+		void *data = io_uring_recvmsg_payload(o, &shape);
+		size_t len = io_uring_recvmsg_payload_length(o, cqe->res, &shape);
+		if (pktinfo)
+			reply_from(fd, o, data, len);
+		else
+			(void)sendto(fd, data, len, 0, io_uring_recvmsg_name(o), o->namelen);
+	}
 	give_back(bid);
 }
 
@@ -59,9 +90,11 @@ static int open_socket(const char *addr, int port)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
 		return -1;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
 	socklen_t len = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || getsockname(fd, (struct sockaddr *)&sa, &len))
+		return -1;
+	if (pktinfo && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)))
 		return -1;
 	fprintf(stderr, "ref-udp-uring: listening on %s:%d\n", addr, ntohs(sa.sin_port));
 	return fd;
@@ -76,6 +109,9 @@ static int setup(void)
 
 int main(int argc, char **argv)
 {
+	pktinfo = argc > 3 && strcmp(argv[3], "pktinfo") == 0;
+	if (pktinfo)
+		shape.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
 	int fd = open_socket(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
 	if (fd < 0 || setup() < 0) {
 		perror("ref-udp-uring");

@@ -71,3 +71,20 @@ def test_udp_floor_under_cport_bench_loses_nothing(ref_udp_uring, bench):
     r = bench(ref_udp_uring.port, "--udp", "-c", "4", "--backend", "epoll", duration="0.3")
     assert r.code == 0, r
     assert r.json["messages"] > 0 and r.counter("lost") == 0, r
+
+
+def test_udp_floor_with_pktinfo_answers_from_the_address_it_was_sent_to():
+    """On a wildcard address, "pktinfo" makes the reply leave from the address
+    the datagram came to (127.0.0.2 here), as cport-echo's do."""
+    if not io_uring_works():
+        pytest.skip("io_uring is not usable on this kernel")
+    srv = Server([binary("bench/ref-udp-uring"), "0", "0.0.0.0", "pktinfo"])
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(READY_TIMEOUT)
+            s.sendto(b"to the second address", ("127.0.0.2", srv.port))
+            data, peer = s.recvfrom(100)
+        assert data == b"to the second address" and peer == ("127.0.0.2", srv.port)
+    finally:
+        srv.stop()
