@@ -242,7 +242,7 @@ static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, st
 	unsigned n = 0;
 	while (n < max && !clist_empty(q)) {
 		bool drained = false;
-		unsigned k = q == &EF(fe)->rq && !EF(fe)->stream ? ep_dgram_batch(fe, q, ans + n, max - n, &drained) : 0;
+		unsigned k = q == &EF(fe)->rq ? ep_dgram_batch(fe, q, ans + n, max - n, &drained) : 0;
 		n += k;
 		if (drained)
 			break;

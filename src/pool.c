@@ -51,10 +51,8 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 	c->first = first;
 	c->count = count;
 	c->size = size;
-	c->shift = 0;
-	if ((size & (size - 1)) == 0) /* a release divides by it, once a message */
-		while (((size_t)1 << c->shift) < size)
-			c->shift++;
+	/* A release finds a buffer's id by dividing by size, once a message. */
+	c->shift = size && !(size & (size - 1)) ? (unsigned)__builtin_ctzll(size) : 0;
 	/* Hand out low ids first: fewer pages touched while load is light. */
 	for (unsigned i = 0; i < count; i++)
 		c->free_ids[i] = first + count - 1 - i;
