@@ -114,11 +114,14 @@ static void housekeep_running(struct loop *lp, uint64_t now, struct counters *ct
 
 void housekeep(struct loop *lp, struct counters *ctr)
 {
-	uint64_t now = now_ms();
+	uint64_t now;
 
-	if (now < atomic_load(&lp->next_hk_ms) || pthread_mutex_trylock(&lp->hk_lock) != 0)
+	/* A flag, not the clock, after each batch: the wake-ups that set it
+	 * come every TICK_MS (loop_wake), and a busy loop reads no clock. */
+	if (!atomic_load_explicit(&lp->hk_due, memory_order_relaxed) || pthread_mutex_trylock(&lp->hk_lock) != 0)
 		return;
-	atomic_store(&lp->next_hk_ms, now + TICK_MS);
+	atomic_store(&lp->hk_due, 0);
+	now = now_ms();
 	atomic_store_explicit(&lp->alive_ms, now, memory_order_relaxed);
 	if (lp->watchdog)
 		watchdog_tick(lp->watchdog, now);
@@ -135,5 +138,5 @@ void housekeep(struct loop *lp, struct counters *ctr)
 
 void housekeep_soon(struct loop *lp)
 {
-	atomic_store(&lp->next_hk_ms, 0);
+	atomic_store(&lp->hk_due, 1);
 }

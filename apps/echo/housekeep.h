@@ -5,11 +5,12 @@
 struct counters;
 struct loop;
 
-/* After each batch of completions: if TICK_MS have passed and no other
- * thread of the loop is at it, do what is due. */
+/* After each batch of completions: if a wake-up asked for it (every
+ * TICK_MS, and on stop) and no other thread of the loop is at it, do what
+ * is due. */
 void housekeep(struct loop *lp, struct counters *ctr);
 
-/* Whoever next calls housekeep does it at once (a KEY_WAKE post). */
+/* Whoever next calls housekeep does it (a KEY_WAKE completion). */
 void housekeep_soon(struct loop *lp);
 
 #endif

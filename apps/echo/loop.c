@@ -3,6 +3,7 @@
 
 #include "bind.h"
 #include "clock.h"
+#include "housekeep.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics_server.h"
@@ -14,19 +15,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void wake_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
+{
+	(void)c;
+	(void)ctr;
+	housekeep_soon(cport_container_of(r, struct loop, wake));
+}
+
 int loop_init(struct loop *lp, unsigned index, unsigned nworkers, const struct config *cfg,
 	      struct conn_limit *limit, struct reserve_fd *rf)
 {
 	lp->cfg = cfg;
 	lp->index = index;
 	lp->core.nworkers = nworkers;
+	atomic_init(&lp->core.staying, nworkers);
 	lp->reserve = rf;
 	conns_init(&lp->conns, &lp->core, limit, cfg->pool_buffers, cfg->pool_large_buffers);
 	lp->conns.proxy = cfg->proxy_protocol;
 	pthread_mutex_init(&lp->hk_lock, NULL);
+	pthread_mutex_init(&lp->port_lock, NULL);
+	lp->wake.done = wake_done;
 	pthread_mutex_init(&lp->ready_lock, NULL);
 	pthread_cond_init(&lp->ready_cv, NULL);
 	atomic_init(&lp->alive_ms, now_ms());
+	atomic_init(&lp->hk_due, 1);
+	lp->wait_ms = TICK_MS;
 	if (cfg->tcp) {
 		lp->listeners = calloc(cfg->naddrs, sizeof(*lp->listeners));
 		if (!lp->listeners)
@@ -151,20 +164,35 @@ void loop_request_stop(struct loop *lp, int now)
 	atomic_store(&lp->stop_requested, 1);
 	if (now)
 		atomic_store(&lp->stop_now, 1);
-	/* cport_post may be called from any thread, on a CPORT_SINGLE_THREAD
-	 * port too. But a loop with one worker has that worker destroy its
-	 * port as it leaves, maybe right now, so this thread must not touch
-	 * it: that worker sees the flag within a tick. A loop with several
-	 * workers keeps its port until after the joins: wake one to act now. */
-	if (lp->core.nworkers > 1 && lp->core.port)
-		cport_post(lp->core.port, KEY_WAKE, NULL, 0);
+	loop_wake(lp);
+}
+
+/* cport_post may be called from any thread, on a CPORT_SINGLE_THREAD port
+ * too; but a loop with one worker has that worker destroy its port as it
+ * leaves, maybe right now: the lock keeps the post and the destroy apart.
+ * One op, reused: a loop whose workers are stuck is not sent a growing
+ * queue of wake-ups (-EBUSY: the last one is still queued). */
+void loop_wake(struct loop *lp)
+{
+	pthread_mutex_lock(&lp->port_lock);
+	if (lp->core.port && !atomic_load(&lp->core.done)) {
+		int r = cport_post(lp->core.port, KEY_WAKE, &lp->wake.op, 0);
+
+		if (r < 0 && r != -EBUSY && r != -ESHUTDOWN)
+			log_msg(LOG_ERR, "cannot wake a loop: %s", strerror(-r));
+	}
+	pthread_mutex_unlock(&lp->port_lock);
 }
 
 void loop_close_port(struct loop *lp)
 {
-	if (lp->core.port)
-		cport_destroy(lp->core.port);
+	pthread_mutex_lock(&lp->port_lock);
+	cport_t *port = lp->core.port;
+
 	lp->core.port = NULL;
+	pthread_mutex_unlock(&lp->port_lock);
+	if (port)
+		cport_destroy(port);
 }
 
 void loop_free(struct loop *lp)
@@ -177,6 +205,7 @@ void loop_free(struct loop *lp)
 	free(lp->listeners);
 	free(lp->udps);
 	pthread_mutex_destroy(&lp->hk_lock);
+	pthread_mutex_destroy(&lp->port_lock);
 	pthread_mutex_destroy(&lp->ready_lock);
 	pthread_cond_destroy(&lp->ready_cv);
 }

@@ -4,6 +4,7 @@
 
 #include "conn.h"
 #include "loop_core.h"
+#include "req.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,7 +37,7 @@ struct loop {
 
 	/* housekeeping (housekeep.c): one thread at a time */
 	pthread_mutex_t hk_lock;
-	_Atomic uint64_t next_hk_ms;
+	_Atomic int hk_due; /* a wake-up asked for it (housekeep_soon) */
 	uint64_t next_idle_ms;
 	uint64_t next_proxy_ms; /* next scan for PROXY headers late (--proxy-protocol) */
 	uint64_t next_trim_ms;
@@ -44,6 +45,13 @@ struct loop {
 	_Atomic uint64_t alive_ms;       /* last housekeeping: systemd's watchdog looks */
 	struct watchdog *watchdog;       /* loop 0's, when systemd asks for one */
 	struct metrics_server *metrics;  /* loop 0's, with --metrics */
+
+	/* The ticker's wake-up (loop_wake): workers wait with no timeout,
+	 * since a timed wait costs the kernel a timer armed and cancelled
+	 * every time a thread sleeps, once a message at one connection. */
+	struct req wake;
+	pthread_mutex_t port_lock; /* loop_wake against loop_close_port */
+	int wait_ms;               /* the workers' cport_wait timeout: -1 with the ticker */
 
 	/* set up by the owner worker; the others wait for it */
 	pthread_mutex_t ready_lock;
@@ -76,6 +84,11 @@ int loop_wait_ready(struct loop *lp);
 /* Any thread: drain (or, with now, close everything), at the loop's next
  * housekeeping. */
 void loop_request_stop(struct loop *lp, int now);
+
+/* Any thread: a worker runs the loop's housekeeping soon (the server's
+ * ticker calls it every TICK_MS). Nothing if one is on its way already, or the
+ * port is gone. */
+void loop_wake(struct loop *lp);
 
 /* Destroy the port (cancelling whatever is left); the loop runs no more. */
 void loop_close_port(struct loop *lp);

@@ -12,14 +12,21 @@ void loop_core_unref(struct loop_core *lc)
 		loop_core_finish(lc);
 }
 
-/* The caller's thread sees done itself; every other worker of the port is
- * asleep in cport_wait, maybe forever: wake each one. */
+/* The other workers of the port are asleep in cport_wait with no timeout:
+ * wake one, and each that leaves wakes the next (loop_core_leave). One
+ * post per worker would not do: a wait may take several at once. */
 void loop_core_finish(struct loop_core *lc)
 {
 	int no = 0;
 
 	if (!atomic_compare_exchange_strong(&lc->done, &no, 1))
 		return;
-	for (unsigned i = 1; i < lc->nworkers; i++)
+	if (lc->nworkers > 1)
+		cport_post(lc->port, KEY_WAKE, NULL, 0);
+}
+
+void loop_core_leave(struct loop_core *lc)
+{
+	if (atomic_fetch_sub(&lc->staying, 1) > 1)
 		cport_post(lc->port, KEY_WAKE, NULL, 0);
 }

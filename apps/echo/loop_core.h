@@ -12,6 +12,7 @@
 struct loop_core {
 	cport_t *port;     /* made by the loop's owner thread at setup */
 	unsigned nworkers; /* threads waiting on port */
+	_Atomic unsigned staying; /* of those, not yet gone (loop_core_leave) */
 	_Atomic int stopping; /* no new connections; the sockets are closing */
 	/* conns alive + listener/udp ops in flight or parked: the loop is done
 	 * when stopping and this reaches 0 */
@@ -27,5 +28,8 @@ void loop_core_unref(struct loop_core *lc);
 
 /* The loop is done (once; later calls do nothing): its workers leave. */
 void loop_core_finish(struct loop_core *lc);
+
+/* A worker that saw done leaves the port: it wakes one still waiting. */
+void loop_core_leave(struct loop_core *lc);
 
 #endif

@@ -6,6 +6,7 @@
 #include "metrics_server.h"
 #include "options.h"
 #include "reserve_fd.h"
+#include "ticker.h"
 #include "watchdog.h"
 
 #include <pthread.h>
@@ -33,6 +34,7 @@ struct server {
 	_Atomic int failed;           /* exit status 1 */
 	_Atomic unsigned workers_left;
 	pthread_t main_thread;
+	struct ticker ticker; /* wakes every loop each TICK_MS */
 
 	pthread_mutex_t start_lock; /* loops reporting their setup */
 	pthread_cond_t start_cv;

@@ -6,14 +6,18 @@
 #include "req.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct sock {
 	struct loop_core *core;
 	int fd; /* -1: not opened (an optional address that is not available) */
 	int attached;
 	int closed; /* its close through the port completed */
-	pthread_mutex_t lock; /* closing vs starting an op on fd */
-	int closing;
+	/* Twice the ops being started on fd now, plus SOCK_CLOSING once a
+	 * close began: a start and a close never overlap, and starts from many
+	 * threads (a shared UDP socket's replies) take no lock. */
+	_Atomic unsigned users;
+	pthread_mutex_t close_lock; /* one close at a time */
 	struct req close_req;
 };
 
@@ -23,9 +27,9 @@ void sock_init(struct sock *sk, struct loop_core *core);
 /* Attach fd to the port: 0 or -errno (logged). */
 int sock_attach(struct sock *sk);
 
-/* Before starting an op of one of sk's slots on fd: 1 with sk locked (end
- * with sock_op_end), or 0 if sk is closing: then the slot retires, giving
- * back the reference on the loop it held, and nothing is locked. */
+/* Before starting an op of one of sk's slots on fd: 1, and a close waits
+ * for the sock_op_end that must follow; or 0 if sk is closing: then the slot
+ * retires, giving back the reference on the loop it held. */
 int sock_op_begin(struct sock *sk);
 
 /* The op is started (or failed to): a close may go ahead. */

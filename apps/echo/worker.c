@@ -48,7 +48,8 @@ static void worker_run(struct worker *w)
 	struct cport_completion comp[WAIT_BATCH];
 
 	while (!atomic_load(&lp->core.done)) {
-		int n = cport_wait(lp->core.port, comp, WAIT_BATCH, TICK_MS);
+		/* No timeout: the server's ticker wakes the loop (loop_wake). */
+		int n = cport_wait(lp->core.port, comp, WAIT_BATCH, lp->wait_ms);
 
 		if (n == -EINTR)
 			continue;
@@ -57,6 +58,8 @@ static void worker_run(struct worker *w)
 			w->host->fatal(w->host_ctx);
 			break;
 		}
+		if (n == 0) /* timed out: there is no ticker */
+			housekeep_soon(lp);
 		for (int i = 0; i < n; i++)
 			dispatch(w, &comp[i]);
 		housekeep(lp, &w->ctr);
@@ -67,8 +70,10 @@ void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	if (worker_start(w) == 0)
+	if (worker_start(w) == 0) {
 		worker_run(w);
+		loop_core_leave(&w->loop->core);
+	}
 	/* A loop with one worker is its port's only user: a single-thread
 	 * port must be destroyed by its own thread. */
 	if (w->loop->core.nworkers == 1)
