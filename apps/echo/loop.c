@@ -93,6 +93,7 @@ static int loop_create_port(struct loop *lp)
 {
 	const struct config *cfg = lp->cfg;
 	struct cport_options o;
+	cport_t *port = NULL;
 	int r;
 
 	cport_options_init(&o);
@@ -105,9 +106,12 @@ static int loop_create_port(struct loop *lp)
 		o.pool_buffer_size = cfg->pool_buffer_size;
 	o.pool_large_buffers = cfg->pool_large_buffers;
 	o.pool_large_buffer_size = cfg->pool_large_buffer_size;
-	r = cport_create(&o, &lp->core.port);
+	r = cport_create(&o, &port);
+	/* Under the lock the ticker's loop_wake reads it with. */
+	pthread_mutex_lock(&lp->port_lock);
+	lp->core.port = r < 0 ? NULL : port;
+	pthread_mutex_unlock(&lp->port_lock);
 	if (r < 0) {
-		lp->core.port = NULL;
 		log_msg(LOG_ERR, "cannot create a completion port (backend %s): %s",
 			backend_label(cfg->backend), strerror(-r));
 	}
