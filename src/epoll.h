@@ -34,9 +34,10 @@ struct answer {
 /* On an fd that is not a TCP socket (datagrams), with two or more plain
  * receives (recv, recvfrom, recvmsg) at the head of q, receive into them
  * with one recvmmsg and take the ones that got a datagram (or the error)
- * off q, their answers in ans (room for max). Returns how many; sets *drained when the socket has
- * nothing more (the ops left wait for the next edge). 0 without *drained:
- * not applicable, try the head op on its own. fe->lock held. */
+ * off q, their answers in ans (room for max). Returns how many; sets
+ * *drained when the socket has nothing more (the ops left wait for the
+ * next edge). 0 without *drained: not applicable, try the head op on its
+ * own. fe->lock held. */
 unsigned ep_dgram_batch(struct fdent *fe, struct clist *q, struct answer *ans, unsigned max, bool *drained);
 
 #endif

@@ -27,9 +27,11 @@ static void *ticker_main(void *arg)
 	struct ticker *t = arg;
 	struct timespec next;
 
-	clock_gettime(CLOCK_MONOTONIC, &next);
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
+		/* From now, not from the last deadline: a late tick (a busy
+		 * machine) is followed by a period, not by a burst. */
+		clock_gettime(CLOCK_MONOTONIC, &next);
 		deadline_add(&next, t->period_ms);
 		while (!t->stop && pthread_cond_timedwait(&t->cv, &t->lock, &next) != ETIMEDOUT)
 			;
@@ -38,11 +40,6 @@ static void *ticker_main(void *arg)
 		pthread_mutex_unlock(&t->lock);
 		t->fn(t->ctx);
 		pthread_mutex_lock(&t->lock);
-		/* Behind (the machine was busy): tick from now, not in a burst. */
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))
-			next = now;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return NULL;

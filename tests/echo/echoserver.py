@@ -243,6 +243,16 @@ def closed_by_peer(sock, timeout=IO_TIMEOUT):
         return False
 
 
+def assert_an_idle_connection_is_closed(srv):
+    """One connection echoes once, then stays silent: the server (started
+    with --idle-timeout) closes it, and counts it as closed for idleness."""
+    with srv.connect() as idle:
+        assert echo_once(idle, b"then silence") == b"then silence"
+        assert closed_by_peer(idle)
+    c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
+    assert c["connections_idle_closed"] == 1
+
+
 def have_ipv6():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:

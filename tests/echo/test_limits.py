@@ -4,7 +4,7 @@ import select
 import socket
 import time
 
-from echoserver import IO_TIMEOUT, closed_by_peer, echo_once
+from echoserver import IO_TIMEOUT, assert_an_idle_connection_is_closed, closed_by_peer, echo_once
 
 # cport-echo's default large pool buffer size: the largest chunk it reads at
 # once, and (cport-echo(1)) the most it holds read but not yet written back
@@ -34,12 +34,7 @@ def test_connections_over_the_limit_are_closed_at_once_and_counted(launch):
 
 
 def test_idle_connections_are_closed_after_the_idle_timeout(launch):
-    srv = launch("--idle-timeout", "0.5")
-    with srv.connect() as idle:
-        assert echo_once(idle, b"then silence") == b"then silence"
-        assert closed_by_peer(idle)
-    c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
-    assert c["connections_idle_closed"] == 1
+    assert_an_idle_connection_is_closed(launch("--idle-timeout", "0.5"))
 
 
 def test_a_connection_that_keeps_talking_is_not_idle(launch):

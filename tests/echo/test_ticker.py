@@ -7,7 +7,7 @@ with none, and one thread wakes each loop every 100 ms for its housekeeping
 import os
 import time
 
-from echoserver import closed_by_peer, echo_once
+from echoserver import assert_an_idle_connection_is_closed
 
 NO_TICKER = {"CPORT_ECHO_TEST_NO_TICKER": "1"}  # the path of a ticker that could not start
 
@@ -46,17 +46,8 @@ def test_without_the_ticker_the_workers_time_out_and_keep_house(launch):
     # This is the other path: the workers wake by their own timeouts...
     assert wakeups_per_second(srv.proc.pid) >= 30
     # ...and those run the housekeeping: an idle connection is closed.
-    with srv.connect() as idle:
-        assert echo_once(idle, b"then silence") == b"then silence"
-        assert closed_by_peer(idle)
-    c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
-    assert c["connections_idle_closed"] == 1
+    assert_an_idle_connection_is_closed(srv)
 
 
 def test_with_the_ticker_an_idle_connection_is_closed_on_time(launch):
-    srv = launch("--threads", "4", "--idle-timeout", "0.5")
-    with srv.connect() as idle:
-        assert echo_once(idle, b"then silence") == b"then silence"
-        assert closed_by_peer(idle)
-    c = srv.wait_counters(lambda c: c["connections_total"] == 1 and c["connections_open"] == 0)
-    assert c["connections_idle_closed"] == 1
+    assert_an_idle_connection_is_closed(launch("--threads", "4", "--idle-timeout", "0.5"))
