@@ -10,7 +10,10 @@ reads the server's CPU per message from the client's JSON. The first server
 is the reference: for each server it prints the minimum and the median over
 the rounds, each as a ratio to the reference's, every round, and msgs/s.
 The minimum is the figure least disturbed by other work on a shared host;
-quote both. `make bench` is the full, recorded measurement; this is for
+quote both. "paired" is the median over the rounds of the server's figure
+divided by the reference's in the same round: when the host changes speed
+between rounds (it does here), each round's ratio still compares like with
+like, where the ratio of two medians may mix a fast round with a slow one. `make bench` is the full, recorded measurement; this is for
 trying one change against another.
 """
 import json
@@ -45,6 +48,12 @@ def run_one(cmd, port, conns, size, udp, dur, jf):
     return j["server"]["cpu_us_per_msg"], j["msgs_per_s"]
 
 
+def paired_ratio(server, ref):
+    """The median of server/ref over the rounds both ran; nan if none did."""
+    ratios = [server[r] / ref[r] for r in server if r in ref and ref[r] > 0]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
 def main():
     sep = sys.argv.index("--")
     rounds, conns, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -53,9 +62,10 @@ def main():
     dur = float(os.environ.get("DUR", "2"))
     cpu = {n: [] for n, _ in servers}
     rate = {n: [] for n, _ in servers}
+    by_round = {n: {} for n, _ in servers}
     port = FIRST_PORT
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(rounds):
+        for rnd in range(rounds):
             for name, cmd in servers:
                 port += 1
                 try:
@@ -64,6 +74,7 @@ def main():
                     print(f"{name}: {e}")
                     continue
                 cpu[name].append(c)
+                by_round[name][rnd] = c
                 rate[name].append(r)
     ref = servers[0][0]
     if not cpu[ref]:
@@ -76,8 +87,9 @@ def main():
             continue
         mn, md = min(v), statistics.median(v)
         rounds_s = " ".join(f"{x:.2f}" for x in v)
+        paired = paired_ratio(by_round[name], by_round[ref])
         print(f"{name:24s} min {mn:7.2f} x{mn / ref_min:5.2f} | med {md:7.2f} x{md / ref_med:5.2f}"
-              f"  rounds {rounds_s}  msgs/s {statistics.median(rate[name]):.0f}")
+              f" | paired x{paired:5.2f}  rounds {rounds_s}  msgs/s {statistics.median(rate[name]):.0f}")
 
 
 if __name__ == "__main__":

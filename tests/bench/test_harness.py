@@ -1,6 +1,7 @@
 """bench/run.py and bench/profile.py themselves: the run order, medians, ratios and the
 tools' output parsing, on made-up figures (no servers)."""
 import importlib.util
+import math
 import os
 
 import pytest
@@ -17,6 +18,7 @@ def load(name):
 
 run = load("run")
 profile = load("profile")
+interleave = load("interleave")
 
 
 def result(msgs, cpu, p50=100.0, p99=200.0, rss=1000, lost=0, status=0):
@@ -40,6 +42,15 @@ def runs(table):
             res = per_round[rnd - 1]
             out.append({"server": name, "round": rnd, "result": res if res else {"error": "did not start"}})
     return out
+
+
+def test_interleave_pairs_each_round_with_the_references_same_round():
+    # The host slows down in rounds 1 and 2: a ratio of medians (7/5 = 1.4)
+    # would mix speeds (6.75 / 5 = 1.35); each round against its own reads 0.9.
+    ref = {0: 5.0, 1: 10.0, 2: 10.0, 3: 5.0, 4: 5.0}
+    server = {0: 4.5, 1: 9.0, 2: 9.0, 3: 4.5}  # round 4 failed: left out, not counted as zero
+    assert interleave.paired_ratio(server, ref) == pytest.approx(0.9)
+    assert math.isnan(interleave.paired_ratio({0: 6.0}, {1: 5.0}))  # no round in common
 
 
 def test_schedule_interleaves_rounds():
