@@ -43,7 +43,8 @@ $(B)/tests/bench-pattern-test: tests/bench/pattern_test.c apps/bench/pattern.c a
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BENCH_REFS)
-	$(BENCH_PY) bench/run.py --build $(B) $(if $(QUICK),--quick)
+	$(BENCH_PY) bench/run.py --build $(B) $(if $(QUICK),--quick) $(if $(CELLS),--cells $(CELLS)) \
+		$(if $(REPEATS),--repeats $(REPEATS)) $(if $(DURATION),--duration $(DURATION))
 
 # Instructions (callgrind) and system calls (strace) per echoed message.
 bench-profile:

@@ -1,5 +1,11 @@
 /* echo_uring.c - a floor for io_uring: the least an io_uring echo server does.
- * usage: ref-uring [PORT [ADDR [oneshot|multishot[,shared]]]]
+ * usage: ref-uring [PORT [ADDR [MODE[,MODE...]]]]
+ *   MODE: oneshot (the default) or multishot; and any of
+ *     shared   the flags a ring several threads share can have
+ *     sqpoll   a kernel thread polls the SQ (IORING_SETUP_SQPOLL)
+ *     regring  enter through a registered ring fd
+ *     direct   accepted sockets are direct descriptors, used as fixed files
+ *     zc       every send is a zero-copy send (send_zc), done at its notification
  *
  * One thread, one ring (single issuer, deferred task work), one provided
  * buffer ring, one multishot accept. Per connection either a receive per
@@ -9,7 +15,8 @@
  * in. It is not a server to ship: a connection that never reads makes the
  * multishot mode take buffers until the ring runs dry. It exists to show
  * what io_uring itself costs per message on this kernel, beside ref-epoll
- * (docs/performance.md, "The floor at one connection"). */
+ * (docs/performance.md, "The floors"), and what each of io_uring's options
+ * changes in that (docs/performance.md, "Tried on the floor"). */
 #include <arpa/inet.h>
 #include "buf_ring.h"
 
@@ -37,12 +44,13 @@ struct conn {
 	unsigned off;            /* of the head buffer, already sent */
 	int closing;
 	int inflight;            /* requests the kernel holds for it */
+	int zc_res;              /* zc: a send's result, acted on at its notification */
 };
 
 static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
-static int multishot, shared;
+static int multishot, shared, sqpoll, regring, direct, zc;
 
 static unsigned long long ud(int kind, struct conn *c)
 {
@@ -73,7 +81,7 @@ static void post_recv(struct conn *c)
 		io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
 	else
 		io_uring_prep_recv(s, c->fd, NULL, BUF_SIZE, 0);
-	s->flags |= IOSQE_BUFFER_SELECT;
+	s->flags |= IOSQE_BUFFER_SELECT | (direct ? IOSQE_FIXED_FILE : 0);
 	s->buf_group = BGID;
 	io_uring_sqe_set_data64(s, ud(RECV, c));
 	c->inflight++;
@@ -83,9 +91,28 @@ static void post_send(struct conn *c)
 {
 	unsigned i = c->head;
 	struct io_uring_sqe *s = sqe();
-	io_uring_prep_send(s, c->fd, bufs + (size_t)c->bid[i] * BUF_SIZE + c->off, c->len[i] - c->off, 0);
+	char *from = bufs + (size_t)c->bid[i] * BUF_SIZE + c->off;
+	if (zc)
+		io_uring_prep_send_zc(s, c->fd, from, c->len[i] - c->off, 0, 0);
+	else
+		io_uring_prep_send(s, c->fd, from, c->len[i] - c->off, 0);
+	if (direct)
+		s->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(s, ud(SEND, c));
 	c->inflight++;
+}
+
+/* Wake the connection's receive: it ends, and the connection with it. */
+static void stop(struct conn *c)
+{
+	if (!direct) {
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	struct io_uring_sqe *s = sqe();
+	io_uring_prep_shutdown(s, c->fd, SHUT_RDWR);
+	s->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(s, 0);
 }
 
 static void maybe_free(struct conn *c)
@@ -96,7 +123,13 @@ static void maybe_free(struct conn *c)
 			c->head = (c->head + 1) % QUEUED;
 			c->n--;
 		}
-		close(c->fd);
+		if (direct) {
+			struct io_uring_sqe *s = sqe();
+			io_uring_prep_close_direct(s, (unsigned)c->fd);
+			io_uring_sqe_set_data64(s, 0); /* its CQE is ignored */
+		} else {
+			close(c->fd);
+		}
 		free(c);
 	}
 }
@@ -112,7 +145,7 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 		if (res != -ENOBUFS || c->closing) {
 			c->closing = 1;
 			if (more)
-				shutdown(c->fd, SHUT_RDWR);
+				stop(c);
 		} else if (!more) {
 			post_recv(c); /* out of buffers: try again */
 		}
@@ -122,7 +155,7 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 	if (c->n == QUEUED) { /* a peer far ahead of its echoes: drop it */
 		give_back(flags >> IORING_CQE_BUFFER_SHIFT);
 		c->closing = 1;
-		shutdown(c->fd, SHUT_RDWR);
+		stop(c);
 		return;
 	}
 	unsigned slot = (c->head + c->n) % QUEUED;
@@ -136,12 +169,29 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 		post_recv(c); /* the kernel ended it (out of buffers): arm again */
 }
 
-static void on_send(struct conn *c, int res)
+/* zc: the result comes first (IORING_CQE_F_MORE), and the buffer is free
+ * again only at the notification (IORING_CQE_F_NOTIF) that follows. */
+static int zc_wait(struct conn *c, int *res, unsigned flags)
 {
+	if (flags & IORING_CQE_F_NOTIF) {
+		*res = c->zc_res;
+		return 0;
+	}
+	if (flags & IORING_CQE_F_MORE) {
+		c->zc_res = *res;
+		return 1;
+	}
+	return 0;
+}
+
+static void on_send(struct conn *c, int res, unsigned flags)
+{
+	if (zc && zc_wait(c, &res, flags))
+		return;
 	c->inflight--;
 	if (res <= 0 || c->closing) {
 		c->closing = 1;
-		shutdown(c->fd, SHUT_RDWR);
+		stop(c);
 		maybe_free(c);
 		return;
 	}
@@ -168,14 +218,18 @@ static void on_accept(int lfd, int res, unsigned flags)
 			close(res);
 		} else {
 			int one = 1;
-			c->fd = res;
-			setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			c->fd = res; /* direct: TCP_NODELAY came from the listener */
+			if (!direct)
+				setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			post_recv(c);
 		}
 	}
 	if (!(flags & IORING_CQE_F_MORE)) {
 		struct io_uring_sqe *s = sqe();
-		io_uring_prep_multishot_accept(s, lfd, NULL, NULL, 0);
+		if (direct)
+			io_uring_prep_multishot_accept_direct(s, lfd, NULL, NULL, 0);
+		else
+			io_uring_prep_multishot_accept(s, lfd, NULL, NULL, 0);
 		io_uring_sqe_set_data64(s, ACCEPT);
 	}
 }
@@ -189,12 +243,14 @@ static int listen_on(const char *addr, int port)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* accepted sockets inherit it */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096))
 		return -1;
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
-	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives)\n", addr, ntohs(sa.sin_port),
-		multishot ? "multishot" : "oneshot");
+	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s)\n", addr, ntohs(sa.sin_port),
+		multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
+		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "");
 	return fd;
 }
 
@@ -202,14 +258,26 @@ static int setup(void)
 {
 	/* "shared": the flags a ring several threads share can have. */
 	unsigned flags = shared ? IORING_SETUP_COOP_TASKRUN : IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	if (sqpoll)
+		flags = IORING_SETUP_SQPOLL; /* deferred task work needs the submitter to wait: not with a poller */
 	br = ref_ring_setup(&ring, flags, 4096, &bufs, NBUF, BUF_SIZE, BGID);
-	return br ? 0 : -1;
+	if (!br)
+		return -1;
+	if (direct && io_uring_register_files_sparse(&ring, 16384) < 0)
+		return -1;
+	if (regring && io_uring_register_ring_fd(&ring) != 1)
+		return -1;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	multishot = argc > 3 && strstr(argv[3], "multishot") != NULL;
 	shared = argc > 3 && strstr(argv[3], "shared") != NULL;
+	sqpoll = argc > 3 && strstr(argv[3], "sqpoll") != NULL;
+	regring = argc > 3 && strstr(argv[3], "regring") != NULL;
+	direct = argc > 3 && strstr(argv[3], "direct") != NULL;
+	zc = argc > 3 && strstr(argv[3], "zc") != NULL;
 	int lfd = listen_on(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
 	if (lfd < 0 || setup() < 0) {
 		perror("ref-uring");
@@ -229,7 +297,7 @@ int main(int argc, char **argv)
 			switch (d & 3) {
 			case ACCEPT: on_accept(lfd, cqe->res, cqe->flags); break;
 			case RECV: on_recv(c, cqe->res, cqe->flags); break;
-			case SEND: on_send(c, cqe->res); break;
+			case SEND: on_send(c, cqe->res, cqe->flags); break;
 			}
 		}
 		io_uring_cq_advance(&ring, seen);
