@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """interleave.py - a quick A/B of echo servers' CPU per message, interleaved.
 
-usage: bench/interleave.py ROUNDS CONNS SIZE [udp] -- NAME='COMMAND {port}' ...
+usage: bench/interleave.py ROUNDS CONNS SIZE [udp|churn] -- NAME='COMMAND {port}' ...
 
 Each round runs every server in turn (A B C, A B C, ...), pinned to CPU 0,
 against build/cport-bench --backend epoll (the neutral client) pinned to
 CPU 1, for DUR seconds (environment, default 2) after 0.5 s of warm-up, and
-reads the server's CPU per message from the client's JSON. The first server
+reads the server's CPU per message from the client's JSON. With "churn" the
+client is bench/churn.py instead (CONNS is ignored: one connection at a
+time, each a connect, one message and a reset), and the figures are the
+server's CPU per connection and connections a second. The first server
 is the reference: for each server it prints the minimum and the median over
 the rounds, each as a ratio to the reference's, every round, and msgs/s.
 The minimum is the figure least disturbed by other work on a shared host;
@@ -29,22 +32,30 @@ BENCH = os.path.join(ROOT, "build", "cport-bench")
 FIRST_PORT = 21000
 
 
-def run_one(cmd, port, conns, size, udp, dur, jf):
+def client_args(kind, port, conns, size, dur, pid, jf):
+    if kind == "churn":
+        return ["/usr/bin/python3", os.path.join(ROOT, "bench", "churn.py"), str(port), "--duration", str(dur),
+                "--size", str(size), "--server-pid", str(pid), "--json", jf]
+    return [BENCH, "--backend", "epoll", "-p", str(port), "-c", str(conns), "-s", str(size), "-d", str(dur),
+            "--warmup", "0.5", "--server-pid", str(pid), "--json", jf] + (["--udp"] if kind == "udp" else [])
+
+
+def run_one(cmd, port, conns, size, kind, dur, jf):
     server = subprocess.Popen(["taskset", "-c", "0"] + cmd.format(port=port).split(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.4)
-        args = ["taskset", "-c", "1", BENCH, "--backend", "epoll", "-p", str(port), "-c", str(conns),
-                "-s", str(size), "-d", str(dur), "--warmup", "0.5", "--server-pid", str(server.pid),
-                "--json", jf] + (["--udp"] if udp else [])
+        args = ["taskset", "-c", "1"] + client_args(kind, port, conns, size, dur, server.pid, jf)
         b = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
     finally:
         server.terminate()
         server.wait(timeout=20)
     if b.returncode != 0:
-        raise RuntimeError(f"cport-bench exited {b.returncode}: {b.stderr[-300:]!r}")
+        raise RuntimeError(f"the client exited {b.returncode}: {b.stderr[-300:]!r}")
     with open(jf) as f:
         j = json.load(f)
+    if kind == "churn":
+        return j["cpu_us_per_conn"], j["conns_per_s"]
     return j["server"]["cpu_us_per_msg"], j["msgs_per_s"]
 
 
@@ -57,7 +68,8 @@ def paired_ratio(server, ref):
 def main():
     sep = sys.argv.index("--")
     rounds, conns, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    udp = "udp" in sys.argv[4:sep]
+    opts = sys.argv[4:sep]
+    kind = "udp" if "udp" in opts else "churn" if "churn" in opts else "tcp"
     servers = [a.split("=", 1) for a in sys.argv[sep + 1:]]
     dur = float(os.environ.get("DUR", "2"))
     cpu = {n: [] for n, _ in servers}
@@ -69,7 +81,7 @@ def main():
             for name, cmd in servers:
                 port += 1
                 try:
-                    c, r = run_one(cmd, port, conns, size, udp, dur, os.path.join(tmp, "b.json"))
+                    c, r = run_one(cmd, port, conns, size, kind, dur, os.path.join(tmp, "b.json"))
                 except (RuntimeError, OSError, KeyError, ValueError) as e:
                     print(f"{name}: {e}")
                     continue

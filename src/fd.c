@@ -11,21 +11,20 @@
 /* Ops are moved to the queue in chunks this size, each fd counted off after. */
 #define DELIVER_CHUNK 64
 
-static int make_nonblocking(int fd)
+/* fl: the fd's file status flags, as F_GETFL read them. */
+static int make_nonblocking(int fd, int fl)
 {
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
 	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
 }
 
-/* fe->lock held, fe free. Nothing about the fd changes unless it succeeds
- * (a socket already non-blocking stays so either way). */
-static int attach_locked(struct cport *p, struct fdent *fe, int fd, uintptr_t key)
+/* fe->lock held, fe free; fl the fd's status flags. Nothing about the fd
+ * changes unless it succeeds (a socket already non-blocking stays so
+ * either way). */
+static int attach_locked(struct cport *p, struct fdent *fe, int fd, int fl, uintptr_t key)
 {
-	int r = make_nonblocking(fd);
+	int r = make_nonblocking(fd, fl);
 	if (r < 0)
 		return r;
 	fe->fd = fd;
@@ -51,13 +50,16 @@ int cport_attach(cport_t *p, int fd, uintptr_t key)
 		return -EBADF;
 	if (atomic_load(&p->shutdown))
 		return -ESHUTDOWN;
-	if (fcntl(fd, F_GETFD) < 0)
+	/* One call checks that fd is open and reads what attach needs: an
+	 * accepted socket (already non-blocking) costs no other fcntl. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
 		return -errno;
 	struct fdent *fe = fdtab_get_or_make(&p->fdtab, fd, p->mt);
 	if (!fe)
 		return fd >= FDTAB_CHUNK * FDTAB_CHUNKS ? -EBADF : -ENOMEM;
 	fd_lock(p, fe);
-	int r = fe->state == FD_FREE ? attach_locked(p, fe, fd, key) : -EEXIST;
+	int r = fe->state == FD_FREE ? attach_locked(p, fe, fd, fl, key) : -EEXIST;
 	fd_unlock(p, fe);
 	return r;
 }

@@ -6,6 +6,7 @@
  *     regring  enter through a registered ring fd
  *     direct   accepted sockets are direct descriptors, used as fixed files
  *     zc       every send is a zero-copy send (send_zc), done at its notification
+ *     accept1  an accept per connection instead of one multishot accept
  *
  * One thread, one ring (single issuer, deferred task work), one provided
  * buffer ring, one multishot accept. Per connection either a receive per
@@ -50,7 +51,7 @@ struct conn {
 static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
-static int multishot, shared, sqpoll, regring, direct, zc;
+static int multishot, shared, sqpoll, regring, direct, zc, accept1;
 
 static unsigned long long ud(int kind, struct conn *c)
 {
@@ -226,7 +227,9 @@ static void on_accept(int lfd, int res, unsigned flags)
 	}
 	if (!(flags & IORING_CQE_F_MORE)) {
 		struct io_uring_sqe *s = sqe();
-		if (direct)
+		if (accept1) /* its CQE has no IORING_CQE_F_MORE: the next is armed here */
+			io_uring_prep_accept(s, lfd, NULL, NULL, 0);
+		else if (direct)
 			io_uring_prep_multishot_accept_direct(s, lfd, NULL, NULL, 0);
 		else
 			io_uring_prep_multishot_accept(s, lfd, NULL, NULL, 0);
@@ -248,9 +251,9 @@ static int listen_on(const char *addr, int port)
 		return -1;
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
-	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s)\n", addr, ntohs(sa.sin_port),
+	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
 		multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
-		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "");
+		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "");
 	return fd;
 }
 
@@ -278,6 +281,7 @@ int main(int argc, char **argv)
 	regring = argc > 3 && strstr(argv[3], "regring") != NULL;
 	direct = argc > 3 && strstr(argv[3], "direct") != NULL;
 	zc = argc > 3 && strstr(argv[3], "zc") != NULL;
+	accept1 = argc > 3 && strstr(argv[3], "accept1") != NULL;
 	int lfd = listen_on(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
 	if (lfd < 0 || setup() < 0) {
 		perror("ref-uring");

@@ -1,5 +1,5 @@
 /* udp_uring.c - the io_uring floor for UDP: the least an io_uring UDP echo does.
- * usage: ref-udp-uring [PORT [ADDR [pktinfo]]]   (IPv4; PORT 0 picks one; the ready line names it)
+ * usage: ref-udp-uring [PORT [ADDR [pktinfo][,batch]]]   (IPv4; PORT 0 picks one; the ready line names it)
  *
  * One thread, one ring (single issuer, deferred task work), one multishot
  * recvmsg on provided buffers that stays armed, and each reply a sendto(2)
@@ -9,7 +9,9 @@
  * (docs/performance.md, "The floors"). With "pktinfo" each datagram comes
  * with IP_PKTINFO and the reply leaves from the address it was sent to, by
  * sendmsg with that control message: what a server on a wildcard address
- * must do to answer from the right one, as cport-echo does. */
+ * must do to answer from the right one, as cport-echo does. With "batch"
+ * the replies to the datagrams one wait brought are sent together by one
+ * sendmmsg(2) after the wait (docs/performance.md, "Tried on the floor"). */
 #include <arpa/inet.h>
 #include "buf_ring.h"
 
@@ -29,10 +31,21 @@ static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
 static struct msghdr shape = {.msg_namelen = sizeof(struct sockaddr_in)};
-static int pktinfo;
+static int pktinfo, batch;
 
-/* Reply from the address the datagram was sent to (its IP_PKTINFO). */
-static void reply_from(int fd, struct io_uring_recvmsg_out *o, void *data, size_t len)
+/* A reply: its header, its one iovec, its IP_PKTINFO, the buffer it is in. */
+#define BATCH_MAX 64
+struct reply {
+	struct iovec iov;
+	char ctl[CMSG_SPACE(sizeof(struct in_pktinfo))];
+	unsigned bid;
+};
+static struct mmsghdr out_hdr[BATCH_MAX];
+static struct reply out[BATCH_MAX];
+static unsigned n_out;
+
+/* Where the datagram was sent to (its IP_PKTINFO), for the reply to leave from. */
+static struct in_addr sent_to(struct io_uring_recvmsg_out *o)
 {
 	struct in_pktinfo pi = {0};
 	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &shape); c;
@@ -40,17 +53,55 @@ static void reply_from(int fd, struct io_uring_recvmsg_out *o, void *data, size_
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 	}
-	char ctl[CMSG_SPACE(sizeof(struct in_pktinfo))] = {0};
-	struct iovec iov = {data, len};
-	struct msghdr m = {.msg_name = io_uring_recvmsg_name(o), .msg_namelen = o->namelen, .msg_iov = &iov,
-			   .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	return pi.ipi_addr;
+}
+
+/* Write the reply to the datagram in buffer bid into out[n_out]. */
+static void reply_prep(struct io_uring_recvmsg_out *o, void *data, size_t len, unsigned bid)
+{
+	struct reply *r = &out[n_out];
+	struct msghdr *m = &out_hdr[n_out].msg_hdr;
+	r->iov = (struct iovec){data, len};
+	r->bid = bid;
+	*m = (struct msghdr){.msg_name = io_uring_recvmsg_name(o), .msg_namelen = o->namelen, .msg_iov = &r->iov,
+			     .msg_iovlen = 1};
+	if (!pktinfo)
+		return;
+	memset(r->ctl, 0, sizeof(r->ctl));
+	m->msg_control = r->ctl;
+	m->msg_controllen = sizeof(r->ctl);
+	struct cmsghdr *c = CMSG_FIRSTHDR(m);
 	c->cmsg_level = IPPROTO_IP;
 	c->cmsg_type = IP_PKTINFO;
-	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	struct in_pktinfo out = {.ipi_spec_dst = pi.ipi_addr};
-	memcpy(CMSG_DATA(c), &out, sizeof(out));
-	(void)sendmsg(fd, &m, 0);
+	c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+	struct in_pktinfo from = {.ipi_spec_dst = sent_to(o)};
+	memcpy(CMSG_DATA(c), &from, sizeof(from));
+}
+
+static void give_back(unsigned bid);
+
+static void send_one(int fd, const struct msghdr *m)
+{
+	if (pktinfo)
+		(void)sendmsg(fd, m, 0);
+	else
+		(void)sendto(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0, m->msg_name, m->msg_namelen);
+}
+
+/* Send the replies written so far (in batch mode one sendmmsg(2) for them
+ * all) and give their buffers back. A reply that cannot go is dropped, as
+ * UDP may. */
+static void flush(int fd)
+{
+	if (n_out == 1)
+		send_one(fd, &out_hdr[0].msg_hdr);
+	for (unsigned done = 0; n_out > 1 && done < n_out;) {
+		int r = sendmmsg(fd, out_hdr + done, n_out - done, 0);
+		done += r > 0 ? (unsigned)r : 1;
+	}
+	for (unsigned i = 0; i < n_out; i++)
+		give_back(out[i].bid);
+	n_out = 0;
 }
 
 static void give_back(unsigned bid)
@@ -77,10 +128,10 @@ static void echo(int fd, const struct io_uring_cqe *cqe)
 	if (o && !(o->flags & MSG_TRUNC)) {
 		void *data = io_uring_recvmsg_payload(o, &shape);
 		size_t len = io_uring_recvmsg_payload_length(o, cqe->res, &shape);
-		if (pktinfo)
-			reply_from(fd, o, data, len);
-		else
-			(void)sendto(fd, data, len, 0, io_uring_recvmsg_name(o), o->namelen);
+		reply_prep(o, data, len, bid);
+		if (++n_out == BATCH_MAX || !batch)
+			flush(fd);
+		return;
 	}
 	give_back(bid);
 }
@@ -109,7 +160,8 @@ static int setup(void)
 
 int main(int argc, char **argv)
 {
-	pktinfo = argc > 3 && strcmp(argv[3], "pktinfo") == 0;
+	pktinfo = argc > 3 && strstr(argv[3], "pktinfo") != NULL;
+	batch = argc > 3 && strstr(argv[3], "batch") != NULL;
 	if (pktinfo)
 		shape.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
 	int fd = open_socket(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
@@ -132,6 +184,7 @@ int main(int argc, char **argv)
 				rearm = 1; /* ended (out of buffers, an error): arm again */
 		}
 		io_uring_cq_advance(&ring, seen);
+		flush(fd); /* batch: the replies to every datagram of this wait, in one call */
 		if (rearm)
 			arm(fd);
 	}
