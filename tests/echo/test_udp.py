@@ -1,7 +1,9 @@
 """UDP echo (RFC 862): datagrams back to the sender, from the address they
 were sent to; reflection guards drop privileged and broadcast sources."""
 import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -128,3 +130,52 @@ def test_udp_and_tcp_share_the_port(launch, model):
         t.sendall(b"stream")
         assert u.recvfrom(10)[0] == b"dgram"
         assert t.recv(10) == b"stream"
+
+
+BURST = 48
+SILENCE = 0.3  # seconds the clients wait to see that no second reply comes
+
+
+def burst(srv, dests):
+    """One datagram from each of len(dests) clients, all queued while the server
+    is stopped, so that it wakes to a burst: the receives that find datagrams
+    waiting, and the replies of one wake-up, in one go. [(client, payload, dest)]"""
+    sent = []
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        for i, dst in enumerate(dests):
+            c = udp_client()
+            payload = b"datagram %03d " % i + os.urandom(40)
+            c.sendto(payload, (dst, srv.port))
+            sent.append((c, payload, dst))
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+    return sent
+
+
+def assert_each_answered_once(srv, sent):
+    for c, payload, dst in sent:
+        back, peer = c.recvfrom(200)
+        assert back == payload
+        assert peer == (dst, srv.port), "the reply must leave from the address the datagram was sent to"
+    time.sleep(SILENCE)  # time for a second reply to arrive, if one were sent
+    for c, _, _ in sent:
+        c.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            c.recvfrom(200)
+        c.close()
+
+
+def test_a_burst_is_answered_once_each(launch):
+    srv = launch("--udp-only")
+    assert_each_answered_once(srv, burst(srv, ["127.0.0.1"] * BURST))
+    c = srv.wait_counters(lambda c: c["udp_datagrams_out"] == BURST)
+    assert c["udp_datagrams_in"] == BURST
+    assert c["errors_udp_send"] == 0
+
+
+def test_a_burst_to_many_addresses_is_answered_from_each(launch):
+    srv = launch("--listen", "0.0.0.0:0", "--udp-only", bind=False)
+    dests = ["127.0.0.1", "127.0.0.2", "127.1.2.3"] * (BURST // 3)
+    assert_each_answered_once(srv, burst(srv, dests))
+    srv.wait_counters(lambda c: c["udp_datagrams_out"] == len(dests))
