@@ -103,7 +103,11 @@ static void post_send(struct conn *c)
 	c->inflight++;
 }
 
-/* Wake the connection's receive: it ends, and the connection with it. */
+/* Wake the connection's receive: it ends, and the connection with it.
+ * direct: not by IORING_OP_SHUTDOWN, which the kernel always runs in its
+ * worker threads and which finds its file by index only there, after the
+ * close that follows may have freed the index for the next connection
+ * accepted; a cancel by fixed index runs at once. */
 static void stop(struct conn *c)
 {
 	if (!direct) {
@@ -111,8 +115,7 @@ static void stop(struct conn *c)
 		return;
 	}
 	struct io_uring_sqe *s = sqe();
-	io_uring_prep_shutdown(s, c->fd, SHUT_RDWR);
-	s->flags |= IOSQE_FIXED_FILE;
+	io_uring_prep_cancel_fd(s, c->fd, IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
 	io_uring_sqe_set_data64(s, 0);
 }
 
@@ -275,13 +278,14 @@ static int setup(void)
 
 int main(int argc, char **argv)
 {
-	multishot = argc > 3 && strstr(argv[3], "multishot") != NULL;
-	shared = argc > 3 && strstr(argv[3], "shared") != NULL;
-	sqpoll = argc > 3 && strstr(argv[3], "sqpoll") != NULL;
-	regring = argc > 3 && strstr(argv[3], "regring") != NULL;
-	direct = argc > 3 && strstr(argv[3], "direct") != NULL;
-	zc = argc > 3 && strstr(argv[3], "zc") != NULL;
-	accept1 = argc > 3 && strstr(argv[3], "accept1") != NULL;
+	const char *modes = argc > 3 ? argv[3] : "";
+	multishot = strstr(modes, "multishot") != NULL;
+	shared = strstr(modes, "shared") != NULL;
+	sqpoll = strstr(modes, "sqpoll") != NULL;
+	regring = strstr(modes, "regring") != NULL;
+	direct = strstr(modes, "direct") != NULL;
+	zc = strstr(modes, "zc") != NULL;
+	accept1 = strstr(modes, "accept1") != NULL;
 	int lfd = listen_on(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
 	if (lfd < 0 || setup() < 0) {
 		perror("ref-uring");
