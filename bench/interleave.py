@@ -16,8 +16,9 @@ The minimum is the figure least disturbed by other work on a shared host;
 quote both. "paired" is the median over the rounds of the server's figure
 divided by the reference's in the same round: when the host changes speed
 between rounds (it does here), each round's ratio still compares like with
-like, where the ratio of two medians may mix a fast round with a slow one. `make bench` is the full, recorded measurement; this is for
-trying one change against another.
+like, where the ratio of two medians may mix a fast round with a slow one.
+`make bench` is the full, recorded measurement; this is for trying one
+change against another.
 """
 import json
 import os
@@ -72,9 +73,8 @@ def main():
     kind = "udp" if "udp" in opts else "churn" if "churn" in opts else "tcp"
     servers = [a.split("=", 1) for a in sys.argv[sep + 1:]]
     dur = float(os.environ.get("DUR", "2"))
-    cpu = {n: [] for n, _ in servers}
     rate = {n: [] for n, _ in servers}
-    by_round = {n: {} for n, _ in servers}
+    by_round = {n: {} for n, _ in servers}  # CPU per message (or connection), by round
     port = FIRST_PORT
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(rounds):
@@ -85,16 +85,16 @@ def main():
                 except (RuntimeError, OSError, KeyError, ValueError) as e:
                     print(f"{name}: {e}")
                     continue
-                cpu[name].append(c)
                 by_round[name][rnd] = c
                 rate[name].append(r)
     ref = servers[0][0]
-    if not cpu[ref]:
+    if not by_round[ref]:
         sys.exit("the reference server gave no figure")
-    ref_min, ref_med = min(cpu[ref]), statistics.median(cpu[ref])
+    ref_cpu = list(by_round[ref].values())
+    ref_min, ref_med = min(ref_cpu), statistics.median(ref_cpu)
     print("load", open("/proc/loadavg").read().strip())
     for name, _ in servers:
-        v = cpu[name]
+        v = list(by_round[name].values())
         if not v:
             continue
         mn, md = min(v), statistics.median(v)
