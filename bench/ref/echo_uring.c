@@ -1,6 +1,6 @@
 /* echo_uring.c - a floor for io_uring: the least an io_uring echo server does.
  * usage: ref-uring [PORT [ADDR [MODE[,MODE...]]]]
- *   MODE: oneshot (the default) or multishot; and any of
+ *   MODE: oneshot (the default), multishot or provide; and any of
  *     shared   the flags a ring several threads share can have
  *     sqpoll   a kernel thread polls the SQ (IORING_SETUP_SQPOLL)
  *     regring  enter through a registered ring fd
@@ -14,7 +14,11 @@
  * arrival retries it) or one multishot receive that stays armed
  * ("multishot"); each message goes back with a send from the buffer it came
  * in. It is not a server to ship: a connection that never reads makes the
- * multishot mode take buffers until the ring runs dry. It exists to show
+ * multishot mode take buffers until the ring runs dry. "provide" is the
+ * multishot receive with a bound: a connection's receive takes only its own
+ * OWN_BUFS buffers, each given to the kernel (IORING_OP_PROVIDE_BUFFERS, a
+ * group per connection) while it is not being echoed, so a peer that does
+ * not read finds its data left in the kernel, as with a receive per message. It exists to show
  * what io_uring itself costs per message on this kernel, beside ref-epoll
  * (docs/performance.md, "The floors"), and what each of io_uring's options
  * changes in that (docs/performance.md, "Tried on the floor"). */
@@ -34,6 +38,7 @@
 #define BUF_SIZE 16384
 #define BGID 0
 #define QUEUED 8 /* buffers a connection may have waiting to be sent */
+#define OWN_BUFS 2 /* provide: a connection's buffers */
 
 enum { ACCEPT = 1, RECV = 2, SEND = 3 };
 
@@ -46,12 +51,16 @@ struct conn {
 	int closing;
 	int inflight;            /* requests the kernel holds for it */
 	int zc_res;              /* zc: a send's result, acted on at its notification */
+	unsigned short bgid;     /* provide: the connection's buffer group */
+	int armed, provided;     /* provide: its multishot is out / its buffers the kernel holds */
+	char *own;               /* provide: its buffers */
 };
 
 static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
-static int multishot, shared, sqpoll, regring, direct, zc, accept1;
+static int multishot, shared, sqpoll, regring, direct, zc, accept1, provide;
+static unsigned short next_bgid = BGID + 1;
 
 static unsigned long long ud(int kind, struct conn *c)
 {
@@ -68,15 +77,53 @@ static struct io_uring_sqe *sqe(void)
 	return s;
 }
 
-static void give_back(unsigned bid)
+static char *buf_of(struct conn *c, unsigned bid)
 {
+	return provide ? c->own + (size_t)bid * BUF_SIZE : bufs + (size_t)bid * BUF_SIZE;
+}
+
+static void arm_recv(struct conn *c);
+
+/* The buffer goes back where the kernel takes buffers from: the ring, or
+ * in provide mode the connection's group (and its receive is armed again
+ * if the kernel ended it for want of one). */
+static void give_back(struct conn *c, unsigned bid)
+{
+	if (provide) {
+		struct io_uring_sqe *s = sqe();
+		io_uring_prep_provide_buffers(s, buf_of(c, bid), BUF_SIZE, 1, c->bgid, (int)bid);
+		s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(s, 0);
+		c->provided++;
+		if (!c->armed && !c->closing)
+			arm_recv(c);
+		return;
+	}
 	io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
 			      io_uring_buf_ring_mask(NBUF), 0);
 	io_uring_buf_ring_advance(br, 1);
 }
 
+/* provide: the connection's multishot receive, on its own group. A receive
+ * that finds the group empty ends at once (-ENOBUFS): its buffers go first. */
+static void arm_recv(struct conn *c)
+{
+	struct io_uring_sqe *s = sqe();
+	io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
+	s->flags |= IOSQE_BUFFER_SELECT;
+	s->buf_group = c->bgid;
+	io_uring_sqe_set_data64(s, ud(RECV, c));
+	c->armed = 1;
+	c->inflight++;
+}
+
 static void post_recv(struct conn *c)
 {
+	if (provide) {
+		for (unsigned i = 0; i < OWN_BUFS; i++)
+			give_back(c, i);
+		return;
+	}
 	struct io_uring_sqe *s = sqe();
 	if (multishot)
 		io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
@@ -92,7 +139,7 @@ static void post_send(struct conn *c)
 {
 	unsigned i = c->head;
 	struct io_uring_sqe *s = sqe();
-	char *from = bufs + (size_t)c->bid[i] * BUF_SIZE + c->off;
+	char *from = buf_of(c, c->bid[i]) + c->off;
 	if (zc)
 		io_uring_prep_send_zc(s, c->fd, from, c->len[i] - c->off, 0, 0);
 	else
@@ -121,9 +168,20 @@ static void stop(struct conn *c)
 
 static void maybe_free(struct conn *c)
 {
+	if (provide && c->closing && c->inflight == 0 && c->provided) {
+		/* The group still holds buffers: take them back before the
+		 * memory goes (its CQE comes back as a receive's). */
+		struct io_uring_sqe *s = sqe();
+		io_uring_prep_remove_buffers(s, c->provided, c->bgid);
+		io_uring_sqe_set_data64(s, ud(RECV, c));
+		c->provided = 0;
+		c->inflight++;
+		return;
+	}
 	if (c->closing && c->inflight == 0) {
 		while (c->n) {
-			give_back(c->bid[c->head]);
+			if (!provide)
+				give_back(c, c->bid[c->head]);
 			c->head = (c->head + 1) % QUEUED;
 			c->n--;
 		}
@@ -134,18 +192,34 @@ static void maybe_free(struct conn *c)
 		} else {
 			close(c->fd);
 		}
+		free(c->own);
 		free(c);
 	}
 }
 
 static void on_recv(struct conn *c, int res, unsigned flags)
 {
-	int more = multishot && (flags & IORING_CQE_F_MORE);
+	int more = (multishot || provide) && (flags & IORING_CQE_F_MORE);
 	if (!more)
 		c->inflight--;
-	if (res <= 0 || c->closing) {
+	if (provide) {
+		if (!more)
+			c->armed = 0;
 		if (flags & IORING_CQE_F_BUFFER)
-			give_back(flags >> IORING_CQE_BUFFER_SHIFT);
+			c->provided--;
+		if (res == -ENOBUFS && !c->closing) { /* every buffer is out: armed again by give_back */
+			if (c->provided)
+				arm_recv(c);
+			return;
+		}
+		if (c->closing && !c->armed) {
+			maybe_free(c);
+			return;
+		}
+	}
+	if (res <= 0 || c->closing) {
+		if ((flags & IORING_CQE_F_BUFFER) && !provide)
+			give_back(c, flags >> IORING_CQE_BUFFER_SHIFT);
 		if (res != -ENOBUFS || c->closing) {
 			c->closing = 1;
 			if (more)
@@ -157,7 +231,7 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 		return;
 	}
 	if (c->n == QUEUED) { /* a peer far ahead of its echoes: drop it */
-		give_back(flags >> IORING_CQE_BUFFER_SHIFT);
+		give_back(c, flags >> IORING_CQE_BUFFER_SHIFT);
 		c->closing = 1;
 		stop(c);
 		return;
@@ -204,13 +278,13 @@ static void on_send(struct conn *c, int res, unsigned flags)
 		post_send(c);
 		return;
 	}
-	give_back(c->bid[c->head]);
+	give_back(c, c->bid[c->head]);
 	c->head = (c->head + 1) % QUEUED;
 	c->n--;
 	c->off = 0;
 	if (c->n)
 		post_send(c);
-	else if (!multishot)
+	else if (!multishot && !provide)
 		post_recv(c);
 }
 
@@ -223,11 +297,18 @@ static void on_accept(int lfd, int res, unsigned flags)
 		} else {
 			int one = 1;
 			c->fd = res; /* direct: TCP_NODELAY came from the listener */
+			c->bgid = next_bgid++;
+			if (provide && (!c->bgid || !(c->own = malloc((size_t)OWN_BUFS * BUF_SIZE)))) {
+				close(res);
+				free(c);
+				goto rearm;
+			}
 			if (!direct)
 				setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			post_recv(c);
 		}
 	}
+rearm:
 	if (!(flags & IORING_CQE_F_MORE)) {
 		struct io_uring_sqe *s = sqe();
 		if (accept1) /* its CQE has no IORING_CQE_F_MORE: the next is armed here */
@@ -255,7 +336,7 @@ static int listen_on(const char *addr, int port)
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
-		multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
+		provide ? "provide" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
 		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "");
 	return fd;
 }
@@ -286,6 +367,7 @@ int main(int argc, char **argv)
 	direct = strstr(modes, "direct") != NULL;
 	zc = strstr(modes, "zc") != NULL;
 	accept1 = strstr(modes, "accept1") != NULL;
+	provide = strstr(modes, "provide") != NULL;
 	int lfd = listen_on(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
 	if (lfd < 0 || setup() < 0) {
 		perror("ref-uring");

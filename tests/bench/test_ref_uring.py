@@ -3,6 +3,7 @@
 It has to echo every byte, in every mode, or the floor it shows is not an echo
 server's."""
 import socket
+import time
 
 import pytest
 
@@ -11,7 +12,9 @@ from conftest import READY_TIMEOUT, Server, binary, io_uring_works
 MODES = ["oneshot", "multishot", "oneshot,shared", "multishot,shared",
          # The options measured on the floor (docs/performance.md, "Tried on the floor").
          "oneshot,sqpoll", "oneshot,regring", "oneshot,direct", "multishot,direct", "oneshot,zc",
-         "oneshot,accept1"]
+         "oneshot,accept1",
+         # A multishot receive into the connection's own buffers, given one by one.
+         "provide", "provide,shared"]
 
 
 @pytest.fixture(params=MODES)
@@ -49,6 +52,45 @@ def test_peers_that_leave_are_let_go_and_others_still_served(ref_uring):
             got += chunk
         assert got == b"still here"
     assert ref_uring.proc.poll() is None
+
+
+def test_provide_mode_keeps_a_peer_that_does_not_read_and_echoes_it_all_once_it_does():
+    """A multishot receive with its bound: a peer that sends and does not read
+    fills the kernel's buffers and is then held back, not dropped (the
+    multishot mode drops a peer 8 buffers ahead); once it reads, every byte
+    comes back once, in order."""
+    if not io_uring_works():
+        pytest.skip("io_uring is not usable on this kernel")
+    srv = Server([binary("bench/ref-uring"), "0", "127.0.0.1", "provide"])
+    pattern = bytes(i % 251 for i in range(1 << 20))
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=READY_TIMEOUT) as s:
+            s.setblocking(False)
+            sent, blocked_since = 0, None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    off = sent % len(pattern)
+                    sent += s.send(pattern[off:off + 65536])
+                    blocked_since = None
+                except BlockingIOError:
+                    blocked_since = blocked_since or time.monotonic()
+                    if time.monotonic() - blocked_since > 0.5:
+                        break
+                    time.sleep(0.01)
+            assert blocked_since, "the server never held the peer back"
+            assert sent > 16 * 16384, "held back before 16 buffers' worth: not a test of the bound"
+            s.settimeout(READY_TIMEOUT)
+            got = bytearray()
+            while len(got) < sent:
+                chunk = s.recv(1 << 20)
+                assert chunk, f"closed after {len(got)} of {sent} bytes"
+                got += chunk
+            want = (pattern * (sent // len(pattern) + 1))[:sent]
+            assert bytes(got) == want
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(params=["plain", "batch"])
