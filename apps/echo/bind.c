@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +46,13 @@ static int socket_prepare(int fd, int family, int type, int reuseport, const cha
 	/* Explicit, whatever net.ipv6.bindv6only says: IPv4 has its own socket. */
 	if (family == AF_INET6 && set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
 		*what = "setsockopt(IPV6_V6ONLY)";
+		return -1;
+	}
+	/* Echo is interactive: do not hold small replies back (Nagle). Set on
+	 * the listener, every connection accepted from it has it, without a
+	 * system call of its own. */
+	if (type == SOCK_STREAM && set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1) != 0) {
+		*what = "setsockopt(TCP_NODELAY)";
 		return -1;
 	}
 	/* Datagrams tell which address they were sent to, so the reply can
@@ -99,7 +107,9 @@ fail:
 
 /* An inherited socket, as it is: the first copy gets it, the others (one
  * per loop, --model per-thread) a duplicate of it, all sharing its queue.
- * A datagram socket learns where each datagram was sent to, as ours do. */
+ * A datagram socket learns where each datagram was sent to, as ours do; a
+ * TCP listener's connections send at once, as ours do (on a stream
+ * listener that is not TCP, an AF_UNIX one, there is nothing to set). */
 static int inherited_open(const struct listen_addr *la, unsigned copy, struct sockaddr_storage *bound,
 			  const char **what)
 {
@@ -117,6 +127,8 @@ static int inherited_open(const struct listen_addr *la, unsigned copy, struct so
 			return -errno;
 		}
 	}
+	if (copy == 0 && la->proto == BIND_TCP && set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1) != 0)
+		log_msg(LOG_DEBUG, "inherited listener: setsockopt(TCP_NODELAY): %s", strerror(errno));
 	*bound = la->ss;
 	return fd;
 }

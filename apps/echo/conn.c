@@ -452,7 +452,7 @@ static int conn_admit(struct conns *cs, int fd, struct counters *ctr)
 void conn_start(struct conns *cs, int fd, struct counters *ctr)
 {
 	struct conn *cn;
-	int r, one = 1;
+	int r;
 
 	if (!conn_admit(cs, fd, ctr))
 		return;
@@ -461,9 +461,7 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 		r = -ENOMEM;
 		goto fail;
 	}
-	/* Echo is interactive: do not hold small replies back (Nagle). */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-		log_msg(LOG_DEBUG, "setsockopt(TCP_NODELAY): %s", strerror(errno));
+	/* TCP_NODELAY came from the listener (bind.c). */
 	cn->r.done = conn_done;
 	cn->fd = fd;
 	atomic_init(&cn->kill, KILL_NONE);

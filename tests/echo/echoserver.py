@@ -253,6 +253,36 @@ def assert_an_idle_connection_is_closed(srv):
     assert c["connections_idle_closed"] == 1
 
 
+def server_side_of(pid, client):
+    """The server's own socket for the connection client has to it, copied
+    into this process (pidfd_getfd(2): Linux 5.6+, with the right to ptrace
+    the server). It is found by its inode in /proc/net/tcp[6]: the one whose
+    remote port is client's local port. None where that is not allowed."""
+    import ctypes
+    lport = client.getsockname()[1]
+    inodes = set()
+    for name in ("tcp", "tcp6"):
+        with open(f"/proc/net/{name}") as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if int(cols[2].rsplit(":", 1)[1], 16) == lport:
+                    inodes.add(cols[9])
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            pidfd = os.pidfd_open(pid)
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                got = libc.syscall(438, pidfd, int(fd), 0)  # SYS_pidfd_getfd on x86_64
+            finally:
+                os.close(pidfd)
+            return socket.socket(fileno=got) if got >= 0 else None
+    raise AssertionError(f"no socket of pid {pid} is the peer of port {lport}")
+
+
 def have_ipv6():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:

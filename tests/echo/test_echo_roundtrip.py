@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from echoserver import IO_TIMEOUT, closed_by_peer, echo_once, have_ipv6
+from echoserver import IO_TIMEOUT, closed_by_peer, echo_once, have_ipv6, server_side_of
 
 
 def test_echo_round_trip_with_python_sockets(launch):
@@ -114,3 +114,21 @@ def test_a_big_message_is_read_in_large_chunks_unless_they_are_turned_off(launch
         assert receives <= len(data) // 16384 // 2, receives
     else:
         assert receives >= len(data) // 16384, receives
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_every_connection_sends_at_once_without_nagle(launch, host):
+    """Small echoes are not held back for an ACK: the server's side of each
+    connection has TCP_NODELAY (set once on the listener, which its
+    connections inherit)."""
+    if host == "::1" and not have_ipv6():
+        pytest.skip("no IPv6 on loopback")
+    srv = launch("--bind", host)
+    for _ in range(3):
+        with socket.create_connection((host, srv.port), timeout=IO_TIMEOUT) as c:
+            assert echo_once(c, b"small") == b"small"
+            theirs = server_side_of(srv.proc.pid, c)
+            if theirs is None:
+                pytest.skip("pidfd_getfd(2) is not allowed here")
+            with theirs:
+                assert theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -3,7 +3,9 @@ import os
 import re
 import socket
 
-from echoserver import IO_TIMEOUT, Server, echo_once, start_args
+import pytest
+
+from echoserver import IO_TIMEOUT, Server, echo_once, server_side_of, start_args
 
 
 def inetd_server(backend, sock, *extra):
@@ -22,6 +24,25 @@ def test_inetd_serves_the_listening_socket_on_stdin(servers, backend):
         with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
             data = os.urandom(30_000)
             assert echo_once(s, data) == data
+
+
+def test_inetd_connections_send_at_once_though_the_listener_given_did_not(servers, backend):
+    """The listener inetd hands over was made without TCP_NODELAY; cport-echo
+    sets it there, so each connection accepted from it has it too."""
+    with socket.socket() as lsn:
+        lsn.bind(("127.0.0.1", 0))
+        lsn.listen(16)
+        assert lsn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        port = lsn.getsockname()[1]
+        srv = inetd_server(backend, lsn)
+    servers.append(srv.wait_ready())
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as c:
+        assert echo_once(c, b"small") == b"small"
+        theirs = server_side_of(srv.proc.pid, c)
+        if theirs is None:
+            pytest.skip("pidfd_getfd(2) is not allowed here")
+        with theirs:
+            assert theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_inetd_serves_the_datagram_socket_on_stdin(servers, backend):
