@@ -18,7 +18,8 @@
  * multishot receive with a bound: a connection's receive takes only its own
  * OWN_BUFS buffers, each given to the kernel (IORING_OP_PROVIDE_BUFFERS, a
  * group per connection) while it is not being echoed, so a peer that does
- * not read finds its data left in the kernel, as with a receive per message. It exists to show
+ * not read finds its data left in the kernel, as with a receive per
+ * message. It exists to show
  * what io_uring itself costs per message on this kernel, beside ref-epoll
  * (docs/performance.md, "The floors"), and what each of io_uring's options
  * changes in that (docs/performance.md, "Tried on the floor"). */
@@ -60,7 +61,9 @@ static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
 static int multishot, shared, sqpoll, regring, direct, zc, accept1, provide;
-static unsigned short next_bgid = BGID + 1;
+/* provide: the buffer groups no connection has, BGID's excepted. */
+static unsigned short free_bgid[65535];
+static unsigned n_free_bgid;
 
 static unsigned long long ud(int kind, struct conn *c)
 {
@@ -192,6 +195,8 @@ static void maybe_free(struct conn *c)
 		} else {
 			close(c->fd);
 		}
+		if (provide)
+			free_bgid[n_free_bgid++] = c->bgid;
 		free(c->own);
 		free(c);
 	}
@@ -297,12 +302,13 @@ static void on_accept(int lfd, int res, unsigned flags)
 		} else {
 			int one = 1;
 			c->fd = res; /* direct: TCP_NODELAY came from the listener */
-			c->bgid = next_bgid++;
-			if (provide && (!c->bgid || !(c->own = malloc((size_t)OWN_BUFS * BUF_SIZE)))) {
+			if (provide && (!n_free_bgid || !(c->own = malloc((size_t)OWN_BUFS * BUF_SIZE)))) {
 				close(res);
 				free(c);
 				goto rearm;
 			}
+			if (provide)
+				c->bgid = free_bgid[--n_free_bgid];
 			if (!direct)
 				setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			post_recv(c);
@@ -368,6 +374,9 @@ int main(int argc, char **argv)
 	zc = strstr(modes, "zc") != NULL;
 	accept1 = strstr(modes, "accept1") != NULL;
 	provide = strstr(modes, "provide") != NULL;
+	for (unsigned g = 65535; g > 0; g--) /* the lowest given first */
+		if (g != BGID)
+			free_bgid[n_free_bgid++] = (unsigned short)g;
 	int lfd = listen_on(argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 5150);
 	if (lfd < 0 || setup() < 0) {
 		perror("ref-uring");
