@@ -22,6 +22,7 @@ sample is put where its caller is.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,8 @@ def report(conns, size, kind, results):
 
 
 def main():
+    if not shutil.which("perf"):
+        sys.exit("kprofile.py: perf is not installed (Debian's linux-perf)")
     sep = sys.argv.index("--")
     conns, size = int(sys.argv[1]), int(sys.argv[2])
     opts = sys.argv[3:sep]
