@@ -276,11 +276,21 @@ def server_side_of(pid, client):
             pidfd = os.pidfd_open(pid)
             try:
                 libc = ctypes.CDLL(None, use_errno=True)
-                got = libc.syscall(438, pidfd, int(fd), 0)  # SYS_pidfd_getfd on x86_64
+                got = libc.syscall(438, pidfd, int(fd), 0)  # SYS_pidfd_getfd, 438 on every architecture
             finally:
                 os.close(pidfd)
             return socket.socket(fileno=got) if got >= 0 else None
     raise AssertionError(f"no socket of pid {pid} is the peer of port {lport}")
+
+
+def assert_server_side_has_nodelay(srv, client):
+    """The server's side of client's connection has TCP_NODELAY (skips where
+    the server's socket cannot be reached)."""
+    theirs = server_side_of(srv.proc.pid, client)
+    if theirs is None:
+        pytest.skip("pidfd_getfd(2) is not allowed here")
+    with theirs:
+        assert theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def have_ipv6():

@@ -3,9 +3,7 @@ import os
 import re
 import socket
 
-import pytest
-
-from echoserver import IO_TIMEOUT, Server, echo_once, server_side_of, start_args
+from echoserver import IO_TIMEOUT, Server, assert_server_side_has_nodelay, echo_once, start_args
 
 
 def inetd_server(backend, sock, *extra):
@@ -38,11 +36,7 @@ def test_inetd_connections_send_at_once_though_the_listener_given_did_not(server
     servers.append(srv.wait_ready())
     with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as c:
         assert echo_once(c, b"small") == b"small"
-        theirs = server_side_of(srv.proc.pid, c)
-        if theirs is None:
-            pytest.skip("pidfd_getfd(2) is not allowed here")
-        with theirs:
-            assert theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert_server_side_has_nodelay(srv, c)
 
 
 def test_inetd_serves_the_datagram_socket_on_stdin(servers, backend):
