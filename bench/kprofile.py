@@ -137,8 +137,9 @@ def entry_of(frames):
         m = re.match(r"(?:__x64_sys|__do_sys|ksys|__sys)_(\w+)", sym) if is_kernel(dso) else None
         if m:
             return re.sub(r"\d+$", "", m.group(1))
+    in_call = any(sym.startswith(("entry_SYSCALL", "do_syscall_64")) for sym, _ in frames)
     user = [sym for sym, dso in frames if not is_kernel(dso)]
-    if user and user[0] not in ("syscall", "[unknown]"):
+    if in_call and user and user[0] not in ("syscall", "[unknown]"):
         return re.sub(r"^(__GI_)?(__libc_|__)?", "", re.sub(r"\d+$", "", user[0]))
     for sym, _ in frames:
         if sym.startswith(("tctx_task_work", "task_work_run")):

@@ -66,3 +66,9 @@ def test_report_spreads_the_cpu_per_message_over_the_kinds():
     assert "| 1.00 | 6.00 (+5.00) |" in rows["context switch, wake-up"]
     assert "| 1.00 | 0.00 (-1.00) |" in rows["network stack"]
     assert "**3.00**" in rows["**total (CPU per message)**"] and "**6.00 (+3.00)**" in text
+
+
+def test_a_fault_taken_in_user_code_is_not_a_system_call():
+    frames = [("clear_page_erms", "[kernel.kallsyms]"), ("asm_exc_page_fault", "[kernel.kallsyms]"),
+              ("conn_send", "/work/main/build/cport-echo")]
+    assert kprofile.entry_of(frames) == "interrupt, other"
