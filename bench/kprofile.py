@@ -29,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interleave import client_args  # noqa: E402  the same neutral client
+from interleave import client_args, serving  # noqa: E402  the same server start and neutral client
 
 FIRST_PORT = 23000
 DURATION, SAMPLE_FROM, SAMPLE_FOR = 4.0, 1.0, 2.0  # load seconds; perf runs within them
@@ -158,10 +158,7 @@ def shares(samples, key):
 
 def run_one(cmd, port, conns, size, kind, tmp):
     jf, pf = os.path.join(tmp, "b.json"), os.path.join(tmp, "perf.data")
-    server = subprocess.Popen(["taskset", "-c", "0"] + cmd.format(port=port).split(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.4)
+    with serving(cmd, port) as server:
         args = ["taskset", "-c", "1"] + client_args(kind, port, conns, size, DURATION, server.pid, jf)
         client = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5 + SAMPLE_FROM)  # the client's warm-up, then some load
@@ -169,9 +166,6 @@ def run_one(cmd, port, conns, size, kind, tmp):
                                str(server.pid), "-o", pf, "--", "sleep", str(SAMPLE_FOR)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
         _, err = client.communicate(timeout=60)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     if perf.returncode != 0:
         raise RuntimeError(f"perf record exited {perf.returncode}: {perf.stderr[-300:]!r}")
     if client.returncode != 0:

@@ -217,10 +217,6 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 				arm_recv(c);
 			return;
 		}
-		if (c->closing && !c->armed) {
-			maybe_free(c);
-			return;
-		}
 	}
 	if (res <= 0 || c->closing) {
 		if ((flags & IORING_CQE_F_BUFFER) && !provide)
