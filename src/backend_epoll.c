@@ -65,6 +65,24 @@ static void ep_fini(struct cport *p)
 	p->be = NULL;
 }
 
+/* Register fe (op EPOLL_CTL_ADD) or change what it is watched for
+ * (EPOLL_CTL_MOD): readability always, writability when out. A TCP socket
+ * is watched for writability throughout, as its edge comes only after a
+ * send found the buffer full. Any other socket's buffer space comes back
+ * when the peer takes each datagram (for UDP on loopback, within the send
+ * itself), an edge per send: watched throughout, every reply would wake a
+ * thread for nothing. So there it is watched only while a send or connect
+ * waits; the kernel reports an edge at once if the room came in between. */
+static int watch(struct cport *p, struct fdent *fe, int op, bool out)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLET | (out ? EPOLLOUT : 0),
+				 .data.ptr = fe};
+	if (epoll_ctl(EB(p)->epfd, op, fe->fd, &ev) < 0)
+		return -errno;
+	EF(fe)->out_watched = out;
+	return 0;
+}
+
 static int ep_attach(struct cport *p, struct fdent *fe)
 {
 	struct ep_fd *ef = EF(fe);
@@ -81,10 +99,7 @@ static int ep_attach(struct cport *p, struct fdent *fe)
 	socklen_t plen = sizeof(proto);
 	ef->stream = getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
 		     getsockopt(fe->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 && proto == IPPROTO_TCP;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET, .data.ptr = fe};
-	if (epoll_ctl(EB(p)->epfd, EPOLL_CTL_ADD, fe->fd, &ev) < 0)
-		return -errno;
-	return 0;
+	return watch(p, fe, EPOLL_CTL_ADD, ef->stream);
 }
 
 static void ep_detach(struct cport *p, struct fdent *fe)
@@ -231,6 +246,14 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 		op->_result = -EAGAIN;
 		return 1;
 	}
+	if (!rd && !ef->out_watched) {
+		int r = (int)FAULT(FAULT_WATCH_OUT, op, watch(p, fe, EPOLL_CTL_MOD, true));
+		if (r < 0) {
+			/* Nothing would tell it when to go on: it ends here. */
+			op->_result = r;
+			return 1;
+		}
+	}
 	clist_push_back(q, &op->_backend_link);
 	return 0;
 }
@@ -328,6 +351,10 @@ static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list 
 				n += run_queue(p, fe, &EF(fe)->rq, ans, ANSWERS);
 			if (wr)
 				n += run_queue(p, fe, &EF(fe)->wq, ans + n, ANSWERS - n);
+			/* The last waiting send went: stop the edges (if this fails,
+			 * they cost wake-ups, and the next event tries again). */
+			if (wr && !EF(fe)->stream && EF(fe)->out_watched && clist_empty(&EF(fe)->wq))
+				(void)watch(p, fe, EPOLL_CTL_MOD, false);
 		}
 		fd_unlock(p, fe);
 		first = false;

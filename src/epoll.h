@@ -16,6 +16,7 @@ struct ep_fd {
 	bool rd_ready, wr_ready;
 	bool stream;   /* SOCK_STREAM: a short read or write means empty or full... */
 	bool no_infer; /* ...unless end of stream, an error or urgent data was seen */
+	bool out_watched; /* EPOLLOUT in the interest set (always for TCP; see watch()) */
 };
 _Static_assert(sizeof(struct ep_fd) <= FD_BACKEND_AREA, "epoll's fd state outgrew its area");
 
