@@ -18,7 +18,7 @@ enum fault_point {
 	FAULT_CANCEL_MISSED, /* io_uring asks the kernel to cancel op (NULL: a whole fd); nonzero: the kernel misses it */
 	FAULT_SQ_FULL,     /* io_uring: looking for a free SQE for op; nonzero makes the SQ full */
 	FAULT_TRY,         /* a send tried at once in the gate (skip on success) gave v */
-	FAULT_WATCH_OUT,   /* epoll began to watch a non-TCP fd for writability for op, with result v */
+	FAULT_WATCH_OUT,   /* epoll is about to watch a non-TCP fd for writability for op; a -errno fails it unmade */
 	FAULT_POINTS
 };
 
