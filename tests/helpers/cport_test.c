@@ -230,6 +230,9 @@ ssize_t test_pattern_mismatch(const void *buf, size_t len, uint64_t pos, uint32_
 	return -1;
 }
 
+#define FILL_ROUNDS 50
+#define FILL_PAUSE_US 5000
+
 size_t test_fill_send_buffer(int fd)
 {
 	char junk[4096];
@@ -237,10 +240,21 @@ size_t test_fill_send_buffer(int fd)
 	ssize_t n;
 
 	memset(junk, 'j', sizeof(junk));
-	while ((n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
-		total += (size_t)n;
-	cr_assert(errno == EAGAIN || errno == EWOULDBLOCK, "filling the send buffer: %s",
-		  strerror(errno));
+	/* The kernel may make room after the first EAGAIN (TCP grows a send
+	 * buffer as its data is acknowledged): fill until a round after a
+	 * pause adds nothing, so the next send really waits. */
+	for (int round = 0; round < FILL_ROUNDS; round++) {
+		size_t added = 0;
+		while ((n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+			added += (size_t)n;
+		cr_assert(errno == EAGAIN || errno == EWOULDBLOCK, "filling the send buffer: %s",
+			  strerror(errno));
+		total += added;
+		if (round > 0 && added == 0)
+			return total;
+		usleep(FILL_PAUSE_US);
+	}
+	cr_assert_fail("the send buffer of fd %d still took data after %d rounds", fd, FILL_ROUNDS);
 	return total;
 }
 
