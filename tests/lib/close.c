@@ -224,3 +224,40 @@ Test(close, an_fd_closed_through_the_port_can_be_replaced_by_a_new_fd_with_the_s
 	close(b);
 	close(lfd);
 }
+
+#define IDLE_CLOSES 60
+
+Test(close, closing_fds_with_nothing_in_flight_does_not_wake_a_thread_asleep_on_the_port,
+     .timeout = TEST_TIMEOUT)
+{
+	int a[IDLE_CLOSES], b[IDLE_CLOSES];
+	cport_t *port = test_port_new(NULL);
+	struct test_waiter w = {.port = port};
+
+	for (int i = 0; i < IDLE_CLOSES; i++) {
+		test_tcp_pair(&a[i], &b[i]);
+		cr_assert_eq(cport_attach(port, a[i], KEY_OTHER), 0);
+	}
+	/* On epoll a TCP socket's first writability edge comes with its
+	 * attach: the waiter takes those before it parks, uncounted. */
+	test_waiter_start(&w);
+	unsigned long long before = test_thread_switches(w.tid);
+	for (int i = 0; i < IDLE_CLOSES; i++) {
+		cr_assert_eq(cport_close(port, a[i], NULL), 0);
+		cr_assert(!test_fd_open(a[i]), "with nothing in flight the close is done in the call");
+		/* Time for a thread woken by the close to run and sleep again. */
+		usleep(300);
+	}
+	unsigned long long woken = test_thread_switches(w.tid) - before;
+	cr_assert_lt(woken, IDLE_CLOSES / 4, "the thread asleep on the port was woken %llu times by %d closes", woken,
+		     IDLE_CLOSES);
+
+	/* It is still asleep in its wait, and the marker is the first thing out. */
+	cr_assert_eq(cport_post(port, KEY_CLOSING, NULL, 0), 0);
+	test_waiter_join(&w);
+	cr_assert_eq(w.rc, 1);
+	cr_assert_eq(w.c.key, KEY_CLOSING);
+	cport_destroy(port);
+	for (int i = 0; i < IDLE_CLOSES; i++)
+		close(b[i]);
+}
