@@ -248,7 +248,7 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 	}
 	if (!rd && !ef->out_watched) {
 		int r = (int)FAULT(FAULT_WATCH_OUT, op, 0); /* a test's failure, before the call */
-		if (r == 0)
+		if (r >= 0)
 			r = watch(p, fe, EPOLL_CTL_MOD, true);
 		if (r < 0) {
 			/* Nothing would tell it when to go on: it ends here. */

@@ -563,12 +563,13 @@ static int cancels_due(struct cport *p, struct uring_be *b)
  * of the number (if this cancel is late) is restarted by the core. */
 static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
 {
-	dg_cancel_fd(p, fe, dropped);
+	bool dg_armed = dg_cancel_fd(p, fe, dropped);
 	/* Nothing of the fd's is out (ops are counted from their start, under
-	 * fe->lock as here, until their completion is queued): a cancel would
-	 * find nothing, and cost a system call and a wake of the poller. This
-	 * is every close after an error or the end of the stream. */
-	if (atomic_load(&fe->inflight) == 0)
+	 * fe->lock as here, until their completion is queued; a datagram
+	 * socket's multishot request is not an op): a cancel would find
+	 * nothing, and cost a system call and a wake of the poller. This is
+	 * every close of a TCP socket after an error or the end of the stream. */
+	if (!dg_armed && atomic_load(&fe->inflight) == 0)
 		return;
 	struct uring_be *b = UB(p);
 	struct ur_fd *uf = UF(fe);

@@ -65,8 +65,9 @@ bool dg_takes(struct cport *p, struct fdent *fe, const struct cport_op *op);
 int dg_submit(struct cport *p, struct fdent *fe, struct cport_op *op);
 /* Cancel op if it waits (fe->lock held): as backend cancel. */
 int dg_cancel(struct cport *p, struct fdent *fe, struct cport_op *op);
-/* Every waiting op of fe goes to dropped (fe->lock held). */
-void dg_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped);
+/* Every waiting op of fe goes to dropped (fe->lock held). Returns whether
+ * fe's multishot request is in the kernel (it counts as no op of fe's). */
+bool dg_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped);
 /* A CQE of a multishot request: reports what it filled into out. */
 void dg_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out);
 /* Teardown: a CQE nobody reports; then everything freed. */

@@ -398,16 +398,18 @@ int dg_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 	return r;
 }
 
-void dg_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
+bool dg_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
 {
 	struct dg_sock *ds = sock_of(p, fe);
 	if (!ds)
-		return;
+		return false;
 	lock_take_if(p->mt, &ds->lock);
 	struct cport_link *k;
 	while ((k = clist_pop_front(&ds->waiting)) != NULL)
 		batch_add(dropped, list_entry(k, struct cport_op, _backend_link));
+	bool armed = ds->armed;
 	lock_give_if(p->mt, &ds->lock);
+	return armed;
 }
 
 /* A datagram (or an error) for nobody yet. ds->lock held. False if there is

@@ -230,8 +230,8 @@ ssize_t test_pattern_mismatch(const void *buf, size_t len, uint64_t pos, uint32_
 	return -1;
 }
 
-#define FILL_ROUNDS 50
-#define FILL_PAUSE_US 5000
+#define FILL_ROUNDS 20
+#define FILL_PAUSE_US 50000 /* past TCP's delayed acknowledgement (40 ms) */
 
 size_t test_fill_send_buffer(int fd)
 {
@@ -240,9 +240,10 @@ size_t test_fill_send_buffer(int fd)
 	ssize_t n;
 
 	memset(junk, 'j', sizeof(junk));
-	/* The kernel may make room after the first EAGAIN (TCP grows a send
-	 * buffer as its data is acknowledged): fill until a round after a
-	 * pause adds nothing, so the next send really waits. */
+	/* The kernel may make room after the first EAGAIN (a late
+	 * acknowledgement frees queued data, and TCP grows a send buffer as
+	 * its data is acknowledged): fill until a round after a pause adds
+	 * nothing, so the next send really waits. */
 	for (int round = 0; round < FILL_ROUNDS; round++) {
 		size_t added = 0;
 		while ((n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)

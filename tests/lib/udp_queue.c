@@ -418,6 +418,30 @@ Test(udp_queue, close_ends_the_waiting_receives_before_its_own_completion, .time
 	cport_destroy(port);
 }
 
+Test(udp_queue, a_datagram_that_comes_after_a_detach_is_left_for_the_callers_own_recv,
+     .timeout = TEST_TIMEOUT)
+{
+	struct fix f;
+	struct rx r;
+	struct cport_completion c;
+	uint32_t got = 0;
+
+	fix_open(&f);
+	/* A receive taken and none waiting: on io_uring the socket's request
+	 * stays in the kernel, and with nothing of the fd's out the detach
+	 * completes in the call. */
+	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
+	fix_send(&f, 1);
+	test_wait_one(f.port, &c);
+	cr_assert_eq(r.seq, 1u);
+	cr_assert_eq(cport_detach(f.port, f.rx, NULL), 0);
+	fix_send(&f, 2);
+	ssize_t n = test_read_some(f.rx, &got, sizeof(got), 2000);
+	cr_assert_eq(n, (ssize_t)sizeof(got), "the datagram sent after the detach did not reach the caller (%zd)", n);
+	cr_assert_eq(got, 2u);
+	fix_close(&f);
+}
+
 Test(udp_queue, a_refused_datagram_ends_a_waiting_receive_with_econnrefused, .timeout = TEST_TIMEOUT)
 {
 	int rxfd = refused_socket();
