@@ -524,6 +524,20 @@ void test_waiter_join(struct test_waiter *w)
 	test_thread_join(w->thread);
 }
 
+void test_waiter_slept_through(struct test_waiter *w, cport_t *port, unsigned long long before, int n,
+			       const char *what, uintptr_t key)
+{
+	unsigned long long woken = test_thread_switches(atomic_load(&w->tid)) - before;
+
+	cr_assert_lt(woken, (unsigned long long)n / 4, "the thread asleep on the port was woken %llu times by %d %s",
+		     woken, n, what);
+	cr_assert_eq(cport_post(port, key, NULL, 0), 0);
+	test_waiter_join(w);
+	cr_assert_eq(w->rc, 1);
+	cr_assert_eq(w->c.key, key, "a completion (kind %u, result %lld) came before the marker", w->c.kind,
+		     (long long)w->c.result);
+}
+
 bool test_fd_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;

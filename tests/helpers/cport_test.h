@@ -129,6 +129,12 @@ struct test_waiter {
 void test_waiter_start(struct test_waiter *w);
 /* Join w's thread within TEST_WAIT_MS (asserting). */
 void test_waiter_join(struct test_waiter *w);
+/* w, asleep in its wait when its switches read before, was woken fewer
+ * than n / 4 times by the n actions (named what) since, and still waits
+ * with nothing queued: a post of key is the first completion it gets.
+ * Joins w. */
+void test_waiter_slept_through(struct test_waiter *w, cport_t *port, unsigned long long before, int n,
+			       const char *what, uintptr_t key);
 
 /* Whether fd is an open descriptor. */
 bool test_fd_open(int fd);
