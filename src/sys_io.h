@@ -33,6 +33,14 @@ static inline ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
 {
 	return send(fd, buf, len, flags);
 }
+static inline ssize_t sys_recvfrom(int fd, void *buf, size_t len, int flags, void *addr, socklen_t *alen)
+{
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
+static inline ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags, const void *addr, socklen_t alen)
+{
+	return sendto(fd, buf, len, flags, addr, alen);
+}
 static inline ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
 {
 	return recvmsg(fd, m, flags);
@@ -55,6 +63,14 @@ static inline ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
 static inline ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
 {
 	return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
+}
+static inline ssize_t sys_recvfrom(int fd, void *buf, size_t len, int flags, void *addr, socklen_t *alen)
+{
+	return syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
+}
+static inline ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags, const void *addr, socklen_t alen)
+{
+	return syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
 }
 static inline ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
 {

@@ -13,14 +13,21 @@ static ssize_t call_once(struct cport_op *op, int fd)
 		return m->msg_iovlen == 1 ? sys_recv(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0)
 					  : sys_recvmsg(fd, m, 0);
 	case CPORT_OP_RECVFROM:
-		return sys_recvmsg(fd, m, 0);
+		/* One buffer: recvfrom(2) takes it as arguments, where recvmsg(2)
+		 * copies in a msghdr and an iovec first (both as the kernel's
+		 * own: msg_namelen is a socklen_t). */
+		return m->msg_iovlen == 1 ? sys_recvfrom(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0,
+							 m->msg_name, m->msg_name ? &m->msg_namelen : NULL)
+					  : sys_recvmsg(fd, m, 0);
 	case CPORT_OP_RECVMSG:
 		return sys_recvmsg(fd, (struct msghdr *)op->_addr, 0);
 	case CPORT_OP_SEND:
 		return m->msg_iovlen == 1 ? sys_send(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL)
 					  : sys_sendmsg(fd, m, MSG_NOSIGNAL);
 	case CPORT_OP_SENDTO:
-		return sys_sendmsg(fd, m, MSG_NOSIGNAL);
+		return m->msg_iovlen == 1 ? sys_sendto(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL,
+						       m->msg_name, m->msg_namelen)
+					  : sys_sendmsg(fd, m, MSG_NOSIGNAL);
 	case CPORT_OP_SENDMSG:
 		return sys_sendmsg(fd, op->_addr, MSG_NOSIGNAL);
 	case CPORT_OP_ACCEPT:

@@ -2,6 +2,7 @@
 #include "bind.h"
 
 #include "log.h"
+#include "udp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,10 @@ static int set_int(int fd, int level, int name, int v)
 }
 
 /* Set the options a socket needs before bind; -1 with errno set and *what. */
-static int socket_prepare(int fd, int family, int type, int reuseport, const char **what)
+static int socket_prepare(int fd, const struct sockaddr_storage *ss, int type, int reuseport, const char **what)
 {
+	int family = ss->ss_family;
+
 	if (type == SOCK_STREAM && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0) {
 		*what = "setsockopt(SO_REUSEADDR)";
 		return -1;
@@ -56,13 +59,15 @@ static int socket_prepare(int fd, int family, int type, int reuseport, const cha
 		return -1;
 	}
 	/* Datagrams tell which address they were sent to, so the reply can
-	 * leave from that address. */
-	if (type == SOCK_DGRAM && family == AF_INET && set_int(fd, IPPROTO_IP, IP_PKTINFO, 1) != 0) {
+	 * leave from that address; bound to one unicast address, they all were
+	 * sent to it (udp.c asks for no PKTINFO then). */
+	if (type != SOCK_DGRAM || udp_dst_is_fixed(ss))
+		return 0;
+	if (family == AF_INET && set_int(fd, IPPROTO_IP, IP_PKTINFO, 1) != 0) {
 		*what = "setsockopt(IP_PKTINFO)";
 		return -1;
 	}
-	if (type == SOCK_DGRAM && family == AF_INET6 &&
-	    set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) != 0) {
+	if (family == AF_INET6 && set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) != 0) {
 		*what = "setsockopt(IPV6_RECVPKTINFO)";
 		return -1;
 	}
@@ -84,7 +89,7 @@ static int socket_open(const struct listen_addr *la, int type, uint16_t port, in
 		return -errno;
 	}
 	sa_set_port(&ss, port);
-	if (socket_prepare(fd, ss.ss_family, type, reuseport, what) != 0)
+	if (socket_prepare(fd, &ss, type, reuseport, what) != 0)
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&ss, la->len) != 0) {
 		*what = "bind";
@@ -119,7 +124,7 @@ static int inherited_open(const struct listen_addr *la, unsigned copy, struct so
 		*what = "fcntl(F_DUPFD_CLOEXEC)";
 		return -errno;
 	}
-	if (copy == 0 && la->proto == BIND_UDP) {
+	if (copy == 0 && la->proto == BIND_UDP && !udp_dst_is_fixed(&la->ss)) {
 		int v6 = la->ss.ss_family == AF_INET6;
 
 		if (set_int(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, 1) != 0) {

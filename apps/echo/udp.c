@@ -26,6 +26,7 @@ struct udp_slot {
 	struct msghdr msg;
 	struct iovec iov;
 	struct sockaddr_storage peer;
+	socklen_t peerlen; /* recvfrom: the peer's length (in msg.msg_namelen with recvmsg) */
 	union {
 		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 		struct cmsghdr align;
@@ -77,6 +78,20 @@ static int v6_is_group(const struct in6_addr *a)
 	if (IN6_IS_ADDR_V4MAPPED(a)) {
 		memcpy(&a4, &a->s6_addr[12], sizeof(a4));
 		return v4_is_group(a4);
+	}
+	return 0;
+}
+
+int udp_dst_is_fixed(const struct sockaddr_storage *local)
+{
+	if (local->ss_family == AF_INET) {
+		struct in_addr a = ((const struct sockaddr_in *)local)->sin_addr;
+		return a.s_addr != htonl(INADDR_ANY) && !v4_is_group(a);
+	}
+	if (local->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)local)->sin6_addr;
+		return !IN6_IS_ADDR_UNSPECIFIED(a) && !v6_is_group(a) &&
+		       !(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr32[3] == htonl(INADDR_ANY));
 	}
 	return 0;
 }
@@ -159,10 +174,17 @@ static int udp_recv(struct udp_slot *s, struct counters *ctr)
 		.msg_namelen = sizeof(s->peer),
 		.msg_iov = &s->iov,
 		.msg_iovlen = 1,
-		.msg_control = s->ctl.buf,
-		.msg_controllen = sizeof(s->ctl.buf),
+		.msg_control = u->pktinfo ? s->ctl.buf : NULL,
+		.msg_controllen = u->pktinfo ? sizeof(s->ctl.buf) : 0,
 	};
-	r = cport_recvmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
+	if (u->pktinfo) {
+		r = cport_recvmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
+	} else {
+		/* msg_flags stays 0: no MSG_TRUNC, which a 64 KiB buffer never needs. */
+		s->peerlen = sizeof(s->peer);
+		r = cport_recvfrom(u->sk.core->port, u->sk.fd, &s->r.op, &s->iov, 1, (struct sockaddr *)&s->peer,
+				   &s->peerlen);
+	}
 	sock_op_end(&u->sk);
 	if (r < 0) {
 		/* Without a receive in flight this slot is lost; the socket
@@ -198,19 +220,27 @@ static int udp_reply(struct udp_slot *s, size_t len, struct counters *ctr)
 		counter_add(ctr, C_UDP_DROP_TRUNC, 1);
 		return 1;
 	}
-	dst_read(&s->msg, &dst);
+	if (u->pktinfo)
+		dst_read(&s->msg, &dst);
+	else
+		memset(&dst, 0, sizeof(dst)); /* the socket's own address: not a group */
 	drop = dgram_guard(u->cfg, &s->peer, &dst);
 	if (drop != C_COUNT) {
 		counter_add(ctr, drop, 1);
 		return 1;
 	}
-	reply_ctl(s, &dst);
 	s->iov.iov_len = len;
-	s->msg.msg_flags = 0;
 	if (!sock_op_begin(&u->sk))
 		return 0;
 	s->sending = 1;
-	r = cport_sendmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
+	if (u->pktinfo) {
+		reply_ctl(s, &dst);
+		s->msg.msg_flags = 0;
+		r = cport_sendmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
+	} else {
+		r = cport_sendto(u->sk.core->port, u->sk.fd, &s->r.op, &s->iov, 1, (struct sockaddr *)&s->peer,
+				 s->peerlen);
+	}
 	sock_op_end(&u->sk);
 	if (r == 1)
 		udp_sent(cport_op_result(&s->r.op), ctr); /* out at once: no completion follows */
@@ -295,6 +325,13 @@ int udp_alloc_slots(struct udp_sock *u, int shared_port)
 
 int udp_arm(struct udp_sock *u, struct counters *ctr)
 {
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+
+	/* Bound to one unicast address, every datagram was sent to it and a
+	 * reply leaves from it: no PKTINFO to read or write, and the plain
+	 * recvfrom/sendto calls (bind.c did not ask for it either). */
+	u->pktinfo = getsockname(u->sk.fd, (struct sockaddr *)&local, &len) != 0 || !udp_dst_is_fixed(&local);
 	/* A reply goes out in the call that sends it, nearly always: the
 	 * slot is free again without a trip through the port. */
 	int r = cport_set_completion_modes(u->sk.core->port, u->sk.fd, CPORT_SKIP_ON_SUCCESS);

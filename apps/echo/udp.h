@@ -4,6 +4,8 @@
 
 #include "sock.h"
 
+#include <sys/socket.h>
+
 struct config;
 struct counters;
 struct udp_slot;
@@ -13,7 +15,12 @@ struct udp_sock {
 	const struct config *cfg; /* the reflection guards */
 	struct udp_slot **slots;
 	unsigned nslots;
+	int pktinfo; /* datagrams say where they were sent to (a wildcard or group bind) */
 };
+
+/* A socket bound to local receives only datagrams sent to that address (a
+ * unicast one, not a wildcard or group), and its replies leave from it. */
+int udp_dst_is_fixed(const struct sockaddr_storage *local);
 
 /* Not opened yet; cannot fail. */
 void udp_init(struct udp_sock *u, struct loop_core *core, const struct config *cfg);

@@ -80,6 +80,24 @@ def test_ipv6_reply_leaves_from_the_address_it_was_sent_to(launch):
         assert peer[:2] == ("::1", srv.port)
 
 
+def test_ipv6_reply_from_a_server_bound_to_one_address(launch):
+    """Bound to one address, the server asks for no IPV6_PKTINFO (every
+    datagram was sent to that address): replies still leave from it, and
+    the source guard still reads the sender's port."""
+    if not have_ipv6():
+        pytest.skip("no IPv6 on loopback here")
+    srv = launch("--listen", "[::1]:0", "--udp-only", bind=False)
+    with udp_client(socket.AF_INET6, "::1") as c:
+        for size in (0, 6, 65487):
+            data = os.urandom(size)
+            c.sendto(data, ("::1", srv.port))
+            back, peer = c.recvfrom(65536)
+            assert back == data
+            assert peer[:2] == ("::1", srv.port)
+    c = srv.wait_counters(lambda c: c["udp_datagrams_out"] == 3)
+    assert c["udp_datagrams_in"] == 3
+
+
 def test_privileged_source_port_is_dropped_and_counted(launch):
     srv = launch()
     with privileged_client() as bad, udp_client() as good:

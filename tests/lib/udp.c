@@ -269,3 +269,99 @@ Test(udp, a_recvmsg_into_a_short_buffer_reports_msg_trunc, .timeout = TEST_TIMEO
 	cport_destroy(port);
 	udp_pair_close(&p);
 }
+
+/* One recvfrom into a one-buffer op, its address buffer addrlen bytes
+ * (NULL for none), with the datagram already there or sent after. */
+static void recvfrom_one(cport_t *port, struct udp_pair *p, bool already_there, struct sockaddr_storage *from,
+			 socklen_t *fromlen, uint32_t seed)
+{
+	char out[300], in[400];
+	struct cport_op op;
+	struct cport_completion c;
+	struct iovec iov = {in, sizeof(in)};
+
+	test_pattern_fill(out, sizeof(out), 0, seed);
+	if (already_there)
+		cr_assert_eq(sendto(p->tx, out, sizeof(out), 0, (struct sockaddr *)&p->rx_addr, p->rx_len),
+			     (ssize_t)sizeof(out));
+	cport_op_init(&op);
+	cr_assert_eq(cport_recvfrom(port, p->rx, &op, &iov, 1, (struct sockaddr *)from, from ? fromlen : NULL), 0);
+	if (!already_there)
+		cr_assert_eq(sendto(p->tx, out, sizeof(out), 0, (struct sockaddr *)&p->rx_addr, p->rx_len),
+			     (ssize_t)sizeof(out));
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &op);
+	cr_assert_eq(c.result, (int64_t)sizeof(out), "recvfrom gave %lld", (long long)c.result);
+	cr_assert_eq(test_pattern_mismatch(in, sizeof(out), 0, seed), -1);
+}
+
+/* As recvfrom(2): an address buffer too short for the sender's address gets
+ * its first bytes, and addrlen says how long the whole address is. */
+Test(udp, a_recvfrom_with_a_short_address_buffer_gets_the_address_cut_and_its_full_length,
+     .timeout = TEST_TIMEOUT)
+{
+	struct udp_pair p;
+
+	udp_pair_open(&p, AF_INET6); /* 28 bytes of address */
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, p.rx, KEY_RX), 0);
+	for (int already = 0; already < 2; already++) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = 8;
+
+		memset(&from, 0xa5, sizeof(from));
+		recvfrom_one(port, &p, already, &from, &fromlen, 20 + (uint32_t)already);
+		cr_assert_eq(fromlen, p.tx_len, "addrlen %u, want the whole address's %u", (unsigned)fromlen,
+			     (unsigned)p.tx_len);
+		cr_assert_eq(memcmp(&from, &p.tx_addr, 8), 0, "the address's first 8 bytes differ");
+		cr_assert_eq(((unsigned char *)&from)[8], 0xa5, "written past the 8 bytes given");
+	}
+	cport_destroy(port);
+	udp_pair_close(&p);
+}
+
+Test(udp, a_recvfrom_with_no_address_buffer_takes_the_datagram, .timeout = TEST_TIMEOUT)
+{
+	struct udp_pair p;
+
+	udp_pair_open(&p, AF_INET);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, p.rx, KEY_RX), 0);
+	for (int already = 0; already < 2; already++)
+		recvfrom_one(port, &p, already, NULL, NULL, 30 + (uint32_t)already);
+	cport_destroy(port);
+	udp_pair_close(&p);
+}
+
+/* A sendto of one buffer (one on a full socket: tests/lib/dgram_send.c):
+ * the datagram reaches the address named, whole, from the sender's. */
+Test(udp, a_sendto_of_one_buffer_reaches_the_address_named, .timeout = TEST_TIMEOUT)
+{
+	struct udp_pair p;
+	char out[200], in[300];
+	struct cport_op op;
+	struct cport_completion c;
+
+	udp_pair_open(&p, AF_INET);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, p.tx, KEY_TX), 0);
+	struct iovec iov = {out, sizeof(out)};
+
+	test_pattern_fill(out, sizeof(out), 0, 40);
+	cport_op_init(&op);
+	cr_assert_eq(cport_sendto(port, p.tx, &op, &iov, 1, (struct sockaddr *)&p.rx_addr, p.rx_len), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.op, &op);
+	cr_assert_eq(c.kind, CPORT_OP_SENDTO);
+	cr_assert_eq(c.result, (int64_t)sizeof(out), "sendto gave %lld", (long long)c.result);
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+
+	cr_assert_eq(recvfrom(p.rx, in, sizeof(in), MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen),
+		     (ssize_t)sizeof(out));
+	cr_assert_eq(test_pattern_mismatch(in, sizeof(out), 0, 40), -1);
+	cr_assert(same_addr(&from, &p.tx_addr), "the datagram came from the wrong address");
+
+	cport_destroy(port);
+	udp_pair_close(&p);
+}
