@@ -18,7 +18,8 @@ enum fault_point {
 	FAULT_CANCEL_MISSED, /* io_uring asks the kernel to cancel op (NULL: a whole fd); nonzero: the kernel misses it */
 	FAULT_SQ_FULL,     /* io_uring: looking for a free SQE for op; nonzero makes the SQ full */
 	FAULT_TRY,         /* a send tried at once in the gate (skip on success) gave v */
-	FAULT_WATCH_OUT,   /* epoll is about to watch a non-TCP fd for writability for op; a -errno fails it unmade */
+	FAULT_WATCH,       /* epoll is about to watch a non-TCP fd again for op (EPOLLOUT added, or the fd
+			    * added back after a hot spell); a -errno fails it unmade */
 	FAULT_POINTS
 };
 

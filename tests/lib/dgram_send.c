@@ -142,9 +142,9 @@ Test(dgram_send, a_send_that_cannot_be_watched_for_room_ends_with_the_error_and_
 		cr_skip_test("epoll only: io_uring polls each waiting send itself");
 	cport_t *port = port_with_full_dgram_pair(sv);
 	cport_op_init(&op);
-	cport_fault_set(FAULT_WATCH_OUT, watch_fails, NULL);
+	cport_fault_set(FAULT_WATCH, watch_fails, NULL);
 	int r = cport_send(port, sv[0], &op, &iov, 1);
-	cport_fault_set(FAULT_WATCH_OUT, NULL, NULL);
+	cport_fault_set(FAULT_WATCH, NULL, NULL);
 	cr_assert_eq(r, 0);
 	test_wait_one(port, &c);
 	cr_assert_eq(c.op, &op);
