@@ -1,9 +1,9 @@
 /* backend_epoll.c - completions from readiness: try the syscall first, and
  * queue the op on its fd only when the kernel says EAGAIN. Each fd is
- * registered once, edge-triggered, at attach: no epoll_ctl per op. (A
- * datagram socket is watched for writability only while a send waits, and
- * leaves the interest list while its ops keep ending at once: watch() and
- * note_at_once().) */
+ * registered at attach, edge-triggered, and a TCP socket stays so: no
+ * epoll_ctl per op. Any other fd is watched for writability only while a
+ * send waits, and leaves the interest list while its ops keep ending at
+ * once (watch() and note_at_once()). */
 #include "epoll.h"
 #include "fault.h"
 #include "sys_io.h"
@@ -87,10 +87,11 @@ static int watch(struct cport *p, struct fdent *fe, int op, bool out)
 	return 0;
 }
 
-/* A datagram socket whose ops keep ending at once (a busy UDP server's:
- * every receive finds a datagram waiting, every reply goes out) needs no
- * events, yet while it is in the interest list each datagram it sends
- * wakes its wait queue as the datagram's buffer is freed, within the send:
+/* An fd that is not TCP (a datagram socket, mostly) whose ops keep ending
+ * at once (a busy UDP server's: every receive finds a datagram waiting,
+ * every reply goes out) needs no events, yet while it is in the interest
+ * list each datagram it sends wakes its wait queue as the datagram's
+ * buffer is freed, within the send:
  * epoll's callback runs, finds no interest in EPOLLOUT and returns, at the
  * cost of a lock taken with interrupts off (3 % of the CPU per datagram at
  * 100 clients, by perf). So after HOT_AFTER results at once in a row with
@@ -121,7 +122,7 @@ static void note_at_once(struct cport *p, struct fdent *fe)
 static int watch_for(struct cport *p, struct fdent *fe, struct cport_op *op, bool rd)
 {
 	struct ep_fd *ef = EF(fe);
-	(void)op; /* the fault point's only */
+	(void)op; /* read by the fault point only, which other builds compile out */
 	ef->hot = 0;
 	if (ef->registered && (rd || ef->out_watched))
 		return 0;

@@ -17,7 +17,7 @@ struct ep_fd {
 	bool stream;   /* SOCK_STREAM: a short read or write means empty or full... */
 	bool no_infer; /* ...unless end of stream, an error or urgent data was seen */
 	bool out_watched; /* EPOLLOUT in the interest set (always for TCP; see watch()) */
-	bool registered;  /* in the interest list: a non-TCP fd leaves it while hot (see ep_submit) */
+	bool registered;  /* in the interest list: a non-TCP fd leaves it while hot (note_at_once) */
 	uint8_t hot;      /* non-TCP: results at once in a row, with nothing waiting */
 };
 _Static_assert(sizeof(struct ep_fd) <= FD_BACKEND_AREA, "epoll's fd state outgrew its area");

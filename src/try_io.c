@@ -5,6 +5,15 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+/* recvmsg and sendmsg take at most a sockaddr_storage of the name's length;
+ * recvfrom and sendto would fail a longer one (after taking the datagram,
+ * for recvfrom): cut it as the former do. */
+static socklen_t name_len(const struct msghdr *m)
+{
+	return m->msg_namelen < sizeof(struct sockaddr_storage) ? m->msg_namelen
+								 : (socklen_t)sizeof(struct sockaddr_storage);
+}
+
 static ssize_t call_once(struct cport_op *op, int fd)
 {
 	struct msghdr *m = &op->_msg;
@@ -16,9 +25,11 @@ static ssize_t call_once(struct cport_op *op, int fd)
 		/* One buffer: recvfrom(2) takes it as arguments, where recvmsg(2)
 		 * copies in a msghdr and an iovec first (both as the kernel's
 		 * own: msg_namelen is a socklen_t). */
-		return m->msg_iovlen == 1 ? sys_recvfrom(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0,
-							 m->msg_name, m->msg_name ? &m->msg_namelen : NULL)
-					  : sys_recvmsg(fd, m, 0);
+		if (m->msg_iovlen != 1)
+			return sys_recvmsg(fd, m, 0);
+		m->msg_namelen = name_len(m);
+		return sys_recvfrom(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, 0, m->msg_name,
+				    m->msg_name ? &m->msg_namelen : NULL);
 	case CPORT_OP_RECVMSG:
 		return sys_recvmsg(fd, (struct msghdr *)op->_addr, 0);
 	case CPORT_OP_SEND:
@@ -26,7 +37,7 @@ static ssize_t call_once(struct cport_op *op, int fd)
 					  : sys_sendmsg(fd, m, MSG_NOSIGNAL);
 	case CPORT_OP_SENDTO:
 		return m->msg_iovlen == 1 ? sys_sendto(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, MSG_NOSIGNAL,
-						       m->msg_name, m->msg_namelen)
+						       m->msg_name, name_len(m))
 					  : sys_sendmsg(fd, m, MSG_NOSIGNAL);
 	case CPORT_OP_SENDMSG:
 		return sys_sendmsg(fd, op->_addr, MSG_NOSIGNAL);

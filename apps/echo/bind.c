@@ -61,7 +61,7 @@ static int socket_prepare(int fd, const struct sockaddr_storage *ss, int type, i
 	/* Datagrams tell which address they were sent to, so the reply can
 	 * leave from that address; bound to one unicast address, they all were
 	 * sent to it (udp.c asks for no PKTINFO then). */
-	if (type != SOCK_DGRAM || udp_dst_is_fixed(ss))
+	if (type != SOCK_DGRAM || udp_dst_is_fixed(fd, ss))
 		return 0;
 	if (family == AF_INET && set_int(fd, IPPROTO_IP, IP_PKTINFO, 1) != 0) {
 		*what = "setsockopt(IP_PKTINFO)";
@@ -124,7 +124,7 @@ static int inherited_open(const struct listen_addr *la, unsigned copy, struct so
 		*what = "fcntl(F_DUPFD_CLOEXEC)";
 		return -errno;
 	}
-	if (copy == 0 && la->proto == BIND_UDP && !udp_dst_is_fixed(&la->ss)) {
+	if (copy == 0 && la->proto == BIND_UDP && !udp_dst_is_fixed(fd, &la->ss)) {
 		int v6 = la->ss.ss_family == AF_INET6;
 
 		if (set_int(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, 1) != 0) {

@@ -15,7 +15,7 @@
 
 #define UDP_SLOTS_SHARED 8 /* datagram receives in flight per socket */
 #define UDP_SLOTS_PER_THREAD 2
-#define UDP_BUF_SIZE 65536 /* the largest datagram (65,507 bytes IPv4) fits */
+#define UDP_BUF_SIZE 65536 /* the largest datagram fits (65,507 bytes IPv4, 65,527 IPv6 without jumbograms) */
 #define UDP_AT_ONCE_MAX 32 /* datagrams a slot answers in a row without the port */
 
 /* One datagram at a time: its receive, then its reply, then the next. */
@@ -82,8 +82,19 @@ static int v6_is_group(const struct in6_addr *a)
 	return 0;
 }
 
-int udp_dst_is_fixed(const struct sockaddr_storage *local)
+int udp_dst_is_fixed(int fd, const struct sockaddr_storage *local)
 {
+	int transparent = 0;
+	socklen_t len = sizeof(transparent);
+
+	/* A transparent socket (TPROXY, as systemd's Transparent=) is given
+	 * datagrams sent to other addresses. */
+	if (local->ss_family == AF_INET && getsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &transparent, &len) != 0)
+		return 0;
+	if (local->ss_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &transparent, &len) != 0)
+		return 0;
+	if (transparent)
+		return 0;
 	if (local->ss_family == AF_INET) {
 		struct in_addr a = ((const struct sockaddr_in *)local)->sin_addr;
 		return a.s_addr != htonl(INADDR_ANY) && !v4_is_group(a);
@@ -180,7 +191,6 @@ static int udp_recv(struct udp_slot *s, struct counters *ctr)
 	if (u->pktinfo) {
 		r = cport_recvmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
 	} else {
-		/* msg_flags stays 0: no MSG_TRUNC, which a 64 KiB buffer never needs. */
 		s->peerlen = sizeof(s->peer);
 		r = cport_recvfrom(u->sk.core->port, u->sk.fd, &s->r.op, &s->iov, 1, (struct sockaddr *)&s->peer,
 				   &s->peerlen);
@@ -216,7 +226,9 @@ static int udp_reply(struct udp_slot *s, size_t len, struct counters *ctr)
 	enum counter drop;
 	int r;
 
-	if (s->msg.msg_flags & MSG_TRUNC) {
+	/* recvfrom tells no MSG_TRUNC: a datagram that filled the buffer may
+	 * have been cut (only an IPv6 jumbogram is longer than 65,527 bytes). */
+	if (u->pktinfo ? (s->msg.msg_flags & MSG_TRUNC) != 0 : len == sizeof(s->data)) {
 		counter_add(ctr, C_UDP_DROP_TRUNC, 1);
 		return 1;
 	}
@@ -331,7 +343,7 @@ int udp_arm(struct udp_sock *u, struct counters *ctr)
 	/* Bound to one unicast address, every datagram was sent to it and a
 	 * reply leaves from it: no PKTINFO to read or write, and the plain
 	 * recvfrom/sendto calls (bind.c did not ask for it either). */
-	u->pktinfo = getsockname(u->sk.fd, (struct sockaddr *)&local, &len) != 0 || !udp_dst_is_fixed(&local);
+	u->pktinfo = getsockname(u->sk.fd, (struct sockaddr *)&local, &len) != 0 || !udp_dst_is_fixed(u->sk.fd, &local);
 	/* A reply goes out in the call that sends it, nearly always: the
 	 * slot is free again without a trip through the port. */
 	int r = cport_set_completion_modes(u->sk.core->port, u->sk.fd, CPORT_SKIP_ON_SUCCESS);

@@ -18,9 +18,10 @@ struct udp_sock {
 	int pktinfo; /* datagrams say where they were sent to (a wildcard or group bind) */
 };
 
-/* A socket bound to local receives only datagrams sent to that address (a
- * unicast one, not a wildcard or group), and its replies leave from it. */
-int udp_dst_is_fixed(const struct sockaddr_storage *local);
+/* Socket fd, bound to local, receives only datagrams sent to that address
+ * (a unicast one, not a wildcard or group; fd not transparent), and its
+ * replies leave from it. */
+int udp_dst_is_fixed(int fd, const struct sockaddr_storage *local);
 
 /* Not opened yet; cannot fail. */
 void udp_init(struct udp_sock *u, struct loop_core *core, const struct config *cfg);

@@ -365,3 +365,35 @@ Test(udp, a_sendto_of_one_buffer_reaches_the_address_named, .timeout = TEST_TIME
 	cport_destroy(port);
 	udp_pair_close(&p);
 }
+
+/* An address length past a sockaddr_storage is cut to one, as sendmsg(2)
+ * cuts it (sendto(2) would refuse it): the same on every path. */
+Test(udp, a_sendto_with_an_address_length_past_a_sockaddr_storage_is_sent, .timeout = TEST_TIMEOUT)
+{
+	struct udp_pair p;
+	char out[50], in[100];
+	struct {
+		struct sockaddr_storage ss;
+		char more[16];
+	} to;
+	struct cport_op op;
+	struct cport_completion c;
+
+	udp_pair_open(&p, AF_INET);
+	memset(&to, 0, sizeof(to));
+	memcpy(&to.ss, &p.rx_addr, p.rx_len);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, p.tx, KEY_TX), 0);
+	struct iovec iov = {out, sizeof(out)};
+
+	test_pattern_fill(out, sizeof(out), 0, 41);
+	cport_op_init(&op);
+	cr_assert_eq(cport_sendto(port, p.tx, &op, &iov, 1, (struct sockaddr *)&to, (socklen_t)sizeof(to)), 0);
+	test_wait_one(port, &c);
+	cr_assert_eq(c.result, (int64_t)sizeof(out), "sendto gave %lld", (long long)c.result);
+	cr_assert_eq(recv(p.rx, in, sizeof(in), MSG_DONTWAIT), (ssize_t)sizeof(out));
+	cr_assert_eq(test_pattern_mismatch(in, sizeof(out), 0, 41), -1);
+
+	cport_destroy(port);
+	udp_pair_close(&p);
+}
