@@ -56,9 +56,13 @@ struct counters {
 	_Atomic uint64_t life_sum;               /* their lifetimes, in LIFE_UNIT_MS */
 };
 
+/* Its one writer needs no read-modify-write (a locked instruction, some
+ * twenty cycles, four per echoed datagram): a relaxed load and store, which
+ * a reader sees whole, old or new. */
 static inline void counter_add(struct counters *c, enum counter i, uint64_t n)
 {
-	atomic_fetch_add_explicit(&c->v[i], n, memory_order_relaxed);
+	atomic_store_explicit(&c->v[i], atomic_load_explicit(&c->v[i], memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
 /* A connection closed after units LIFE_UNIT_MS. */
