@@ -144,20 +144,44 @@ static void udp_send_one(const void *ctx, uint32_t v)
 	send_to_rx(ctx, v);
 }
 
-/* A thread asleep in the port's wait all along gets the completion of the
- * receive that brought the socket back. */
+/* A port whose UDP socket rx has just had its spell: out of the list. */
+static cport_t *port_with_hot_udp(struct udp_pair *p, int *epfd)
+{
+	epoll_only();
+	cport_t *port = port_with_udp(p, epfd);
+	cr_assert(epoll_watches(*epfd, p->rx), "not watched once attached");
+	hot_spell(port, p->rx, udp_send_one, p);
+	cr_assert(!epoll_watches(*epfd, p->rx), "still watched after %d receives at once", SPELL);
+	return port;
+}
+
+/* A receive on rx that has to wait, started with fn at the fault point
+ * that comes before rx is added back. */
+static void recv_with_fault(cport_t *port, struct udp_pair *p, cport_fault_fn fn, struct cport_op *op,
+			    struct iovec *iov)
+{
+	cport_fault_set(FAULT_WATCH, fn, p);
+	start_waiting_recv(port, p->rx, op, iov);
+	cport_fault_set(FAULT_WATCH, NULL, NULL);
+}
+
+static void udp_done(cport_t *port, struct udp_pair *p)
+{
+	cport_destroy(port);
+	close(p->rx);
+	close(p->tx);
+}
+
+/* A thread asleep in the port's wait while the socket is added back gets
+ * the completion of the receive that brought it back. */
 Test(epoll_hot, a_busy_datagram_socket_leaves_the_interest_list_until_a_receive_has_to_wait,
      .timeout = TEST_TIMEOUT)
 {
-	epoll_only();
 	struct udp_pair p;
 	int epfd;
-	cport_t *port = port_with_udp(&p, &epfd);
+	cport_t *port = port_with_hot_udp(&p, &epfd);
 	struct test_waiter w = {.port = port};
 	test_waiter_start(&w);
-	cr_assert(epoll_watches(epfd, p.rx), "not watched once attached");
-	hot_spell(port, p.rx, udp_send_one, &p);
-	cr_assert(!epoll_watches(epfd, p.rx), "still watched after %d receives at once", SPELL);
 
 	struct cport_op op;
 	uint32_t got = ~0u;
@@ -170,10 +194,7 @@ Test(epoll_hot, a_busy_datagram_socket_leaves_the_interest_list_until_a_receive_
 	cr_assert_eq(w.c.op, &op);
 	cr_assert_eq(w.c.result, (int64_t)sizeof(got));
 	cr_assert_eq(got, 4242);
-
-	cport_destroy(port);
-	close(p.rx);
-	close(p.tx);
+	udp_done(port, &p);
 }
 
 static int64_t send_first(enum fault_point pt, struct cport_op *op, int64_t v, void *ctx)
@@ -186,25 +207,18 @@ static int64_t send_first(enum fault_point pt, struct cport_op *op, int64_t v, v
 
 Test(epoll_hot, a_datagram_that_comes_while_the_socket_is_added_back_is_not_missed, .timeout = TEST_TIMEOUT)
 {
-	epoll_only();
 	struct udp_pair p;
 	int epfd;
-	cport_t *port = port_with_udp(&p, &epfd);
-	hot_spell(port, p.rx, udp_send_one, &p);
+	cport_t *port = port_with_hot_udp(&p, &epfd);
 
 	/* The receive finds nothing; the datagram comes after that try and
 	 * before the socket is in the interest list again. */
 	struct cport_op op;
 	uint32_t got = ~0u;
 	struct iovec iov = {&got, sizeof(got)};
-	cport_fault_set(FAULT_WATCH, send_first, &p);
-	start_waiting_recv(port, p.rx, &op, &iov);
-	cport_fault_set(FAULT_WATCH, NULL, NULL);
+	recv_with_fault(port, &p, send_first, &op, &iov);
 	expect_value(port, &op, &got, 777);
-
-	cport_destroy(port);
-	close(p.rx);
-	close(p.tx);
+	udp_done(port, &p);
 }
 
 static int64_t add_fails(enum fault_point pt, struct cport_op *op, int64_t v, void *ctx)
@@ -219,19 +233,15 @@ static int64_t add_fails(enum fault_point pt, struct cport_op *op, int64_t v, vo
 Test(epoll_hot, a_receive_whose_socket_cannot_be_added_back_ends_with_the_error_and_the_next_one_works,
      .timeout = TEST_TIMEOUT)
 {
-	epoll_only();
 	struct udp_pair p;
 	int epfd;
-	cport_t *port = port_with_udp(&p, &epfd);
-	hot_spell(port, p.rx, udp_send_one, &p);
+	cport_t *port = port_with_hot_udp(&p, &epfd);
 
 	struct cport_op op;
 	struct cport_completion c;
 	uint32_t got = ~0u;
 	struct iovec iov = {&got, sizeof(got)};
-	cport_fault_set(FAULT_WATCH, add_fails, NULL);
-	start_waiting_recv(port, p.rx, &op, &iov);
-	cport_fault_set(FAULT_WATCH, NULL, NULL);
+	recv_with_fault(port, &p, add_fails, &op, &iov);
 	test_wait_one(port, &c);
 	cr_assert_eq(c.op, &op);
 	cr_assert_eq(c.result, -ENOMEM);
@@ -242,9 +252,7 @@ Test(epoll_hot, a_receive_whose_socket_cannot_be_added_back_ends_with_the_error_
 	send_to_rx(&p, 99);
 	expect_value(port, &op, &got, 99);
 
-	cport_destroy(port);
-	close(p.rx);
-	close(p.tx);
+	udp_done(port, &p);
 }
 
 static void unix_send_one(const void *ctx, uint32_t v)
