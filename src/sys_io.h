@@ -25,14 +25,6 @@
 
 #if defined(CPORT_SYS_IO_LIBC)
 
-static inline ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
-{
-	return recv(fd, buf, len, flags);
-}
-static inline ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
-{
-	return send(fd, buf, len, flags);
-}
 static inline ssize_t sys_recvfrom(int fd, void *buf, size_t len, int flags, void *addr, socklen_t *alen)
 {
 	return recvfrom(fd, buf, len, flags, addr, alen);
@@ -56,14 +48,6 @@ static inline int sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 
 #else
 
-static inline ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
-{
-	return syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
-}
-static inline ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
-{
-	return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
-}
 static inline ssize_t sys_recvfrom(int fd, void *buf, size_t len, int flags, void *addr, socklen_t *alen)
 {
 	return syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
@@ -86,4 +70,15 @@ static inline int sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 }
 
 #endif
+
+/* recv(2) and send(2) are recvfrom(2) and sendto(2) with no address. */
+static inline ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
+{
+	return sys_recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+static inline ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
+{
+	return sys_sendto(fd, buf, len, flags, NULL, 0);
+}
+
 #endif

@@ -84,16 +84,15 @@ static int v6_is_group(const struct in6_addr *a)
 
 int udp_dst_is_fixed(int fd, const struct sockaddr_storage *local)
 {
-	int transparent = 0;
+	int v6 = local->ss_family == AF_INET6, transparent = 0;
 	socklen_t len = sizeof(transparent);
 
 	/* A transparent socket (TPROXY, as systemd's Transparent=) is given
 	 * datagrams sent to other addresses. */
-	if (local->ss_family == AF_INET && getsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &transparent, &len) != 0)
-		return 0;
-	if (local->ss_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &transparent, &len) != 0)
-		return 0;
-	if (transparent)
+	if ((local->ss_family == AF_INET || v6) &&
+	    (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &transparent,
+			&len) != 0 ||
+	     transparent))
 		return 0;
 	if (local->ss_family == AF_INET) {
 		struct in_addr a = ((const struct sockaddr_in *)local)->sin_addr;
@@ -180,15 +179,15 @@ static int udp_recv(struct udp_slot *s, struct counters *ctr)
 	s->sending = 0;
 	s->iov.iov_base = s->data;
 	s->iov.iov_len = sizeof(s->data);
-	s->msg = (struct msghdr){
-		.msg_name = &s->peer,
-		.msg_namelen = sizeof(s->peer),
-		.msg_iov = &s->iov,
-		.msg_iovlen = 1,
-		.msg_control = u->pktinfo ? s->ctl.buf : NULL,
-		.msg_controllen = u->pktinfo ? sizeof(s->ctl.buf) : 0,
-	};
 	if (u->pktinfo) {
+		s->msg = (struct msghdr){
+			.msg_name = &s->peer,
+			.msg_namelen = sizeof(s->peer),
+			.msg_iov = &s->iov,
+			.msg_iovlen = 1,
+			.msg_control = s->ctl.buf,
+			.msg_controllen = sizeof(s->ctl.buf),
+		};
 		r = cport_recvmsg(u->sk.core->port, u->sk.fd, &s->r.op, &s->msg);
 	} else {
 		s->peerlen = sizeof(s->peer);
