@@ -662,6 +662,7 @@ static int reap(struct cport *p, struct uring_be *b)
 		}
 		io_uring_cq_advance(&b->ring, n);
 	}
+	pool_reaped(&p->pool);
 	core_deliver(p, &out);
 	return total;
 }

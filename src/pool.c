@@ -58,6 +58,10 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 		c->free_ids[i] = first + count - 1 - i;
 	c->nfree = count;
 	atomic_init(&c->in_kernel, 0);
+	c->depth = count;
+	atomic_init(&c->took, 0);
+	c->burst_peak = 0;
+	c->window = 0;
 }
 
 static void free_lists(struct pool *pl)
@@ -112,6 +116,40 @@ static void to_kernel(struct pool *pl, unsigned id)
 	atomic_fetch_add(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
 }
 
+/* The kernel's store of a class holds at least DEPTH_MIN free buffers (if
+ * the class has as many): twice the most it gave out between two reaps in
+ * the last window of DEPTH_WINDOW reaps that took any, and twice as many
+ * at once whenever it ran dry with buffers on the pool's stack. A 64 KiB
+ * message filled into one of 64 buffers taken in turn missed the cache;
+ * into one of the few freed last, it does not (docs/performance.md, "Kept:
+ * a shallow buffer ring"). */
+#define DEPTH_MIN 4
+#define DEPTH_WINDOW 64
+
+static unsigned depth_clamp(const struct pool_class *k, unsigned want)
+{
+	unsigned lo = k->count < DEPTH_MIN ? k->count : DEPTH_MIN;
+	return want < lo ? lo : want > k->count ? k->count : want;
+}
+
+static unsigned in_kernel(const struct pool_class *k)
+{
+	return atomic_load_explicit(&k->in_kernel, memory_order_relaxed);
+}
+
+/* The kernel's store of class k filled up to its depth from the pool's
+ * stack, the last freed first; never while a receive is parked, which the
+ * next free buffer is for (lock held). Returns how many went. */
+static unsigned fill_kernel(struct pool *pl, struct pool_class *k)
+{
+	unsigned moved = 0;
+	if (!list_empty(&pl->waiters))
+		return 0;
+	for (; k->nfree && in_kernel(k) < k->depth; moved++)
+		to_kernel(pl, k->free_ids[--k->nfree]);
+	return moved;
+}
+
 void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx)
 {
 	lock_take_if(pl->mt, &pl->lock);
@@ -119,8 +157,8 @@ void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id),
 	pl->kernel_ctx = ctx;
 	for (int c = 0; c < POOL_CLASSES; c++) {
 		struct pool_class *k = &pl->cls[c];
-		while (k->nfree)
-			to_kernel(pl, k->free_ids[--k->nfree]);
+		k->depth = depth_clamp(k, DEPTH_MIN);
+		fill_kernel(pl, k);
 	}
 	lock_give_if(pl->mt, &pl->lock);
 }
@@ -167,7 +205,51 @@ int pool_take(struct pool *pl, int want, unsigned *id)
 
 void pool_kernel_took(struct pool *pl, unsigned id)
 {
-	atomic_fetch_sub(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
+	struct pool_class *k = &pl->cls[pool_class_of(pl, id)];
+	atomic_fetch_sub(&k->in_kernel, 1);
+	atomic_fetch_add_explicit(&k->took, 1, memory_order_relaxed);
+}
+
+void pool_reaped(struct pool *pl)
+{
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		struct pool_class *k = &pl->cls[c];
+		if (!atomic_load_explicit(&k->took, memory_order_relaxed))
+			continue;
+		lock_take_if(pl->mt, &pl->lock);
+		unsigned took = atomic_exchange(&k->took, 0);
+		if (took > k->burst_peak)
+			k->burst_peak = took;
+		/* Shallower once a whole window wanted less; deeper only when the
+		 * store ran dry (deepen), which a burst that only came near does
+		 * not: the next 64 KiB message would go to a cold buffer. */
+		if (++k->window == DEPTH_WINDOW) {
+			k->depth = depth_clamp(k, 2 * k->burst_peak);
+			k->burst_peak = 0;
+			k->window = 0;
+		}
+		fill_kernel(pl, k);
+		lock_give_if(pl->mt, &pl->lock);
+	}
+}
+
+/* The kernel's store of class k ran dry while the pool had buffers of its
+ * own (lock held): it holds twice as many from now on. */
+static unsigned deepen(struct pool *pl, struct pool_class *k)
+{
+	k->depth = depth_clamp(k, 2 * k->depth);
+	return fill_kernel(pl, k);
+}
+
+bool pool_kernel_grow(struct pool *pl)
+{
+	unsigned moved = 0;
+	lock_take_if(pl->mt, &pl->lock);
+	for (int c = 0; c < POOL_CLASSES; c++)
+		if (pl->cls[c].nfree)
+			moved += deepen(pl, &pl->cls[c]);
+	lock_give_if(pl->mt, &pl->lock);
+	return moved > 0;
 }
 
 static void grant(struct cport_op *op, unsigned id)
@@ -185,11 +267,12 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 		op = list_entry(k, struct cport_op, _pool_link);
 		op_bits_clear(op, OPB_PARKED);
 		grant(op, id);
-	} else if (pl->kernel_put) {
-		to_kernel(pl, id);
 	} else {
 		struct pool_class *cl = &pl->cls[pool_class_of(pl, id)];
-		cl->free_ids[cl->nfree++] = id;
+		if (pl->kernel_put && in_kernel(cl) < cl->depth)
+			to_kernel(pl, id);
+		else
+			cl->free_ids[cl->nfree++] = id;
 	}
 	lock_give_if(pl->mt, &pl->lock);
 	return op;
@@ -231,6 +314,8 @@ enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)
 	} else if (take_free(pl, pool_class_wanted(pl, op->_fd_entry), &id)) {
 		grant(op, id);
 		r = POOL_GRANTED;
+		if (pl->kernel_put)
+			deepen(pl, &pl->cls[pool_class_of(pl, id)]);
 	} else if (pool_kernel_has(pl, POOL_SMALL) || pool_kernel_has(pl, POOL_LARGE)) {
 		r = POOL_RETRY;
 	} else {

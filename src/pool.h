@@ -34,6 +34,14 @@ struct pool_class {
 	unsigned *free_ids;    /* its buffers the pool holds itself */
 	unsigned nfree;
 	atomic_uint in_kernel; /* handed to the kernel's store, not yet seen taken */
+	/* With a kernel store: how many free buffers it may hold. The kernel
+	 * takes them first in, first out, so the fewer it holds, the sooner a
+	 * buffer just freed, still in the cache, is filled again; the rest wait
+	 * in free_ids, the last freed on top (see pool_reaped). */
+	unsigned depth;
+	atomic_uint took;    /* taken from the kernel's store since the last pool_reaped */
+	unsigned burst_peak; /* the most taken between two reaps in this window */
+	unsigned window;     /* reaps counted in this window */
 };
 
 struct pool {
@@ -96,6 +104,13 @@ int pool_id_of(const struct pool *pl, const void *buf, unsigned *id);
 int pool_take(struct pool *pl, int want, unsigned *id);
 /* The kernel took buffer id from its store (io_uring reported it used). */
 void pool_kernel_took(struct pool *pl, unsigned id);
+/* A reap of the kernel's completions is over: size the kernel's store to
+ * what it took lately and fill it up again from the pool's own stack. */
+void pool_reaped(struct pool *pl);
+/* The kernel's store had no buffer for a receive. True if the pool had
+ * some of its own: they are in the store now, and the receive may simply
+ * be tried again. */
+bool pool_kernel_grow(struct pool *pl);
 /* A buffer is free again. Returns the longest-parked receive, now granted
  * it (OPB_GRANTED, _buf_id): the caller restarts that op. Otherwise the
  * buffer goes back to the store and NULL is returned. */
