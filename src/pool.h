@@ -5,7 +5,10 @@
  *  - when none is free it parks, first in first out;
  *  - a buffer that comes back goes to the longest-parked receive before any
  *    other: while anyone is parked, pool_take refuses newcomers and returned
- *    buffers stay out of the kernel's store.
+ *    buffers stay out of the kernel's store;
+ *  - the next buffer out is one freed lately, still in the cache: the pool's
+ *    stack gives the last freed first, and the kernel's store, which gives
+ *    first in first out, holds only a few (pool_class.depth).
  * Buffers come in two classes: the pool's own size, and optionally a few
  * large ones for receives on a socket whose receives lately filled a buffer
  * (a message bigger than one buffer then costs one receive, not several). A receive
