@@ -197,7 +197,7 @@ static enum next decide(struct cport *p, struct cport_op *op, int64_t *res)
 		if (p->be_ops->nobufs_means_data || op_bits_test(op, OPB_READY))
 			return NEXT_ASK_POOL;
 		/* The kernel's store was kept shallow, and the pool had more. */
-		if (pool_kernel_grow(&p->pool))
+		if (pool_kernel_grow(&p->pool, pool_class_wanted(&p->pool, fe)))
 			return NEXT_RESTART;
 		/* No buffer, and maybe no data either: wait for data first, so an
 		 * idle receive never takes a buffer from one with data. */

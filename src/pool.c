@@ -241,15 +241,15 @@ static unsigned deepen(struct pool *pl, struct pool_class *k)
 	return fill_kernel(pl, k);
 }
 
-bool pool_kernel_grow(struct pool *pl)
+bool pool_kernel_grow(struct pool *pl, int want)
 {
-	unsigned moved = 0;
 	lock_take_if(pl->mt, &pl->lock);
-	for (int c = 0; c < POOL_CLASSES; c++)
-		if (pl->cls[c].nfree)
-			moved += deepen(pl, &pl->cls[c]);
+	struct pool_class *k = &pl->cls[want];
+	if (!k->nfree)
+		k = &pl->cls[!want];
+	bool moved = k->nfree && deepen(pl, k) > 0;
 	lock_give_if(pl->mt, &pl->lock);
-	return moved > 0;
+	return moved;
 }
 
 static void grant(struct cport_op *op, unsigned id)

@@ -110,10 +110,11 @@ void pool_kernel_took(struct pool *pl, unsigned id);
 /* A reap of the kernel's completions is over: size the kernel's store to
  * what it took lately and fill it up again from the pool's own stack. */
 void pool_reaped(struct pool *pl);
-/* The kernel's store had no buffer for a receive. True if the pool had
- * some of its own: they are in the store now, and the receive may simply
- * be tried again. */
-bool pool_kernel_grow(struct pool *pl);
+/* The kernel's store had no buffer for a receive that asked for class
+ * want. True if the pool had some of its own (of that class, else of the
+ * other): the store is deeper now, and the receive may simply be tried
+ * again. */
+bool pool_kernel_grow(struct pool *pl, int want);
 /* A buffer is free again. Returns the longest-parked receive, now granted
  * it (OPB_GRANTED, _buf_id): the caller restarts that op. Otherwise the
  * buffer goes back to the store and NULL is returned. */

@@ -237,3 +237,32 @@ Test(pool_large, large_buffers_no_larger_than_small_ones_or_too_many_are_refused
 	cr_assert_eq(cport_buf_size(port), 16384, "cport_buf_size stays the small size");
 	cport_destroy(port);
 }
+
+Test(pool_large, big_messages_one_at_a_time_go_to_a_few_large_buffers_freed_lately_not_to_each_in_turn,
+     .timeout = TEST_TIMEOUT)
+{
+	enum { LARGE_COUNT = 32, ROUNDS = 3 * LARGE_COUNT };
+	cport_t *port = two_class_port(4, LARGE_COUNT);
+	struct link l;
+	void *used[ROUNDS];
+	unsigned distinct = 0;
+
+	link_open(port, &l, 9);
+	link_send(&l, MESSAGE);
+	cr_assert_eq(link_recv_release(port, &l), SMALL);
+	cr_assert_eq(link_recv_release(port, &l), MESSAGE - SMALL);
+	for (unsigned i = 0; i < ROUNDS; i++) {
+		link_send(&l, MESSAGE);
+		cr_assert_eq(link_recv(port, &l, &used[i]), MESSAGE, "message %u did not come whole", i);
+		cr_assert_eq(cport_buf_release(port, used[i]), 0);
+		unsigned j = 0;
+		while (j < i && used[j] != used[i])
+			j++;
+		distinct += j == i;
+	}
+	/* In turn, the large buffers would all have been used, again and again:
+	 * each message's 60,000 bytes written over a buffer gone cold. */
+	cr_assert_leq(distinct, 8, "%u big messages went to %u different large buffers", ROUNDS, distinct);
+	cport_destroy(port);
+	link_close(&l);
+}
