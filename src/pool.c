@@ -58,10 +58,10 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 		c->free_ids[i] = first + count - 1 - i;
 	c->nfree = count;
 	atomic_init(&c->in_kernel, 0);
-	c->depth = count;
+	atomic_init(&c->depth, count);
 	atomic_init(&c->took, 0);
-	c->burst_peak = 0;
-	c->window = 0;
+	atomic_init(&c->burst_peak, 0);
+	atomic_init(&c->window, 0);
 }
 
 static void free_lists(struct pool *pl)
@@ -137,6 +137,17 @@ static unsigned in_kernel(const struct pool_class *k)
 	return atomic_load_explicit(&k->in_kernel, memory_order_relaxed);
 }
 
+static unsigned depth_of(const struct pool_class *k)
+{
+	return atomic_load_explicit(&k->depth, memory_order_relaxed);
+}
+
+/* Lock held. */
+static void set_depth(struct pool_class *k, unsigned want)
+{
+	atomic_store_explicit(&k->depth, depth_clamp(k, want), memory_order_relaxed);
+}
+
 /* The kernel's store of class k filled up to its depth from the pool's
  * stack, the last freed first; never while a receive is parked, which the
  * next free buffer is for (lock held). Returns how many went. */
@@ -145,7 +156,7 @@ static unsigned fill_kernel(struct pool *pl, struct pool_class *k)
 	unsigned moved = 0;
 	if (!list_empty(&pl->waiters))
 		return 0;
-	for (; k->nfree && in_kernel(k) < k->depth; moved++)
+	for (; k->nfree && in_kernel(k) < depth_of(k); moved++)
 		to_kernel(pl, k->free_ids[--k->nfree]);
 	return moved;
 }
@@ -157,7 +168,7 @@ void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id),
 	pl->kernel_ctx = ctx;
 	for (int c = 0; c < POOL_CLASSES; c++) {
 		struct pool_class *k = &pl->cls[c];
-		k->depth = depth_clamp(k, DEPTH_MIN);
+		set_depth(k, DEPTH_MIN);
 		fill_kernel(pl, k);
 	}
 	lock_give_if(pl->mt, &pl->lock);
@@ -210,23 +221,29 @@ void pool_kernel_took(struct pool *pl, unsigned id)
 	atomic_fetch_add_explicit(&k->took, 1, memory_order_relaxed);
 }
 
+/* Once a message at light load: no lock unless the window is over or the
+ * store is half empty. Otherwise the buffers freed next go straight in
+ * (pool_put), and they are the ones still in the cache. */
 void pool_reaped(struct pool *pl)
 {
 	for (int c = 0; c < POOL_CLASSES; c++) {
 		struct pool_class *k = &pl->cls[c];
 		if (!atomic_load_explicit(&k->took, memory_order_relaxed))
 			continue;
+		unsigned took = atomic_exchange_explicit(&k->took, 0, memory_order_relaxed);
+		if (took > atomic_load_explicit(&k->burst_peak, memory_order_relaxed))
+			atomic_store_explicit(&k->burst_peak, took, memory_order_relaxed);
+		bool resize = atomic_fetch_add_explicit(&k->window, 1, memory_order_relaxed) + 1 == DEPTH_WINDOW;
+		if (!resize && 2 * in_kernel(k) >= depth_of(k))
+			continue;
 		lock_take_if(pl->mt, &pl->lock);
-		unsigned took = atomic_exchange(&k->took, 0);
-		if (took > k->burst_peak)
-			k->burst_peak = took;
 		/* Shallower once a whole window wanted less; deeper only when the
 		 * store ran dry (deepen), which a burst that only came near does
 		 * not: the next 64 KiB message would go to a cold buffer. */
-		if (++k->window == DEPTH_WINDOW) {
-			k->depth = depth_clamp(k, 2 * k->burst_peak);
-			k->burst_peak = 0;
-			k->window = 0;
+		if (resize) {
+			set_depth(k, 2 * atomic_load_explicit(&k->burst_peak, memory_order_relaxed));
+			atomic_store_explicit(&k->burst_peak, 0, memory_order_relaxed);
+			atomic_store_explicit(&k->window, 0, memory_order_relaxed);
 		}
 		fill_kernel(pl, k);
 		lock_give_if(pl->mt, &pl->lock);
@@ -237,7 +254,7 @@ void pool_reaped(struct pool *pl)
  * own (lock held): it holds twice as many from now on. */
 static unsigned deepen(struct pool *pl, struct pool_class *k)
 {
-	k->depth = depth_clamp(k, 2 * k->depth);
+	set_depth(k, 2 * depth_of(k));
 	return fill_kernel(pl, k);
 }
 
@@ -269,7 +286,7 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 		grant(op, id);
 	} else {
 		struct pool_class *cl = &pl->cls[pool_class_of(pl, id)];
-		if (pl->kernel_put && in_kernel(cl) < cl->depth)
+		if (pl->kernel_put && in_kernel(cl) < depth_of(cl))
 			to_kernel(pl, id);
 		else
 			cl->free_ids[cl->nfree++] = id;

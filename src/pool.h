@@ -41,10 +41,10 @@ struct pool_class {
 	 * takes them first in, first out, so the fewer it holds, the sooner a
 	 * buffer just freed, still in the cache, is filled again; the rest wait
 	 * in free_ids, the last freed on top (see pool_reaped). */
-	unsigned depth;
-	atomic_uint took;    /* taken from the kernel's store since the last pool_reaped */
-	unsigned burst_peak; /* the most taken between two reaps in this window */
-	unsigned window;     /* reaps counted in this window */
+	atomic_uint depth;      /* written under the lock */
+	atomic_uint took;       /* taken from the kernel's store since the last pool_reaped */
+	atomic_uint burst_peak; /* the most taken between two reaps in this window (a hint) */
+	atomic_uint window;     /* reaps counted in this window */
 };
 
 struct pool {
