@@ -264,7 +264,8 @@ bool pool_kernel_grow(struct pool *pl, int want)
 	struct pool_class *k = &pl->cls[want];
 	if (!k->nfree)
 		k = &pl->cls[!want];
-	bool moved = k->nfree && deepen(pl, k) > 0;
+	/* Without a kernel store (epoll) there is no ring to deepen. */
+	bool moved = pl->kernel_put && k->nfree && deepen(pl, k) > 0;
 	lock_give_if(pl->mt, &pl->lock);
 	return moved;
 }

@@ -230,6 +230,19 @@ ssize_t test_pattern_mismatch(const void *buf, size_t len, uint64_t pos, uint32_
 	return -1;
 }
 
+unsigned test_count_distinct(void *const *ptrs, unsigned n)
+{
+	unsigned distinct = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned j = 0;
+		while (j < i && ptrs[j] != ptrs[i])
+			j++;
+		distinct += j == i;
+	}
+	return distinct;
+}
+
 #define FILL_ROUNDS 20
 #define FILL_PAUSE_US 50000 /* past TCP's delayed acknowledgement (40 ms) */
 

@@ -75,6 +75,8 @@ uint8_t test_pattern_byte(uint64_t pos, uint32_t seed);
 void test_pattern_fill(void *buf, size_t len, uint64_t pos, uint32_t seed);
 /* Index of the first byte that differs from the pattern, or -1. */
 ssize_t test_pattern_mismatch(const void *buf, size_t len, uint64_t pos, uint32_t seed);
+/* How many different pointers ptrs[0..n-1] holds (pool buffers handed out). */
+unsigned test_count_distinct(void *const *ptrs, unsigned n);
 
 /* Blocking I/O on a plain (not attached) fd, bounded by timeout_ms; reads
  * also work on pipes.

@@ -245,7 +245,6 @@ Test(pool_large, big_messages_one_at_a_time_go_to_a_few_large_buffers_freed_late
 	cport_t *port = two_class_port(4, LARGE_COUNT);
 	struct link l;
 	void *used[ROUNDS];
-	unsigned distinct = 0;
 
 	link_open(port, &l, 9);
 	link_send(&l, MESSAGE);
@@ -255,11 +254,8 @@ Test(pool_large, big_messages_one_at_a_time_go_to_a_few_large_buffers_freed_late
 		link_send(&l, MESSAGE);
 		cr_assert_eq(link_recv(port, &l, &used[i]), MESSAGE, "message %u did not come whole", i);
 		cr_assert_eq(cport_buf_release(port, used[i]), 0);
-		unsigned j = 0;
-		while (j < i && used[j] != used[i])
-			j++;
-		distinct += j == i;
 	}
+	unsigned distinct = test_count_distinct(used, ROUNDS);
 	/* In turn, the large buffers would all have been used, again and again:
 	 * each message's 60,000 bytes written over a buffer gone cold. */
 	cr_assert_leq(distinct, 8, "%u big messages went to %u different large buffers", ROUNDS, distinct);

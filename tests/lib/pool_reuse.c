@@ -40,19 +40,6 @@ static void *expect_message(cport_t *port, struct cport_op *op, uint32_t seed)
 	return c.buf;
 }
 
-static unsigned count_distinct(void *const *bufs, unsigned n)
-{
-	unsigned distinct = 0;
-
-	for (unsigned i = 0; i < n; i++) {
-		unsigned j = 0;
-		while (j < i && bufs[j] != bufs[i])
-			j++;
-		distinct += j == i;
-	}
-	return distinct;
-}
-
 Test(pool_reuse, one_message_at_a_time_goes_to_a_few_buffers_freed_lately_not_to_every_buffer_in_turn,
      .timeout = TEST_TIMEOUT)
 {
@@ -74,7 +61,7 @@ Test(pool_reuse, one_message_at_a_time_goes_to_a_few_buffers_freed_lately_not_to
 		cr_assert_eq(cport_buf_release(port, used[i]), 0);
 	}
 	/* A pool handed out in turn would have used all BUFS of them. */
-	unsigned distinct = count_distinct(used, ROUNDS);
+	unsigned distinct = test_count_distinct(used, ROUNDS);
 	cr_assert_leq(distinct, 8, "%u messages, one at a time, went to %u different buffers", ROUNDS, distinct);
 
 	cport_destroy(port);
@@ -108,7 +95,7 @@ static void receive_all_at_once(cport_t *port, const int *srv, const int *cli, s
 		cr_assert_eq(test_pattern_mismatch(c.buf, MESSAGE, 0, round * n + i), -1, "link %u: wrong bytes", i);
 		bufs[got] = c.buf;
 	}
-	cr_assert_eq(count_distinct(bufs, n), n, "two receives shared a buffer");
+	cr_assert_eq(test_count_distinct(bufs, n), n, "two receives shared a buffer");
 	for (unsigned i = 0; i < n; i++)
 		cr_assert_eq(cport_buf_release(port, bufs[i]), 0);
 }
