@@ -64,13 +64,16 @@ QUICK = {
 }
 
 
-def servers(build, proto):
+def servers(build, proto, size=0):
     """(name, argv) for every server of a protocol, each taking its port (0: any) from the argv.
 
     cport-default is cport-echo as shipped: no flag that touches performance, its
     default thread count (2 x CPUs, all on the one CPU taskset gives it) and both
     protocols on one port. The variants run one thread and serve the cell's
-    protocol only."""
+    protocol only. For messages larger than its 16 KiB buffers the io_uring
+    floor takes 64 KiB ones, a few at a time in its ring ("big"), as cport's
+    large pool buffers are: with 16 KiB ones a 64 KiB message would cost it
+    four receives and sends, a floor no server need sit on."""
     echo = os.path.join(build, "cport-echo")
     out = [("cport-default", [echo, "--port", "0", "--bind", "127.0.0.1", "-q"])]
     only = "--tcp-only" if proto == "tcp" else "--udp-only"
@@ -79,6 +82,7 @@ def servers(build, proto):
             out.append((f"cport-{be}-{model}", [echo, "--port", "0", "--bind", "127.0.0.1", "--backend", be,
                                                 "--model", model, "--threads", "1", only, "-q"]))
     ref = os.path.join(build, "bench")
+    big = ",big" if size > 16384 else ""
     if proto == "udp":
         return out + [("ref-udp", [os.path.join(ref, "ref-udp"), "0"]),
                       ("ref-udp-uring", [os.path.join(ref, "ref-udp-uring"), "0"]),
@@ -87,8 +91,8 @@ def servers(build, proto):
     return out + [
         ("ref-epoll", [os.path.join(ref, "ref-epoll"), "0"]),
         # The io_uring floor: what a minimal io_uring server costs (docs/performance.md).
-        ("ref-uring", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "oneshot"]),
-        ("ref-uring-multishot", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "multishot"]),
+        ("ref-uring", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "oneshot" + big]),
+        ("ref-uring-multishot", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "multishot" + big]),
         ("ref-libuv", [os.path.join(ref, "ref-uv"), "0"]),
         ("ref-threads", [os.path.join(ref, "ref-threads"), "0"]),
         ("ref-uvloop", ["/usr/bin/python3", os.path.join(HERE, "ref", "echo_uvloop.py"), "0"]),
@@ -266,7 +270,7 @@ def cell_tag(cell):
 
 
 def cell_servers(build, plan, cell, names):
-    return [(n, a) for n, a in servers(build, cell["proto"])
+    return [(n, a) for n, a in servers(build, cell["proto"], cell["size"])
             if (not plan.get("servers") or n in plan["servers"]) and (not names or n in names)]
 
 

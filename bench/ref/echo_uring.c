@@ -7,6 +7,13 @@
  *     direct   accepted sockets are direct descriptors, used as fixed files
  *     zc       every send is a zero-copy send (send_zc), done at its notification
  *     accept1  an accept per connection instead of one multishot accept
+ *     big      64 KiB buffers, and only HOT_DEPTH of them in the ring at a
+ *              time: a freed buffer waits on a stack, the last freed on top,
+ *              and the ring is topped up from it before each wait, so a
+ *              buffer is filled again a few messages after it was freed
+ *              (the ring is first in, first out: given all of them, each
+ *              message would go to the one freed longest ago, out of the
+ *              cache). The io_uring floor for 64 KiB messages.
  *
  * One thread, one ring (single issuer, deferred task work), one provided
  * buffer ring, one multishot accept. Per connection either a receive per
@@ -37,6 +44,9 @@
 
 #define NBUF 4096 /* a power of two */
 #define BUF_SIZE 16384
+#define BIG_NBUF 256 /* big: 16 MiB of 64 KiB buffers, a power of two */
+#define BIG_BUF_SIZE 65536
+#define HOT_DEPTH 4 /* big: free buffers the ring holds */
 #define BGID 0
 #define QUEUED 8 /* buffers a connection may have waiting to be sent */
 #define OWN_BUFS 2 /* provide: a connection's buffers */
@@ -60,7 +70,12 @@ struct conn {
 static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
-static int multishot, shared, sqpoll, regring, direct, zc, accept1, provide;
+static int multishot, shared, sqpoll, regring, direct, zc, accept1, provide, big;
+static unsigned buf_size = BUF_SIZE, nbuf = NBUF;
+/* big: the free buffers not in the ring, the last freed on top; and how
+ * many free ones the ring holds. */
+static unsigned short hot_stack[BIG_NBUF];
+static unsigned n_hot, in_ring;
 /* provide: the buffer groups no connection has, BGID's excepted. */
 static unsigned short free_bgid[65535];
 static unsigned n_free_bgid;
@@ -82,7 +97,7 @@ static struct io_uring_sqe *sqe(void)
 
 static char *buf_of(struct conn *c, unsigned bid)
 {
-	return provide ? c->own + (size_t)bid * BUF_SIZE : bufs + (size_t)bid * BUF_SIZE;
+	return provide ? c->own + (size_t)bid * BUF_SIZE : bufs + (size_t)bid * buf_size;
 }
 
 static void arm_recv(struct conn *c);
@@ -102,9 +117,26 @@ static void give_back(struct conn *c, unsigned bid)
 			arm_recv(c);
 		return;
 	}
-	io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
-			      io_uring_buf_ring_mask(NBUF), 0);
+	if (big) {
+		hot_stack[n_hot++] = (unsigned short)bid;
+		return;
+	}
+	io_uring_buf_ring_add(br, bufs + (size_t)bid * buf_size, buf_size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(nbuf), 0);
 	io_uring_buf_ring_advance(br, 1);
+}
+
+/* big: the ring gets the last freed buffers, up to HOT_DEPTH, before a wait. */
+static void top_up(void)
+{
+	int added = 0;
+	while (in_ring < HOT_DEPTH && n_hot) {
+		unsigned bid = hot_stack[--n_hot];
+		io_uring_buf_ring_add(br, bufs + (size_t)bid * buf_size, buf_size, (unsigned short)bid,
+				      io_uring_buf_ring_mask(nbuf), added++);
+		in_ring++;
+	}
+	io_uring_buf_ring_advance(br, added);
 }
 
 /* provide: the connection's multishot receive, on its own group. A receive
@@ -131,7 +163,7 @@ static void post_recv(struct conn *c)
 	if (multishot)
 		io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
 	else
-		io_uring_prep_recv(s, c->fd, NULL, BUF_SIZE, 0);
+		io_uring_prep_recv(s, c->fd, NULL, buf_size, 0);
 	s->flags |= IOSQE_BUFFER_SELECT | (direct ? IOSQE_FIXED_FILE : 0);
 	s->buf_group = BGID;
 	io_uring_sqe_set_data64(s, ud(RECV, c));
@@ -207,6 +239,8 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 	int more = (multishot || provide) && (flags & IORING_CQE_F_MORE);
 	if (!more)
 		c->inflight--;
+	if (big && (flags & IORING_CQE_F_BUFFER))
+		in_ring--;
 	if (provide) {
 		if (!more)
 			c->armed = 0;
@@ -337,9 +371,10 @@ static int listen_on(const char *addr, int port)
 		return -1;
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
-	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
+	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
 		provide ? "provide" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
-		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "");
+		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "",
+		big ? ", 64 KiB buffers, a shallow ring" : "");
 	return fd;
 }
 
@@ -349,7 +384,7 @@ static int setup(void)
 	unsigned flags = shared ? IORING_SETUP_COOP_TASKRUN : IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	if (sqpoll)
 		flags = IORING_SETUP_SQPOLL; /* deferred task work needs the submitter to wait: not with a poller */
-	br = ref_ring_setup(&ring, flags, 4096, &bufs, NBUF, BUF_SIZE, BGID);
+	br = ref_ring_setup(&ring, flags, 4096, &bufs, nbuf, buf_size, BGID, big ? HOT_DEPTH : nbuf);
 	if (!br)
 		return -1;
 	if (direct && io_uring_register_files_sparse(&ring, 16384) < 0)
@@ -370,6 +405,14 @@ int main(int argc, char **argv)
 	zc = strstr(modes, "zc") != NULL;
 	accept1 = strstr(modes, "accept1") != NULL;
 	provide = strstr(modes, "provide") != NULL;
+	big = strstr(modes, "big") != NULL && !provide;
+	if (big) {
+		buf_size = BIG_BUF_SIZE;
+		nbuf = BIG_NBUF;
+		in_ring = HOT_DEPTH;
+		for (unsigned i = nbuf; i-- > HOT_DEPTH;) /* the lowest on top */
+			hot_stack[n_hot++] = (unsigned short)i;
+	}
 	for (unsigned g = 65535; g > 0; g--) /* the lowest given first */
 		if (g != BGID)
 			free_bgid[n_free_bgid++] = (unsigned short)g;
@@ -380,6 +423,8 @@ int main(int argc, char **argv)
 	}
 	on_accept(lfd, -1, 0);
 	for (;;) {
+		if (big)
+			top_up();
 		if (io_uring_submit_and_wait(&ring, 1) < 0)
 			continue;
 		struct io_uring_cqe *cqe;

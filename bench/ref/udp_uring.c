@@ -154,7 +154,7 @@ static int open_socket(const char *addr, int port)
 static int setup(void)
 {
 	br = ref_ring_setup(&ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 64, &bufs, NBUF, BUF_SIZE,
-			    BGID);
+			    BGID, NBUF);
 	return br ? 0 : -1;
 }
 

@@ -185,6 +185,12 @@ def test_servers_variants_and_default():
     assert "ref-udp" in udp and "ref-udp" not in tcp and "ref-epoll" not in udp
 
 
+def test_the_io_uring_floor_takes_64_kib_buffers_for_messages_past_its_16_kib_ones():
+    small, large = dict(run.servers("B", "tcp", 4096)), dict(run.servers("B", "tcp", 65536))
+    assert small["ref-uring"][-1] == "oneshot" and small["ref-uring-multishot"][-1] == "multishot"
+    assert large["ref-uring"][-1] == "oneshot,big" and large["ref-uring-multishot"][-1] == "multishot,big"
+
+
 def test_parse_cells():
     assert run.parse_cells("100x64,udp1x64,100x64@5000") == [run.tcp(100, 64), run.udp(1, 64),
                                                              run.tcp(100, 64, 5000)]

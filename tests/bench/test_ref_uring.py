@@ -13,6 +13,8 @@ MODES = ["oneshot", "multishot", "oneshot,shared", "multishot,shared",
          # The options measured on the floor (docs/performance.md, "Tried on the floor").
          "oneshot,sqpoll", "oneshot,regring", "oneshot,direct", "multishot,direct", "oneshot,zc",
          "oneshot,accept1",
+         # 64 KiB buffers, a few at a time in the ring: the floor for 64 KiB messages.
+         "oneshot,big", "multishot,big",
          # A multishot receive into the connection's own buffers, given one by one.
          "provide", "provide,shared"]
 
