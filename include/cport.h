@@ -73,6 +73,7 @@ enum cport_op_kind {
 	CPORT_OP_CLOSE,
 	CPORT_OP_RECVMSG,
 	CPORT_OP_SENDMSG,
+	CPORT_OP_POLL,
 };
 
 /* A link in one of the library's intrusive lists. Private. */
@@ -101,7 +102,8 @@ struct cport_op {
 	uintptr_t _key;
 	int64_t _result;
 	union {
-		struct msghdr _msg; /* recv, send, recvfrom, sendto: what the kernel is given; connect: msg_namelen */
+		struct msghdr _msg; /* recv, send, recvfrom, sendto: what the kernel is given; connect: msg_namelen;
+				     * poll: msg_flags, the events */
 		const void *_addr;  /* _msg.msg_name: the address; recvmsg/sendmsg: the caller's msghdr */
 	};
 	void *_addrlen;     /* recvfrom, accept: the caller's address length */
@@ -244,6 +246,14 @@ CPORT_API int cport_connect(cport_t *port, int fd, struct cport_op *op, const st
  * and buf set when result > 0; hand buf back with cport_buf_release. When the
  * pool is empty the op waits (backpressure), it does not fail. */
 CPORT_API int cport_recv_pooled(cport_t *port, int fd, struct cport_op *op);
+
+/* Wait until fd is ready for events, POLLIN or POLLOUT (one of them), and
+ * do nothing else: the caller makes its own call then (a zero-byte receive
+ * in IOCP terms, AFD's poll in wepoll's). It completes with the events that
+ * are ready, POLLERR and POLLHUP among them, or -errno; the data stays in
+ * the socket. For calls the port has no op for, such as splice(2) from a
+ * socket into a pipe and out again. -EINVAL for any other events. */
+CPORT_API int cport_poll(cport_t *port, int fd, struct cport_op *op, short events);
 
 /* Give a pooled buffer back. -EINVAL if buf is not one of this port's. */
 CPORT_API int cport_buf_release(cport_t *port, void *buf);

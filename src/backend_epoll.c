@@ -235,7 +235,7 @@ static size_t iov_total(const struct msghdr *m)
 static void note_result(struct cport *p, struct ep_fd *ef, struct cport_op *op, ssize_t r, unsigned buf_id)
 {
 	if (r == -EAGAIN) {
-		if (op_is_read(op->_kind))
+		if (op_reads(op))
 			ef->rd_ready = false;
 		else if (op->_kind != CPORT_OP_CONNECT)
 			ef->wr_ready = false;
@@ -276,7 +276,7 @@ static void report(struct cport *p, const struct answer *a, struct list *out)
 static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	struct ep_fd *ef = EF(fe);
-	bool rd = op_is_read(op->_kind);
+	bool rd = op_reads(op);
 	struct clist *q = rd ? &ef->rq : &ef->wq;
 	/* A connect's first step is the connect(2) call itself. */
 	bool first_connect = op->_kind == CPORT_OP_CONNECT && !connecting(op);
@@ -336,7 +336,7 @@ static int ep_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 	if (!link_linked(&op->_backend_link))
 		return -ENOENT;
 	struct ep_fd *ef = EF(fe);
-	clist_remove(op_is_read(op->_kind) ? &ef->rq : &ef->wq, &op->_backend_link);
+	clist_remove(op_reads(op) ? &ef->rq : &ef->wq, &op->_backend_link);
 	return 1;
 }
 

@@ -192,6 +192,9 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 	case CPORT_OP_RECV_POOLED:
 		prep_pooled(p, sqe, op);
 		break;
+	case CPORT_OP_POLL:
+		io_uring_prep_poll_add(sqe, fd, (unsigned)op_poll_events(op));
+		break;
 	default:
 		break;
 	}
@@ -625,6 +628,10 @@ static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned f
 		core_report_buf(p, op, res, op->_buf_id, out);
 	} else if (op->_kind == CPORT_OP_CONNECT && op_bits_test(op, OPB_CONNECTING)) {
 		core_report(p, op, connect_result(op, res), out);
+	} else if (op->_kind == CPORT_OP_POLL && res > 0) {
+		/* As poll(2) reports them, on both backends: what was asked,
+		 * POLLERR and POLLHUP (the kernel adds POLLRDNORM and others). */
+		core_report(p, op, res & (op_poll_events(op) | POLLERR | POLLHUP), out);
 	} else {
 		core_report(p, op, res, out);
 	}

@@ -5,6 +5,7 @@
 #include "cport.h"
 #include "list.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -58,6 +59,18 @@ static inline bool op_is_read(unsigned kind)
 {
 	return kind == CPORT_OP_RECV || kind == CPORT_OP_RECVFROM || kind == CPORT_OP_ACCEPT ||
 	       kind == CPORT_OP_RECV_POOLED || kind == CPORT_OP_RECVMSG;
+}
+
+/* The events a poll op waits for (cport_poll keeps them in _msg.msg_flags). */
+static inline short op_poll_events(const struct cport_op *op)
+{
+	return (short)op->_msg.msg_flags;
+}
+
+/* Does op wait for readability (else writability)? A poll op by its events. */
+static inline bool op_reads(const struct cport_op *op)
+{
+	return op->_kind == CPORT_OP_POLL ? op_poll_events(op) == POLLIN : op_is_read(op->_kind);
 }
 
 #endif

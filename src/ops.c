@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
@@ -171,6 +172,18 @@ int cport_recv_pooled(cport_t *p, int fd, struct cport_op *op)
 {
 	int r = precheck(p, op);
 	return r < 0 ? r : start(p, fd, op, CPORT_OP_RECV_POOLED);
+}
+
+int cport_poll(cport_t *p, int fd, struct cport_op *op, short events)
+{
+	int r = precheck(p, op);
+	if (r < 0)
+		return r;
+	if (events != POLLIN && events != POLLOUT)
+		return give_back(op, -EINVAL);
+	memset(&op->_msg, 0, sizeof(op->_msg));
+	op->_msg.msg_flags = events;
+	return start(p, fd, op, CPORT_OP_POLL);
 }
 
 int cport_buf_release(cport_t *p, void *buf)

@@ -1,8 +1,10 @@
 /* try_io.c - one non-blocking attempt at an op's socket call. */
 #include "try_io.h"
+#include "op.h"
 #include "sys_io.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 /* recvmsg and sendmsg take at most a sockaddr_storage of the name's length;
@@ -12,6 +14,25 @@ static socklen_t name_len(const struct msghdr *m)
 {
 	return m->msg_namelen < sizeof(struct sockaddr_storage) ? m->msg_namelen
 								 : (socklen_t)sizeof(struct sockaddr_storage);
+}
+
+/* A poll op's attempt: the events ready now, as the kernel's poll would
+ * report them (POLLERR and POLLHUP whether asked or not), or EAGAIN. */
+static ssize_t poll_once(const struct cport_op *op, int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = op_poll_events(op)};
+	int n = poll(&pfd, 1, 0);
+	if (n < 0)
+		return -1;
+	if (pfd.revents & POLLNVAL) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!(pfd.revents & (pfd.events | POLLERR | POLLHUP))) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return pfd.revents & (pfd.events | POLLERR | POLLHUP);
 }
 
 static ssize_t call_once(struct cport_op *op, int fd)
@@ -43,6 +64,8 @@ static ssize_t call_once(struct cport_op *op, int fd)
 		return sys_sendmsg(fd, op->_addr, MSG_NOSIGNAL);
 	case CPORT_OP_ACCEPT:
 		return accept4(fd, (struct sockaddr *)op->_addr, op->_addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	case CPORT_OP_POLL:
+		return poll_once(op, fd);
 	default:
 		errno = EINVAL;
 		return -1;

@@ -12,10 +12,13 @@
 struct conn;
 struct counters;
 
-/* Every loop's connections count against one limit. */
+/* Every loop's connections count against one limit, and their pipes
+ * (spliced echoes) against another. */
 struct conn_limit {
 	_Atomic unsigned long open;
 	unsigned long max; /* --max-connections; 0: no limit */
+	_Atomic unsigned long pipes;
+	unsigned long max_pipes; /* --splice-pipes; 0: no spliced echo */
 };
 
 /* KILL_PROXY: the PROXY header did not come whole in time (--proxy-protocol). */

@@ -11,6 +11,7 @@ enum counter {
 	C_CONN_SHED,         /* closed at once: out of descriptors (reserve fd) */
 	C_CONN_IDLE_CLOSED,  /* closed by --idle-timeout */
 	C_CONN_DRAIN_CLOSED, /* closed when the drain timed out */
+	C_CONN_SPLICED,      /* echoed through a pipe with splice(2) from some point on */
 	C_TCP_BYTES_IN,
 	C_TCP_BYTES_OUT,
 	C_TCP_MSGS_IN,  /* receives that brought data */
@@ -29,6 +30,7 @@ enum counter {
 	C_ERR_CONN_RESET, /* ECONNRESET, EPIPE, ETIMEDOUT, ... */
 	C_ERR_CONN_OTHER,
 	C_ERR_CONN_SETUP, /* could not allocate or attach a new connection */
+	C_ERR_SPLICE_PIPE, /* no pipe for a spliced echo (descriptors, memory): echoed as before */
 	C_ERR_UDP_RECV,
 	C_ERR_UDP_SEND,
 	C_PROXY_PROXIED,       /* --proxy-protocol: headers that named the client */

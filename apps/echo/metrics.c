@@ -17,7 +17,7 @@ struct sample {
 /* A family: its name, type, help and its n samples. */
 struct family {
 	const char *name, *type, *help;
-	struct sample s[9];
+	struct sample s[10];
 	unsigned n;
 };
 
@@ -28,6 +28,9 @@ static const struct family families[] = {
 	 {{C_CONN_REFUSED, "reason=\"max_connections\""}, {C_CONN_SHED, "reason=\"no_descriptors\""}}, 2},
 	{NS "connections_closed_by_server_total", "counter", "TCP connections the server closed, by reason.",
 	 {{C_CONN_IDLE_CLOSED, "reason=\"idle_timeout\""}, {C_CONN_DRAIN_CLOSED, "reason=\"drain_timeout\""}}, 2},
+	{NS "spliced_connections_total", "counter",
+	 "TCP connections echoed through a pipe with splice(2) once they sent big messages (--splice-pipes).",
+	 {{C_CONN_SPLICED, NULL}}, 1},
 	{NS "received_bytes_total", "counter", "Bytes received, by protocol.",
 	 {{C_TCP_BYTES_IN, "protocol=\"tcp\""}, {C_UDP_BYTES_IN, "protocol=\"udp\""}}, 2},
 	{NS "sent_bytes_total", "counter", "Bytes echoed back, by protocol.",
@@ -53,8 +56,9 @@ static const struct family families[] = {
 	  {C_ERR_CONN_OTHER, "kind=\"connection_other\""},
 	  {C_ERR_CONN_SETUP, "kind=\"connection_setup\""},
 	  {C_ERR_UDP_RECV, "kind=\"udp_receive\""},
-	  {C_ERR_UDP_SEND, "kind=\"udp_send\""}},
-	 9},
+	  {C_ERR_UDP_SEND, "kind=\"udp_send\""},
+	  {C_ERR_SPLICE_PIPE, "kind=\"splice_pipe\""}},
+	 10},
 	{NS "proxy_headers_total", "counter", "PROXY protocol headers accepted (--proxy-protocol), by command.",
 	 {{C_PROXY_PROXIED, "command=\"proxy\""}, {C_PROXY_LOCAL, "command=\"local\""}}, 2},
 	{NS "proxy_closed_before_header_total", "counter",

@@ -19,6 +19,10 @@
 #define DEFAULT_DRAIN_MS 10000UL
 #define DEFAULT_UDP_MIN_PORT 1024
 #define DEFAULT_PROXY_TIMEOUT_MS 5000UL
+/* Pipes of spliced echoes at a time: 1,024 descriptors, and at most 32 MiB
+ * of pipe buffers, half of what the kernel gives an unprivileged user
+ * before it shrinks new pipes (fs.pipe-user-pages-soft). */
+#define DEFAULT_SPLICE_PIPES 512UL
 
 enum {
 	OPT_BACKEND = 256,
@@ -40,6 +44,7 @@ enum {
 	OPT_PROXY,
 	OPT_PROXY_TIMEOUT,
 	OPT_REUSEPORT,
+	OPT_SPLICE_PIPES,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +71,7 @@ static const struct option long_opts[] = {
 	{"proxy-protocol", no_argument, NULL, OPT_PROXY},
 	{"proxy-header-timeout", required_argument, NULL, OPT_PROXY_TIMEOUT},
 	{"reuseport", no_argument, NULL, OPT_REUSEPORT},
+	{"splice-pipes", required_argument, NULL, OPT_SPLICE_PIPES},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -103,6 +109,9 @@ static void usage(FILE *f)
 		"                           none when --pool-buffer-size is as large; 0: none)\n"
 		"      --pool-large-buffer-size B  bytes per large pool buffer, above --pool-buffer-size,\n"
 		"                           up to 1048576 (default 65536)\n"
+		"      --splice-pipes N     echo connections that send more than a pool buffer at once\n"
+		"                           through a pipe with splice(2), no copy; N at a time,\n"
+		"                           0..65536 (default 512; 0: never)\n"
 		"      --metrics ADDR:PORT  serve GET /metrics (Prometheus text format) there\n"
 		"      --user NAME          drop to user NAME (and its groups) once the sockets are open\n"
 		"      --inetd              serve the socket on standard input (inetd.conf 'wait')\n"
@@ -327,6 +336,10 @@ static int parse_one(int c, const char *arg, struct config *cfg, struct cmdline 
 	case OPT_REUSEPORT:
 		cfg->reuseport = 1;
 		return 0;
+	case OPT_SPLICE_PIPES:
+		if (parse_ulong(arg, 0, 65536, &cfg->splice_pipes) != 0)
+			return bad("bad --splice-pipes '%s' (0..65536)", arg);
+		return 0;
 	case 'q':
 		cl->quiet = 1;
 		return 0;
@@ -349,6 +362,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->drain_ms = DEFAULT_DRAIN_MS;
 	cfg->udp_min_port = DEFAULT_UDP_MIN_PORT;
 	cfg->proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT_MS;
+	cfg->splice_pipes = DEFAULT_SPLICE_PIPES;
 	opterr = 0; /* our own messages */
 	while ((c = getopt_long(argc, argv, ":p:b:l:t:qvhV", long_opts, NULL)) != -1) {
 		if (c == 'h') {

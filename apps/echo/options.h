@@ -47,6 +47,7 @@ struct config {
 	int proxy_protocol;              /* --proxy-protocol: each TCP connection starts with a PROXY header */
 	unsigned long proxy_timeout_ms;  /* --proxy-header-timeout */
 	int reuseport;                   /* --reuseport: SO_REUSEPORT, to share the port with other processes */
+	unsigned long splice_pipes;      /* --splice-pipes: spliced echoes at a time (0: none) */
 };
 
 /* Parse argv into cfg. Returns 0 to run, 1 when done (--help, --version

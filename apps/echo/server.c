@@ -169,6 +169,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->conn_limit.max = cfg->max_conns;
+	srv->conn_limit.max_pipes = cfg->splice_pipes;
 	reserve_fd_init(&srv->reserve);
 	pthread_mutex_init(&srv->start_lock, NULL);
 	pthread_cond_init(&srv->start_cv, NULL);

@@ -6,13 +6,13 @@ from echoserver import COUNTERS_RE, closed_by_peer, echo_once
 
 NAMES = [
     "connections_open", "connections_total", "connections_refused", "connections_shed",
-    "connections_idle_closed", "connections_drain_closed", "tcp_bytes_in", "tcp_bytes_out",
+    "connections_idle_closed", "connections_drain_closed", "connections_spliced", "tcp_bytes_in", "tcp_bytes_out",
     "tcp_messages_in", "tcp_messages_out",
     "udp_datagrams_in", "udp_datagrams_out", "udp_bytes_in", "udp_bytes_out",
     "udp_drops_privileged_port", "udp_drops_broadcast", "udp_drops_truncated",
     "errors_accept_no_fd", "errors_accept_no_memory", "errors_accept_aborted",
     "errors_accept_other", "errors_connection_reset", "errors_connection_other",
-    "errors_connection_setup", "errors_udp_recv", "errors_udp_send",
+    "errors_connection_setup", "errors_splice_pipe", "errors_udp_recv", "errors_udp_send",
     "proxy_headers_proxied", "proxy_headers_local", "proxy_closed_before_header", "proxy_errors_truncated",
     "proxy_errors_missing", "proxy_errors_malformed", "proxy_errors_oversized", "proxy_errors_timeout",
 ]
