@@ -10,6 +10,7 @@
 #ifndef CPORT_SYS_IO_H
 #define CPORT_SYS_IO_H
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -45,6 +46,10 @@ static inline int sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 {
 	return recvmmsg(fd, v, n, flags, NULL);
 }
+static inline int sys_poll_now(struct pollfd *pfd)
+{
+	return poll(pfd, 1, 0);
+}
 
 #else
 
@@ -67,6 +72,12 @@ static inline ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
 static inline int sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 {
 	return (int)syscall(SYS_recvmmsg, fd, v, n, flags, NULL);
+}
+/* One fd, no wait: ppoll(2), which every architecture has (poll(2) is not on arm64). */
+static inline int sys_poll_now(struct pollfd *pfd)
+{
+	struct timespec zero = {0, 0};
+	return (int)syscall(SYS_ppoll, pfd, 1, &zero, NULL, 0);
 }
 
 #endif

@@ -4,7 +4,6 @@
 #include "sys_io.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 /* recvmsg and sendmsg take at most a sockaddr_storage of the name's length;
@@ -21,7 +20,7 @@ static socklen_t name_len(const struct msghdr *m)
 static ssize_t poll_once(const struct cport_op *op, int fd)
 {
 	struct pollfd pfd = {.fd = fd, .events = op_poll_events(op)};
-	int n = poll(&pfd, 1, 0);
+	int n = sys_poll_now(&pfd);
 	if (n < 0)
 		return -1;
 	if (pfd.revents & POLLNVAL) {
