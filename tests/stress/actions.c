@@ -2,6 +2,7 @@
  * attach, receive, pooled receive, send, cancel, cancel_fd, close, detach,
  * re-attach; posts. All under the slot lock. */
 #include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "stress.h"
@@ -133,16 +134,19 @@ void start_recv(struct tctx *t, struct slot *s)
 	struct conn *cn = s->conn;
 	if (s->state != SLOT_ATTACHED || cn->rx_rec || cn->rx_dead)
 		return;
-	bool pooled = chance(&t->rng, 50);
-	struct rec *r = rec_for(t, s, pooled ? CPORT_OP_RECV_POOLED : CPORT_OP_RECV);
+	/* A poll now and then: it takes the receive's place and reads nothing. */
+	unsigned pick = rnd_below(&t->rng, 100);
+	uint32_t kind = pick < 15 ? CPORT_OP_POLL : pick < 57 ? CPORT_OP_RECV_POOLED : CPORT_OP_RECV;
+	struct rec *r = rec_for(t, s, kind);
 	if (!r)
 		return;
 	r->off = cn->rx_off;
-	r->len = pooled ? 0 : pick_len(t);
-	int n = pooled ? 0 : split_iov(t, r);
+	r->len = kind == CPORT_OP_RECV ? pick_len(t) : 0;
+	int n = kind == CPORT_OP_RECV ? split_iov(t, r) : 0;
 	count_started(t, s->pc, r);
-	int ret = pooled ? cport_recv_pooled(s->pc->port, r->fd, &r->op)
-			 : cport_recv(s->pc->port, r->fd, &r->op, r->iov, n);
+	int ret = kind == CPORT_OP_POLL		 ? cport_poll(s->pc->port, r->fd, &r->op, POLLIN)
+		  : kind == CPORT_OP_RECV_POOLED ? cport_recv_pooled(s->pc->port, r->fd, &r->op)
+						 : cport_recv(s->pc->port, r->fd, &r->op, r->iov, n);
 	if (ret < 0) {
 		start_refused(t, s->pc, r, ret, "receive refused on an attached fd");
 	} else {

@@ -1,6 +1,7 @@
 /* ledger.c - stress-ledger's ledger: op records, and the check of every
  * completion against the record of the op it names. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 
 #include "stress.h"
@@ -172,6 +173,29 @@ static void on_recv(struct tctx *t, struct slot *s, struct rec *r, const struct 
 	}
 }
 
+/* A poll for POLLIN: the events, and nothing read; it holds the receive's place. */
+static void on_poll(struct tctx *t, struct slot *s, struct rec *r, const struct cport_completion *c)
+{
+	struct conn *cn = r->gen->conn;
+	if (cn->rx_rec == r)
+		cn->rx_rec = NULL;
+	if (c->flags || c->buf)
+		err_log(t->run, t, E_RESULT, "poll with a pool buffer", (int)r->kind, r->fd, r->gen->no, c->result);
+	if (c->result > 0 && (c->result & ~(int64_t)(POLLIN | POLLERR | POLLHUP))) {
+		err_log(t->run, t, E_RESULT, "poll reported events not asked for", (int)r->kind, r->fd, r->gen->no,
+			c->result);
+	} else if (c->result == 0) {
+		err_log(t->run, t, E_RESULT, "poll ended with no events", (int)r->kind, r->fd, r->gen->no, 0);
+	} else if (c->result > 0) {
+		if (can_rearm(t, s, r->gen) && chance(&t->rng, 90))
+			start_recv(t, s);
+	} else if (check_error(t, r, c->result)) {
+		cn->rx_dead = true;
+	} else if (can_rearm(t, s, r->gen) && chance(&t->rng, 50)) {
+		start_recv(t, s);
+	}
+}
+
 static void on_send(struct tctx *t, struct slot *s, struct rec *r, const struct cport_completion *c)
 {
 	struct conn *cn = r->gen->conn;
@@ -259,6 +283,8 @@ static void handle_io_locked(struct tctx *t, struct rec *r, const struct cport_c
 		check_order(t, r, c, call);
 		if (r->kind == CPORT_OP_SEND)
 			on_send(t, s, r, c);
+		else if (r->kind == CPORT_OP_POLL)
+			on_poll(t, s, r, c);
 		else
 			on_recv(t, s, r, c);
 	}

@@ -354,8 +354,8 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 	       cfg->backend_name, cfg->mode == MODE_SHARED ? "shared" : "single", cfg->threads, cfg->conns, pool,
 	       (unsigned long long)cfg->seed, secs,
 	       (unsigned long long)c->stat[S_STARTED], (unsigned long long)c->stat[S_COMPLETED]);
-	static const int kinds[] = { CPORT_OP_RECV, CPORT_OP_RECV_POOLED, CPORT_OP_SEND, CPORT_OP_CLOSE,
-				     CPORT_OP_DETACH, CPORT_OP_POST };
+	static const int kinds[] = { CPORT_OP_RECV, CPORT_OP_RECV_POOLED, CPORT_OP_POLL, CPORT_OP_SEND,
+				     CPORT_OP_CLOSE, CPORT_OP_DETACH, CPORT_OP_POST };
 	printf(" (");
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		printf("%s%s %llu/%llu", i ? ", " : "", kind_name(kinds[i]),

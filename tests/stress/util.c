@@ -104,7 +104,7 @@ static const char *const kind_names[] = {
 	[CPORT_OP_RECVFROM] = "recvfrom", [CPORT_OP_SENDTO] = "sendto",	     [CPORT_OP_ACCEPT] = "accept",
 	[CPORT_OP_CONNECT] = "connect",	  [CPORT_OP_RECV_POOLED] = "recv_pooled", [CPORT_OP_POST] = "post",
 	[CPORT_OP_DETACH] = "detach",	  [CPORT_OP_CLOSE] = "close",	     [CPORT_OP_RECVMSG] = "recvmsg",
-	[CPORT_OP_SENDMSG] = "sendmsg",
+	[CPORT_OP_SENDMSG] = "sendmsg",	  [CPORT_OP_POLL] = "poll",
 };
 
 const char *kind_name(int kind)
