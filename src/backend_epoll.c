@@ -308,9 +308,21 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 	return 0;
 }
 
+/* A poll op answered by the epoll event itself (ev, 0 for none), with no
+ * second look by ppoll(2): the events it asked for, POLLERR and POLLHUP,
+ * as poll(2) would report them. 0 if the event says nothing of them. */
+static short poll_from_event(const struct cport_op *op, uint32_t ev)
+{
+	short got = (short)((ev & (EPOLLIN | EPOLLRDHUP) ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0) |
+			    (ev & EPOLLERR ? POLLERR : 0) | (ev & EPOLLHUP ? POLLHUP : 0));
+	return got & op_poll_events(op) ? (short)(got & (op_poll_events(op) | POLLERR | POLLHUP)) : 0;
+}
+
 /* Run the ops queued on one direction of fe until one would block; their
- * answers go to ans (room for max). fe->lock held. Returns how many. */
-static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, struct answer *ans, unsigned max)
+ * answers go to ans (room for max). ev: the epoll event that woke them (0
+ * for none). fe->lock held. Returns how many. */
+static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, uint32_t ev, struct answer *ans,
+			  unsigned max)
 {
 	unsigned n = 0;
 	while (n < max && !clist_empty(q)) {
@@ -322,7 +334,10 @@ static unsigned run_queue(struct cport *p, struct fdent *fe, struct clist *q, st
 		if (k)
 			continue;
 		struct cport_op *op = list_entry(q->first, struct cport_op, _backend_link);
-		if (!attempt(p, fe, op, &ans[n]))
+		short told = op->_kind == CPORT_OP_POLL ? poll_from_event(op, ev) : 0;
+		if (told)
+			ans[n] = (struct answer){op, told, UINT32_MAX};
+		else if (!attempt(p, fe, op, &ans[n]))
 			break;
 		clist_remove(q, &op->_backend_link);
 		n++;
@@ -398,9 +413,9 @@ static int fd_event(struct cport *p, struct fdent *fe, uint32_t ev, struct list 
 			if (first)
 				note_event(fe, ev, rd, wr);
 			if (rd)
-				n += run_queue(p, fe, &EF(fe)->rq, ans, ANSWERS);
+				n += run_queue(p, fe, &EF(fe)->rq, first ? ev : 0, ans, ANSWERS);
 			if (wr)
-				n += run_queue(p, fe, &EF(fe)->wq, ans + n, ANSWERS - n);
+				n += run_queue(p, fe, &EF(fe)->wq, first ? ev : 0, ans + n, ANSWERS - n);
 			/* The last waiting send went: stop the edges (if this fails,
 			 * they cost wake-ups, and the next event tries again). */
 			if (wr && !EF(fe)->stream && EF(fe)->out_watched && clist_empty(&EF(fe)->wq))
