@@ -1,4 +1,5 @@
-/* conn.c - TCP connections: the echo, one op in flight; their slab; the pool buffers they hold. */
+/* conn.c - TCP connections: the echo (through pool buffers, or spliced through a
+ * pipe), one op in flight; their slab; the pool buffers they hold. */
 #include "conn.h"
 
 #include "clock.h"
@@ -732,10 +733,7 @@ static void conn_drop(void *obj, void *arg)
 		close(cn->fd);
 	if (cn->buf_own)
 		free(conn_chunk(cn));
-	if (cn->spliced == SPLICE_ON) {
-		close(cn->sp.pipe[0]);
-		close(cn->sp.pipe[1]);
-	}
+	conn_splice_end(cn);
 }
 
 void conns_free(struct conns *cs)

@@ -1,4 +1,5 @@
-/* conn.h - TCP connections: the echo, one op in flight; their slab; the pool buffers they hold. */
+/* conn.h - TCP connections: the echo (through pool buffers, or spliced through a
+ * pipe), one op in flight; their slab; the pool buffers they hold. */
 #ifndef ECHO_CONN_H
 #define ECHO_CONN_H
 
