@@ -1,6 +1,7 @@
-/* conn.c - TCP connections: the echo (through pool buffers, or spliced through a
- * pipe), one op in flight; their slab; the pool buffers they hold. */
+/* conn.c - TCP connections: the pooled echo (the spliced one is conn_splice.c),
+ * one op in flight; their slab; the pool buffers they hold; the PROXY header. */
 #include "conn.h"
+#include "conn_priv.h"
 
 #include "clock.h"
 #include "counters.h"
@@ -11,10 +12,8 @@
 #include "slab.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -34,55 +33,6 @@
 /* A connection's last completion is kept to this grain (32 bits of it
  * last 13 years); --idle-timeout closes it at most this much later. */
 #define STAMP_MS 100
-
-/* A spliced echo moves at most this much into its pipe at a time; the
- * pipe's own size (64 KiB by default) is the real bound. */
-#define SPLICE_MAX (1u << 20)
-
-/* SPLICE_ON: echoed through sp's pipe with splice(2), not through iov.
- * SPLICE_NEVER: no pipe could be made for it; not tried again. */
-enum splice_state { SPLICE_NOT_YET, SPLICE_ON, SPLICE_NEVER };
-
-/* CS_POLL_IN, CS_POLL_OUT: a spliced echo's cport_poll is in flight. */
-enum conn_state { CS_RECV, CS_SEND, CS_CLOSING, CS_PROXY, CS_POLL_IN, CS_POLL_OUT };
-
-/* One accepted TCP connection; attached under its own address as key. One
- * op at a time: recv, then send until the chunk is all out, then recv.
- * There is one per connection, idle or not, in its loop's slab (which also
- * says which loop it belongs to), so it holds only what every connection
- * needs, packed: 192 bytes, the op 144 of them (docs/performance.md; 8
- * of them since the lifetime histogram of --metrics). An echo in progress
- * adds just where it is in its chunk; a spliced one (below) has its pipe
- * where a pooled one has its chunk. */
-struct conn {
-	struct req r;
-	union {
-		/* Sending: the rest of the chunk, named by the send in flight.
-		 * The chunk (a pool buffer, or our own copy) starts off bytes
-		 * before. */
-		struct iovec iov;
-		/* spliced: the pipe, and the bytes in it not yet sent back */
-		struct {
-			int pipe[2];
-			uint32_t held;
-		} sp;
-	};
-	int fd;
-	uint32_t off;                /* bytes of the chunk sent */
-	_Atomic uint32_t last_stamp; /* last completion, in STAMP_MS, for --idle-timeout */
-	uint32_t born;               /* accepted, in LIFE_UNIT_MS (wraps after 497 days) */
-	uint8_t state;               /* enum conn_state */
-	_Atomic uint8_t kill;        /* enum kill_reason: close at the next step */
-	uint8_t buf_own;             /* the chunk is malloc'd (copied out under pool pressure) */
-	uint8_t listed;              /* attached, not closing: conns_kill may cancel its fd (cs->lock) */
-	_Atomic uint8_t hdr_wait;    /* its PROXY header is not whole yet (KILL_PROXY may close it) */
-	uint8_t spliced;             /* enum splice_state */
-};
-
-static struct conns *conn_cs(const struct conn *cn)
-{
-	return cport_container_of(slab_of(cn), struct conns, slab);
-}
 
 /* The chunk being echoed, NULL if none. */
 static char *conn_chunk(const struct conn *cn)
@@ -189,9 +139,7 @@ static void conn_release_buf(struct conn *cn)
 	cn->buf_own = 0;
 }
 
-static void conn_splice_end(struct conn *cn);
-
-static void conn_close(struct conn *cn, struct counters *ctr)
+void conn_close(struct conn *cn, struct counters *ctr)
 {
 	int why = atomic_load(&cn->kill), r;
 
@@ -214,7 +162,7 @@ static void conn_close(struct conn *cn, struct counters *ctr)
 }
 
 /* A failed op closes this connection only. */
-static void conn_fail(struct conn *cn, int err, struct counters *ctr)
+void conn_fail(struct conn *cn, int err, struct counters *ctr)
 {
 	if (err == ECANCELED && atomic_load(&cn->kill)) {
 		/* we cancelled it: counted as an idle or drain close */
@@ -230,7 +178,7 @@ static void conn_fail(struct conn *cn, int err, struct counters *ctr)
 
 /* A kill (idle, drain) takes effect between two ops, when no op of this
  * connection is in flight. 1 if it did: the connection is closing. */
-static int conn_close_if_killed(struct conn *cn, struct counters *ctr)
+int conn_close_if_killed(struct conn *cn, struct counters *ctr)
 {
 	if (!atomic_load(&cn->kill))
 		return 0;
@@ -289,9 +237,6 @@ static void conn_unpool_if_pressed(struct conn *cn)
 	atomic_fetch_add_explicit(&cs->own_bufs, 1, memory_order_relaxed);
 }
 
-static int conn_splice_begin(struct conn *cn, size_t chunk, struct counters *ctr);
-static void conn_splice_go(struct conn *cn, int next, struct counters *ctr);
-
 static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 {
 	if (res <= 0) {
@@ -337,142 +282,6 @@ static void conn_received(struct conn *cn, const struct cport_completion *c, str
 	counter_add(ctr, C_TCP_MSGS_IN, 1);
 	conn_unpool_if_pressed(cn);
 	conn_send(cn, ctr);
-}
-
-/* ---- Spliced echo: a connection that sends big messages ----
- * Once a connection has sent a chunk that filled a small pool buffer, its
- * echo goes through a pipe of its own: splice(2) moves the bytes from the
- * socket into the pipe and from the pipe back out, inside the kernel,
- * where the pooled echo copies each message into a pool buffer and out of
- * it again (at 64 KiB, the copies are a third of the server's CPU per
- * message: docs/performance.md). The port's cport_poll says when the
- * socket can be read or written; the splices are ours, non-blocking. The
- * pipe is filled only when empty, so a connection has at most a pipeful
- * read and not yet sent back (64 KiB by default): the backpressure of the
- * pooled echo's one chunk. Pipes cost two descriptors each and are
- * limited (--splice-pipes); a connection that gets none is echoed as
- * before. A connection keeps its pipe until it closes. */
-
-static int conn_splice_begin(struct conn *cn, size_t chunk, struct counters *ctr)
-{
-	struct conns *cs = conn_cs(cn);
-	struct conn_limit *lim = cs->limit;
-	int p[2];
-
-	if (chunk < cport_buf_size(cs->core->port) || cn->spliced == SPLICE_NEVER)
-		return 0;
-	if (atomic_fetch_add(&lim->pipes, 1) >= lim->max_pipes) {
-		atomic_fetch_sub(&lim->pipes, 1);
-		return 0;
-	}
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-		atomic_fetch_sub(&lim->pipes, 1);
-		cn->spliced = SPLICE_NEVER; /* short of descriptors: not one try per message */
-		counter_add(ctr, C_ERR_SPLICE_PIPE, 1);
-		log_limited(LK_CONN, LOG_WARNING, "no pipe for connection fd %d, echoed without splice: %s", cn->fd,
-			    strerror(errno));
-		return 0;
-	}
-	cn->spliced = SPLICE_ON;
-	cn->sp.pipe[0] = p[0];
-	cn->sp.pipe[1] = p[1];
-	cn->sp.held = 0;
-	counter_add(ctr, C_CONN_SPLICED, 1);
-	return 1;
-}
-
-static void conn_splice_end(struct conn *cn)
-{
-	if (cn->spliced != SPLICE_ON)
-		return;
-	close(cn->sp.pipe[0]);
-	close(cn->sp.pipe[1]);
-	cn->spliced = SPLICE_NOT_YET;
-	cn->iov = (struct iovec){NULL, 0};
-	atomic_fetch_sub(&conn_cs(cn)->limit->pipes, 1);
-}
-
-/* What a spliced echo does next: poll (CS_POLL_IN, CS_POLL_OUT), or move
- * bytes (SP_READ, SP_WRITE); SP_DONE once it is closing. */
-enum { SP_READ = 100, SP_WRITE, SP_DONE };
-
-/* The socket is readable: fill the empty pipe, then send it back. */
-static int conn_splice_in(struct conn *cn, struct counters *ctr)
-{
-	ssize_t n = splice(cn->fd, NULL, cn->sp.pipe[1], NULL, SPLICE_MAX, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-
-	if (n > 0) {
-		cn->sp.held = (uint32_t)n;
-		counter_add(ctr, C_TCP_BYTES_IN, (uint64_t)n);
-		counter_add(ctr, C_TCP_MSGS_IN, 1);
-		return SP_WRITE;
-	}
-	if (n == 0) {
-		conn_close(cn, ctr); /* end of stream: everything read was echoed */
-		return SP_DONE;
-	}
-	if (errno == EAGAIN || errno == EINTR)
-		return CS_POLL_IN; /* readiness is a hint: someone's poll, not data */
-	conn_fail(cn, errno, ctr);
-	return SP_DONE;
-}
-
-/* Send the pipe's bytes back; once it is empty, wait for more. */
-static int conn_splice_out(struct conn *cn, struct counters *ctr)
-{
-	while (cn->sp.held) {
-		ssize_t n = splice(cn->sp.pipe[0], NULL, cn->fd, NULL, cn->sp.held, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (n > 0) {
-			cn->sp.held -= (uint32_t)n;
-			counter_add(ctr, C_TCP_BYTES_OUT, (uint64_t)n);
-			counter_add(ctr, C_TCP_MSGS_OUT, 1);
-		} else if (n < 0 && errno == EAGAIN) {
-			return CS_POLL_OUT;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else {
-			conn_fail(cn, n < 0 ? errno : EIO, ctr);
-			return SP_DONE;
-		}
-	}
-	return CS_POLL_IN;
-}
-
-/* Run a spliced echo from next until an op is in flight or it closes. A
- * poll that is ready at once (CPORT_SKIP_ON_SUCCESS) goes on here, in a
- * loop rather than a recursion: a client that keeps sending never deepens
- * the stack. */
-static void conn_splice_go(struct conn *cn, int next, struct counters *ctr)
-{
-	while (next != SP_DONE) {
-		if (conn_close_if_killed(cn, ctr))
-			return;
-		if (next == SP_READ) {
-			next = conn_splice_in(cn, ctr);
-		} else if (next == SP_WRITE) {
-			next = conn_splice_out(cn, ctr);
-		} else {
-			cn->state = (uint8_t)next;
-			int r = cport_poll(conn_cs(cn)->core->port, cn->fd, &cn->r.op, next == CS_POLL_IN ? POLLIN : POLLOUT);
-			if (r == 0)
-				return;
-			if (r < 0) {
-				conn_fail(cn, -r, ctr);
-				return;
-			}
-			next = next == CS_POLL_IN ? SP_READ : SP_WRITE;
-		}
-	}
-}
-
-/* A spliced echo's poll completed. */
-static void conn_polled(struct conn *cn, int64_t res, struct counters *ctr)
-{
-	if (res < 0) {
-		conn_fail(cn, (int)-res, ctr);
-		return;
-	}
-	conn_splice_go(cn, cn->state == CS_POLL_IN ? SP_READ : SP_WRITE, ctr);
 }
 
 /* ---- --proxy-protocol: the header, gathered before the echo starts ----
