@@ -309,13 +309,11 @@ static int ep_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 }
 
 /* A poll op answered by the epoll event itself (ev, 0 for none), with no
- * second look by ppoll(2): the events it asked for, POLLERR and POLLHUP,
- * as poll(2) would report them. 0 if the event says nothing of them. */
+ * second look by ppoll(2); 0 if the event says nothing of what it reports. */
 static short poll_from_event(const struct cport_op *op, uint32_t ev)
 {
-	short got = (short)((ev & (EPOLLIN | EPOLLRDHUP) ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0) |
-			    (ev & EPOLLERR ? POLLERR : 0) | (ev & EPOLLHUP ? POLLHUP : 0));
-	return got & op_poll_events(op) ? (short)(got & (op_poll_events(op) | POLLERR | POLLHUP)) : 0;
+	return op_poll_report(op, (ev & (EPOLLIN | EPOLLRDHUP) ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0) |
+					  (ev & EPOLLERR ? POLLERR : 0) | (ev & EPOLLHUP ? POLLHUP : 0));
 }
 
 /* Run the ops queued on one direction of fe until one would block; their

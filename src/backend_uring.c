@@ -631,7 +631,7 @@ static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned f
 	} else if (op->_kind == CPORT_OP_POLL && res > 0) {
 		/* As poll(2) reports them, on both backends: what was asked,
 		 * POLLERR and POLLHUP (the kernel adds POLLRDNORM and others). */
-		core_report(p, op, res & (op_poll_events(op) | POLLERR | POLLHUP), out);
+		core_report(p, op, op_poll_report(op, res), out);
 	} else {
 		core_report(p, op, res, out);
 	}

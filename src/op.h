@@ -67,6 +67,13 @@ static inline short op_poll_events(const struct cport_op *op)
 	return (short)op->_msg.msg_flags;
 }
 
+/* What a poll op reports of revents, as poll(2) would: the events it asked
+ * for, POLLERR and POLLHUP; 0 if none of them is there. */
+static inline short op_poll_report(const struct cport_op *op, int revents)
+{
+	return (short)(revents & (op_poll_events(op) | POLLERR | POLLHUP));
+}
+
 /* Does op wait for readability (else writability)? A poll op by its events. */
 static inline bool op_reads(const struct cport_op *op)
 {

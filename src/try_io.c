@@ -27,11 +27,10 @@ static ssize_t poll_once(const struct cport_op *op, int fd)
 		errno = EBADF;
 		return -1;
 	}
-	if (!(pfd.revents & (pfd.events | POLLERR | POLLHUP))) {
+	short got = op_poll_report(op, pfd.revents);
+	if (!got)
 		errno = EAGAIN;
-		return -1;
-	}
-	return pfd.revents & (pfd.events | POLLERR | POLLHUP);
+	return got ? got : -1;
 }
 
 static ssize_t call_once(struct cport_op *op, int fd)
