@@ -180,13 +180,17 @@ def ratio(v):
 
 
 def ratio_range(v, rounds):
-    """A ratio of medians with the min-max of the per-round ratios: '1.05x (0.98-1.11)'."""
+    """A ratio of medians, then the median of the per-round ratios ("paired": each
+    round's figure against the baseline's in the same round) with their min-max:
+    '1.05x, paired 1.03x (0.98-1.11)'. The host here changes speed between rounds,
+    and a ratio of medians can pair one server's fast round with the baseline's
+    slow one; the paired median compares like with like."""
     if v is None:
         return "-"
     got = [x for x in rounds if x is not None]
     if len(got) < 2:
         return ratio(v)
-    return f"{v:.2f}x ({min(got):.2f}-{max(got):.2f})"
+    return f"{v:.2f}x, paired {median(got):.2f}x ({min(got):.2f}-{max(got):.2f})"
 
 
 def median_round(runs, name):
@@ -367,7 +371,7 @@ def table(summ):
     unit = "datagram" if udp_cell else "msg"
     head = (f"| server | rounds | {unit}s/s | MiB/s | p50 | p99 | server CPU/{unit} | server RSS | "
             + ("loss | " if udp_cell else "")
-            + f"{unit}s/s vs base | p50 vs base | p99 vs base | CPU/{unit} vs base (per-round range) | "
+            + f"{unit}s/s vs base | p50 vs base | p99 vs base | CPU/{unit} vs base, paired (per-round range) | "
               "RSS vs base | client CPU | errors |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, s in summ["servers"].items():
@@ -503,9 +507,10 @@ def markdown(summs, cells, plan, quick, stamp, png_note, loads):
              f"fresh server process per run, {plan['warmup']} s warmup then {plan['duration']} s measured. Every "
              f"figure is the median over the rounds; ratios are of medians to the baseline in the same cell and "
              f"client: `{BASELINES['tcp']}` for TCP, `{BASELINES['udp']}` for UDP (for msgs/s higher is better, "
-             "for the others lower is better). In brackets after the CPU per message ratio: the lowest and "
-             "highest of the per-round ratios (each round's CPU/msg against the baseline's in the same round), "
-             "the noise to read the ratio against (a ratio of medians can fall just outside it). Server CPU per message is its utime+stime (/proc/PID/stat, "
+             "for the others lower is better). After the CPU per message ratio: the median of the per-round "
+             "ratios (\"paired\": each round's CPU/msg against the baseline's in the same round, which stays "
+             "like with like when the host changes speed between rounds) and in brackets their lowest and "
+             "highest, the noise to read the ratios against. Server CPU per message is its utime+stime (/proc/PID/stat, "
              "all threads) over the window divided by messages echoed; RSS is VmRSS at the end of the window. "
              "Open-loop latency is measured from each message's intended send time. UDP loss is the median "
              "share of datagrams not echoed within 0.25 s; the errors column sums every counter over the "
