@@ -53,8 +53,15 @@ void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *lim
 	/* bufs_held counts buffers of both sizes, so the share is of both. */
 	cs->pool_pressure = ((pool_buffers ? pool_buffers : LIB_POOL_BUFFERS) + large_buffers) * POOL_PRESSURE_NUM /
 			    POOL_PRESSURE_DEN;
+	cs->splice_min = SIZE_MAX;
 	pthread_mutex_init(&cs->lock, NULL);
 	slab_init(&cs->slab, sizeof(struct conn));
+}
+
+void conns_port_ready(struct conns *cs)
+{
+	/* Read once here, not per message: every echoed chunk is checked. */
+	cs->splice_min = cs->limit->max_pipes ? cport_buf_size(cs->core->port) : SIZE_MAX;
 }
 
 static struct conn *conn_alloc(struct conns *cs)
@@ -255,7 +262,7 @@ static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 	/* All out: only now read more (backpressure). */
 	size_t chunk = cn->off;
 	conn_release_buf(cn);
-	if (conn_splice_begin(cn, chunk, ctr))
+	if (chunk >= conn_cs(cn)->splice_min && conn_splice_begin(cn, ctr))
 		conn_splice_go(cn, CS_POLL_IN, ctr);
 	else
 		conn_recv(cn, ctr);

@@ -30,6 +30,7 @@ struct conns {
 	struct loop_core *core;
 	struct conn_limit *limit;
 	int proxy;                  /* --proxy-protocol: a PROXY header comes first */
+	size_t splice_min;          /* a chunk this big starts a spliced echo (SIZE_MAX: none) */
 	unsigned pool_pressure;     /* pool buffers held that count as pressure */
 	char pad0[64];              /* bufs_held changes per chunk: a line of its own */
 	_Atomic unsigned bufs_held; /* pool buffers held by connections */
@@ -44,6 +45,10 @@ struct conns {
  * default), large_buffers its large ones. Cannot fail. */
 void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,
 		unsigned pool_buffers, unsigned large_buffers);
+
+/* The loop's port exists: a chunk of its small pool buffer's size or more
+ * starts a spliced echo, if --splice-pipes allows any. */
+void conns_port_ready(struct conns *cs);
 
 /* Serve fd, just accepted: attach it and start its first receive. A loop
  * that is stopping, the limit or a failure closes fd instead. */

@@ -64,9 +64,10 @@ void conn_fail(struct conn *cn, int err, struct counters *ctr);
 /* A kill (idle, drain) takes effect between two ops: 1 if it did. */
 int conn_close_if_killed(struct conn *cn, struct counters *ctr);
 
-/* conn_splice.c. A connection whose all-sent chunk was chunk bytes: 1 if
- * it is spliced from now on (it has a pipe), 0 to go on pooled. */
-int conn_splice_begin(struct conn *cn, size_t chunk, struct counters *ctr);
+/* conn_splice.c. A connection whose all-sent chunk was at least
+ * splice_min bytes: 1 if it is spliced from now on (it has a pipe), 0 to
+ * go on pooled. */
+int conn_splice_begin(struct conn *cn, struct counters *ctr);
 /* Run a spliced echo from next (CS_POLL_IN: wait for data). */
 void conn_splice_go(struct conn *cn, int next, struct counters *ctr);
 /* A spliced echo's poll completed with res. */

@@ -26,13 +26,12 @@
  * pipe's own size (64 KiB by default) is the real bound. */
 #define SPLICE_MAX (1u << 20)
 
-int conn_splice_begin(struct conn *cn, size_t chunk, struct counters *ctr)
+int conn_splice_begin(struct conn *cn, struct counters *ctr)
 {
-	struct conns *cs = conn_cs(cn);
-	struct conn_limit *lim = cs->limit;
+	struct conn_limit *lim = conn_cs(cn)->limit;
 	int p[2];
 
-	if (chunk < cport_buf_size(cs->core->port) || cn->spliced == SPLICE_NEVER)
+	if (cn->spliced == SPLICE_NEVER)
 		return 0;
 	if (atomic_fetch_add(&lim->pipes, 1) >= lim->max_pipes) {
 		atomic_fetch_sub(&lim->pipes, 1);

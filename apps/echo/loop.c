@@ -111,6 +111,8 @@ static int loop_create_port(struct loop *lp)
 	pthread_mutex_lock(&lp->port_lock);
 	lp->core.port = r < 0 ? NULL : port;
 	pthread_mutex_unlock(&lp->port_lock);
+	if (r >= 0)
+		conns_port_ready(&lp->conns);
 	if (r < 0) {
 		log_msg(LOG_ERR, "cannot create a completion port (backend %s): %s",
 			backend_label(cfg->backend), strerror(-r));
