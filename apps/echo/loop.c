@@ -111,13 +111,13 @@ static int loop_create_port(struct loop *lp)
 	pthread_mutex_lock(&lp->port_lock);
 	lp->core.port = r < 0 ? NULL : port;
 	pthread_mutex_unlock(&lp->port_lock);
-	if (r >= 0)
-		conns_port_ready(&lp->conns);
 	if (r < 0) {
 		log_msg(LOG_ERR, "cannot create a completion port (backend %s): %s",
 			backend_label(cfg->backend), strerror(-r));
+		return r;
 	}
-	return r;
+	conns_port_ready(&lp->conns); /* before loop_set_ready: the other workers read it after */
+	return 0;
 }
 
 int loop_setup(struct loop *lp, struct counters *ctr)
