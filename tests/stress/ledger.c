@@ -142,6 +142,21 @@ static const uint8_t *pooled_data(struct tctx *t, struct rec *r, const struct cp
 	return c->result > 0 ? c->buf : NULL;
 }
 
+/* What follows an op in a connection's receive slot (a receive or a poll)
+ * that ended with result, not 0: often another receive; after an error,
+ * the direction is dead, or now and then tried again. */
+static void rx_next(struct tctx *t, struct slot *s, struct rec *r, int64_t result)
+{
+	if (result > 0) {
+		if (can_rearm(t, s, r->gen) && chance(&t->rng, 90))
+			start_recv(t, s);
+	} else if (check_error(t, r, result)) {
+		r->gen->conn->rx_dead = true;
+	} else if (can_rearm(t, s, r->gen) && chance(&t->rng, 50)) {
+		start_recv(t, s);
+	}
+}
+
 static void on_recv(struct tctx *t, struct slot *s, struct rec *r, const struct cport_completion *c)
 {
 	struct conn *cn = r->gen->conn;
@@ -162,14 +177,11 @@ static void on_recv(struct tctx *t, struct slot *s, struct rec *r, const struct 
 		check_data(t, r, data, c->result);
 		if (pooled)
 			held_add(t, r->pc, c->buf, !phase_running(t));
-		if (can_rearm(t, s, r->gen) && chance(&t->rng, 90))
-			start_recv(t, s);
+		rx_next(t, s, r, c->result);
 	} else if (c->result == 0) {
 		check_eof(t, r);
-	} else if (check_error(t, r, c->result)) {
-		cn->rx_dead = true;
-	} else if (can_rearm(t, s, r->gen) && chance(&t->rng, 50)) {
-		start_recv(t, s);
+	} else {
+		rx_next(t, s, r, c->result);
 	}
 }
 
@@ -186,13 +198,8 @@ static void on_poll(struct tctx *t, struct slot *s, struct rec *r, const struct 
 			c->result);
 	} else if (c->result == 0) {
 		err_log(t->run, t, E_RESULT, "poll ended with no events", (int)r->kind, r->fd, r->gen->no, 0);
-	} else if (c->result > 0) {
-		if (can_rearm(t, s, r->gen) && chance(&t->rng, 90))
-			start_recv(t, s);
-	} else if (check_error(t, r, c->result)) {
-		cn->rx_dead = true;
-	} else if (can_rearm(t, s, r->gen) && chance(&t->rng, 50)) {
-		start_recv(t, s);
+	} else {
+		rx_next(t, s, r, c->result);
 	}
 }
 
