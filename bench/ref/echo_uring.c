@@ -1,6 +1,6 @@
 /* echo_uring.c - a floor for io_uring: the least an io_uring echo server does.
  * usage: ref-uring [PORT [ADDR [MODE[,MODE...]]]]
- *   MODE: oneshot (the default), multishot or provide; and any of
+ *   MODE: oneshot (the default), multishot, capped or provide; and any of
  *     shared   the flags a ring several threads share can have
  *     sqpoll   a kernel thread polls the SQ (IORING_SETUP_SQPOLL)
  *     regring  enter through a registered ring fd
@@ -26,7 +26,14 @@
  * OWN_BUFS buffers, each given to the kernel (IORING_OP_PROVIDE_BUFFERS, a
  * group per connection) while it is not being echoed, so a peer that does
  * not read finds its data left in the kernel, as with a receive per
- * message. It exists to show
+ * message. "capped" is the multishot receive with the kernel's own bound
+ * (Linux 6.17, IORING_RECV_MSHOT_LIM): the request ends by itself once it
+ * has taken CAP_BYTES, and the kernel reads nothing more for the
+ * connection until it is armed again. Here it is armed again at once, as
+ * when it ends for want of a buffer, to show what the cap costs; a server
+ * that armed it again only once its echo was out would leave a peer that
+ * does not read with its data in the kernel after CAP_BYTES (a bound in
+ * bytes: each message still takes a buffer of its own). It exists to show
  * what io_uring itself costs per message on this kernel, beside ref-epoll
  * (docs/performance.md, "The floors"), and what each of io_uring's options
  * changes in that (docs/performance.md, "Tried on the floor"). */
@@ -50,6 +57,7 @@
 #define BGID 0
 #define QUEUED 8 /* buffers a connection may have waiting to be sent */
 #define OWN_BUFS 2 /* provide: a connection's buffers */
+#define CAP_BYTES BUF_SIZE /* capped: what one multishot request may take */
 
 enum { ACCEPT = 1, RECV = 2, SEND = 3 };
 
@@ -70,7 +78,7 @@ struct conn {
 static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
-static int multishot, shared, sqpoll, regring, direct, zc, accept1, provide, big;
+static int multishot, capped, shared, sqpoll, regring, direct, zc, accept1, provide, big;
 static unsigned buf_size = BUF_SIZE, nbuf = NBUF;
 /* big: the free buffers not in the ring, the last freed on top; and how
  * many free ones the ring holds. */
@@ -164,6 +172,9 @@ static void post_recv(struct conn *c)
 		io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
 	else
 		io_uring_prep_recv(s, c->fd, NULL, buf_size, 0);
+	/* The total cap is sqe->optlen, which liburing 2.3 calls file_index. */
+	if (capped)
+		s->file_index = CAP_BYTES;
 	s->flags |= IOSQE_BUFFER_SELECT | (direct ? IOSQE_FIXED_FILE : 0);
 	s->buf_group = BGID;
 	io_uring_sqe_set_data64(s, ud(RECV, c));
@@ -237,6 +248,10 @@ static void maybe_free(struct conn *c)
 static void on_recv(struct conn *c, int res, unsigned flags)
 {
 	int more = (multishot || provide) && (flags & IORING_CQE_F_MORE);
+	if (capped && res == -EINVAL) { /* sqe->optlen refused: no cap here */
+		fprintf(stderr, "ref-uring: this kernel has no cap on a multishot receive (Linux 6.17)\n");
+		exit(2);
+	}
 	if (!more)
 		c->inflight--;
 	if (big && (flags & IORING_CQE_F_BUFFER))
@@ -279,7 +294,7 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 		post_send(c);
 	}
 	if (multishot && !more)
-		post_recv(c); /* the kernel ended it (out of buffers): arm again */
+		post_recv(c); /* the kernel ended it (out of buffers, or capped): arm again */
 }
 
 /* zc: the result comes first (IORING_CQE_F_MORE), and the buffer is free
@@ -372,7 +387,7 @@ static int listen_on(const char *addr, int port)
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
-		provide ? "provide" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
+		provide ? "provide" : capped ? "capped" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
 		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "",
 		big ? ", 64 KiB buffers, a shallow ring" : "");
 	return fd;
@@ -397,7 +412,8 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	const char *modes = argc > 3 ? argv[3] : "";
-	multishot = strstr(modes, "multishot") != NULL;
+	capped = strstr(modes, "capped") != NULL;
+	multishot = capped || strstr(modes, "multishot") != NULL;
 	shared = strstr(modes, "shared") != NULL;
 	sqpoll = strstr(modes, "sqpoll") != NULL;
 	regring = strstr(modes, "regring") != NULL;
