@@ -29,11 +29,12 @@
  * message. "capped" is the multishot receive with the kernel's own bound
  * (Linux 6.17, IORING_RECV_MSHOT_LIM): the request ends by itself once it
  * has taken CAP_BYTES, and the kernel reads nothing more for the
- * connection until it is armed again. Here it is armed again at once, as
- * when it ends for want of a buffer, to show what the cap costs; a server
- * that armed it again only once its echo was out would leave a peer that
- * does not read with its data in the kernel after CAP_BYTES (a bound in
- * bytes: each message still takes a buffer of its own). It exists to show
+ * connection until it is armed again, which happens only once its echoes
+ * are all out. Data that comes while an echo waits is copied onto the end
+ * of the last buffer queued while it fits, its own buffer going straight
+ * back to the ring, so a peer that does not read holds at most a few
+ * buffers (the cap's bytes, not a buffer per message) and then finds its
+ * data left in the kernel. It exists to show
  * what io_uring itself costs per message on this kernel, beside ref-epoll
  * (docs/performance.md, "The floors"), and what each of io_uring's options
  * changes in that (docs/performance.md, "Tried on the floor"). */
@@ -71,7 +72,7 @@ struct conn {
 	int inflight;            /* requests the kernel holds for it */
 	int zc_res;              /* zc: a send's result, acted on at its notification */
 	unsigned short bgid;     /* provide: the connection's buffer group */
-	int armed, provided;     /* provide: its multishot is out / its buffers the kernel holds */
+	int armed, provided;     /* provide, capped: its multishot is out; provide: its buffers the kernel holds */
 	char *own;               /* provide: its buffers */
 };
 
@@ -173,8 +174,10 @@ static void post_recv(struct conn *c)
 	else
 		io_uring_prep_recv(s, c->fd, NULL, buf_size, 0);
 	/* The total cap is sqe->optlen, which liburing 2.3 calls file_index. */
-	if (capped)
+	if (capped) {
 		s->file_index = CAP_BYTES;
+		c->armed = 1;
+	}
 	s->flags |= IOSQE_BUFFER_SELECT | (direct ? IOSQE_FIXED_FILE : 0);
 	s->buf_group = BGID;
 	io_uring_sqe_set_data64(s, ud(RECV, c));
@@ -245,6 +248,40 @@ static void maybe_free(struct conn *c)
 	}
 }
 
+/* Queue the len bytes in buffer bid for the echo, and start it if it is
+ * the only one. 0: the peer is far ahead of its echoes, and is dropped. */
+static int enqueue(struct conn *c, unsigned bid, unsigned len)
+{
+	if (c->n == QUEUED) {
+		give_back(c, bid);
+		c->closing = 1;
+		stop(c);
+		return 0;
+	}
+	unsigned slot = (c->head + c->n) % QUEUED;
+	c->bid[slot] = bid;
+	c->len[slot] = len;
+	if (++c->n == 1) {
+		c->off = 0;
+		post_send(c);
+	}
+	return 1;
+}
+
+/* capped: data that came while an echo waits goes onto the end of the last
+ * buffer queued if it fits there (past what a send in flight reads), and
+ * its own buffer straight back to the ring. 0: it does not fit. */
+static int append(struct conn *c, unsigned bid, unsigned len)
+{
+	unsigned tail = (c->head + c->n - 1) % QUEUED;
+	if (c->len[tail] + len > buf_size)
+		return 0;
+	memcpy(buf_of(c, c->bid[tail]) + c->len[tail], buf_of(c, bid), len);
+	c->len[tail] += len;
+	give_back(c, bid);
+	return 1;
+}
+
 static void on_recv(struct conn *c, int res, unsigned flags)
 {
 	int more = (multishot || provide) && (flags & IORING_CQE_F_MORE);
@@ -254,6 +291,8 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 	}
 	if (!more)
 		c->inflight--;
+	if (capped && !more)
+		c->armed = 0;
 	if (big && (flags & IORING_CQE_F_BUFFER))
 		in_ring--;
 	if (provide) {
@@ -274,27 +313,19 @@ static void on_recv(struct conn *c, int res, unsigned flags)
 			c->closing = 1;
 			if (more)
 				stop(c);
-		} else if (!more) {
-			post_recv(c); /* out of buffers: try again */
+		} else if (!more && !(capped && c->n)) {
+			post_recv(c); /* out of buffers: try again (capped, once the echoes are out) */
 		}
 		maybe_free(c);
 		return;
 	}
-	if (c->n == QUEUED) { /* a peer far ahead of its echoes: drop it */
-		give_back(c, flags >> IORING_CQE_BUFFER_SHIFT);
-		c->closing = 1;
-		stop(c);
+	unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+	if (!(capped && c->n && append(c, bid, (unsigned)res)) && !enqueue(c, bid, (unsigned)res))
 		return;
-	}
-	unsigned slot = (c->head + c->n) % QUEUED;
-	c->bid[slot] = flags >> IORING_CQE_BUFFER_SHIFT;
-	c->len[slot] = (unsigned)res;
-	if (++c->n == 1) {
-		c->off = 0;
-		post_send(c);
-	}
-	if (multishot && !more)
-		post_recv(c); /* the kernel ended it (out of buffers, or capped): arm again */
+	/* The kernel ended it (out of buffers, or capped): arm it again; capped,
+	 * only once the echoes are out (on_send). */
+	if (multishot && !more && !capped)
+		post_recv(c);
 }
 
 /* zc: the result comes first (IORING_CQE_F_MORE), and the buffer is free
@@ -334,7 +365,7 @@ static void on_send(struct conn *c, int res, unsigned flags)
 	c->off = 0;
 	if (c->n)
 		post_send(c);
-	else if (!multishot && !provide)
+	else if ((!multishot && !provide) || (capped && !c->armed))
 		post_recv(c);
 }
 
