@@ -1,6 +1,6 @@
 /* echo_uring.c - a floor for io_uring: the least an io_uring echo server does.
  * usage: ref-uring [PORT [ADDR [MODE[,MODE...]]]]
- *   MODE: oneshot (the default), multishot, capped or provide; and any of
+ *   MODE: oneshot (the default), multishot, capped, cap4k or provide; and any of
  *     shared   the flags a ring several threads share can have
  *     sqpoll   a kernel thread polls the SQ (IORING_SETUP_SQPOLL)
  *     regring  enter through a registered ring fd
@@ -34,7 +34,7 @@
  * of the last buffer queued while it fits, its own buffer going straight
  * back to the ring, so a peer that does not read holds at most a few
  * buffers (the cap's bytes, not a buffer per message) and then finds its
- * data left in the kernel. It exists to show
+ * data left in the kernel. "cap4k" is capped with a cap of 4 KiB. It exists to show
  * what io_uring itself costs per message on this kernel, beside ref-epoll
  * (docs/performance.md, "The floors"), and what each of io_uring's options
  * changes in that (docs/performance.md, "Tried on the floor"). */
@@ -59,6 +59,7 @@
 #define QUEUED 8 /* buffers a connection may have waiting to be sent */
 #define OWN_BUFS 2 /* provide: a connection's buffers */
 #define CAP_BYTES BUF_SIZE /* capped: what one multishot request may take */
+#define CAP_SMALL 4096 /* cap4k: the same, smaller */
 
 enum { ACCEPT = 1, RECV = 2, SEND = 3 };
 
@@ -80,7 +81,7 @@ static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
 static int multishot, capped, shared, sqpoll, regring, direct, zc, accept1, provide, big;
-static unsigned buf_size = BUF_SIZE, nbuf = NBUF;
+static unsigned buf_size = BUF_SIZE, nbuf = NBUF, cap_bytes = CAP_BYTES;
 /* big: the free buffers not in the ring, the last freed on top; and how
  * many free ones the ring holds. */
 static unsigned short hot_stack[BIG_NBUF];
@@ -175,7 +176,7 @@ static void post_recv(struct conn *c)
 		io_uring_prep_recv(s, c->fd, NULL, buf_size, 0);
 	/* The total cap is sqe->optlen, which liburing 2.3 calls file_index. */
 	if (capped) {
-		s->file_index = CAP_BYTES;
+		s->file_index = cap_bytes;
 		c->armed = 1;
 	}
 	s->flags |= IOSQE_BUFFER_SELECT | (direct ? IOSQE_FIXED_FILE : 0);
@@ -418,7 +419,7 @@ static int listen_on(const char *addr, int port)
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
-		provide ? "provide" : capped ? "capped" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
+		provide ? "provide" : cap_bytes == CAP_SMALL ? "cap4k" : capped ? "capped" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
 		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "",
 		big ? ", 64 KiB buffers, a shallow ring" : "");
 	return fd;
@@ -443,7 +444,9 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	const char *modes = argc > 3 ? argv[3] : "";
-	capped = strstr(modes, "capped") != NULL;
+	capped = strstr(modes, "capped") != NULL || strstr(modes, "cap4k") != NULL;
+	if (strstr(modes, "cap4k"))
+		cap_bytes = CAP_SMALL;
 	multishot = capped || strstr(modes, "multishot") != NULL;
 	shared = strstr(modes, "shared") != NULL;
 	sqpoll = strstr(modes, "sqpoll") != NULL;

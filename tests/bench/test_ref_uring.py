@@ -21,7 +21,7 @@ MODES = ["oneshot", "multishot", "oneshot,shared", "multishot,shared",
          "provide", "provide,shared",
          # A multishot receive the kernel ends after 16 KiB (Linux 6.17), armed
          # again once the echoes are out.
-         "capped", "capped,shared"]
+         "capped", "capped,shared", "cap4k"]
 
 
 def kernel_caps_multishot():
@@ -34,7 +34,7 @@ def kernel_caps_multishot():
 def ref_uring(request):
     if not io_uring_works():
         pytest.skip("io_uring is not usable on this kernel")
-    if request.param.startswith("capped") and not kernel_caps_multishot():
+    if request.param.startswith("cap") and not kernel_caps_multishot():
         pytest.skip("this kernel has no cap on a multishot receive (Linux 6.17)")
     srv = Server([binary("bench/ref-uring"), "0", "127.0.0.1", request.param])
     srv.mode = request.param
@@ -69,7 +69,7 @@ def test_peers_that_leave_are_let_go_and_others_still_served(ref_uring):
     assert ref_uring.proc.poll() is None
 
 
-@pytest.mark.parametrize("mode", ["provide", "capped"])
+@pytest.mark.parametrize("mode", ["provide", "capped", "cap4k"])
 def test_bounded_modes_keep_a_peer_that_does_not_read_and_echo_it_all_once_it_does(mode):
     """A multishot receive with its bound (the connection's own buffers, or
     the kernel's cap with read-ahead packed into the last queued buffer): a
@@ -78,7 +78,7 @@ def test_bounded_modes_keep_a_peer_that_does_not_read_and_echo_it_all_once_it_do
     every byte comes back once, in order."""
     if not io_uring_works():
         pytest.skip("io_uring is not usable on this kernel")
-    if mode == "capped" and not kernel_caps_multishot():
+    if mode.startswith("cap") and not kernel_caps_multishot():
         pytest.skip("this kernel has no cap on a multishot receive (Linux 6.17)")
     srv = Server([binary("bench/ref-uring"), "0", "127.0.0.1", mode])
     pattern = bytes(i % 251 for i in range(1 << 20))
