@@ -17,6 +17,11 @@ quote both. "paired" is the median over the rounds of the server's figure
 divided by the reference's in the same round: when the host changes speed
 between rounds (it does here), each round's ratio still compares like with
 like, where the ratio of two medians may mix a fast round with a slow one.
+"client" is the client's own CPU per message (median, and every round): a
+gauge of the host's speed in each run. When a server's slow rounds are
+the client's slow rounds too, the host was slow, not the server (the
+client's figure moves a little with the server as well, so it is a gauge,
+not a correction).
 `make bench` is the full, recorded measurement; this is for trying one
 change against another.
 """
@@ -65,8 +70,14 @@ def run_one(cmd, port, conns, size, kind, dur, jf):
     with open(jf) as f:
         j = json.load(f)
     if kind == "churn":
-        return j["cpu_us_per_conn"], j["conns_per_s"]
-    return j["server"]["cpu_us_per_msg"], j["msgs_per_s"]
+        return j["cpu_us_per_conn"], j["conns_per_s"], None
+    return j["server"]["cpu_us_per_msg"], j["msgs_per_s"], client_us_per_msg(j)
+
+
+def client_us_per_msg(j):
+    """The client's CPU-microseconds per message, from cport-bench's JSON; None without messages."""
+    msgs = j.get("messages") or 0
+    return 1e6 * j["client"]["cpu_s"] / msgs if msgs and "cpu_s" in j.get("client", {}) else None
 
 
 def paired_ratio(server, ref):
@@ -84,18 +95,21 @@ def main():
     dur = float(os.environ.get("DUR", "2"))
     rate = {n: [] for n, _ in servers}
     by_round = {n: {} for n, _ in servers}  # CPU per message (or connection), by round
+    client = {n: [] for n, _ in servers}  # the client's CPU per message, by run
     port = FIRST_PORT
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(rounds):
             for name, cmd in servers:
                 port += 1
                 try:
-                    c, r = run_one(cmd, port, conns, size, kind, dur, os.path.join(tmp, "b.json"))
+                    c, r, cl = run_one(cmd, port, conns, size, kind, dur, os.path.join(tmp, "b.json"))
                 except (RuntimeError, OSError, KeyError, ValueError) as e:
                     print(f"{name}: {e}")
                     continue
                 by_round[name][rnd] = c
                 rate[name].append(r)
+                if cl is not None:
+                    client[name].append(cl)
     ref = servers[0][0]
     if not by_round[ref]:
         sys.exit("the reference server gave no figure")
@@ -109,8 +123,10 @@ def main():
         mn, md = min(v), statistics.median(v)
         rounds_s = " ".join(f"{x:.2f}" for x in v)
         paired = paired_ratio(by_round[name], by_round[ref])
+        cl = client[name]
+        client_s = f"  client {statistics.median(cl):.2f} ({' '.join(f'{x:.2f}' for x in cl)})" if cl else ""
         print(f"{name:24s} min {mn:7.2f} x{mn / ref_min:5.2f} | med {md:7.2f} x{md / ref_med:5.2f}"
-              f" | paired x{paired:5.2f}  rounds {rounds_s}  msgs/s {statistics.median(rate[name]):.0f}")
+              f" | paired x{paired:5.2f}  rounds {rounds_s}  msgs/s {statistics.median(rate[name]):.0f}{client_s}")
 
 
 if __name__ == "__main__":

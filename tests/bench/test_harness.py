@@ -53,6 +53,12 @@ def test_interleave_pairs_each_round_with_the_references_same_round():
     assert math.isnan(interleave.paired_ratio({0: 6.0}, {1: 5.0}))  # no round in common
 
 
+def test_interleave_reads_the_clients_own_cpu_per_message():
+    assert interleave.client_us_per_msg({"messages": 200000, "client": {"cpu_s": 1.1}}) == pytest.approx(5.5)
+    assert interleave.client_us_per_msg({"messages": 0, "client": {"cpu_s": 1.1}}) is None  # nothing echoed
+    assert interleave.client_us_per_msg({"messages": 5, "client": {"cpu_share": 0.9}}) is None  # no figure
+
+
 def test_schedule_interleaves_rounds():
     order = run.schedule(["A", "B", "C"], 3)
     assert order == [(1, "A"), (1, "B"), (1, "C"), (2, "A"), (2, "B"), (2, "C"), (3, "A"), (3, "B"), (3, "C")]
