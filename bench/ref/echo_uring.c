@@ -81,7 +81,8 @@ static struct io_uring ring;
 static struct io_uring_buf_ring *br;
 static char *bufs;
 static int multishot, capped, shared, sqpoll, regring, direct, zc, accept1, provide, big;
-static unsigned buf_size = BUF_SIZE, nbuf = NBUF, cap_bytes = CAP_BYTES;
+static unsigned buf_size = BUF_SIZE, nbuf = NBUF;
+static unsigned cap_bytes; /* capped: what one multishot request may take */
 /* big: the free buffers not in the ring, the last freed on top; and how
  * many free ones the ring holds. */
 static unsigned short hot_stack[BIG_NBUF];
@@ -419,7 +420,7 @@ static int listen_on(const char *addr, int port)
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	fprintf(stderr, "ref-uring: listening on %s:%d (%s receives%s%s%s%s%s%s)\n", addr, ntohs(sa.sin_port),
-		provide ? "provide" : cap_bytes == CAP_SMALL ? "cap4k" : capped ? "capped" : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
+		provide ? "provide" : capped ? (cap_bytes == CAP_SMALL ? "cap4k" : "capped") : multishot ? "multishot" : "oneshot", sqpoll ? ", sqpoll" : "", regring ? ", registered ring" : "",
 		direct ? ", direct descriptors" : "", zc ? ", zero-copy sends" : "", accept1 ? ", an accept each" : "",
 		big ? ", 64 KiB buffers, a shallow ring" : "");
 	return fd;
@@ -444,9 +445,8 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	const char *modes = argc > 3 ? argv[3] : "";
-	capped = strstr(modes, "capped") != NULL || strstr(modes, "cap4k") != NULL;
-	if (strstr(modes, "cap4k"))
-		cap_bytes = CAP_SMALL;
+	cap_bytes = strstr(modes, "cap4k") ? CAP_SMALL : strstr(modes, "capped") ? CAP_BYTES : 0;
+	capped = cap_bytes != 0;
 	multishot = capped || strstr(modes, "multishot") != NULL;
 	shared = strstr(modes, "shared") != NULL;
 	sqpoll = strstr(modes, "sqpoll") != NULL;
