@@ -36,28 +36,12 @@ enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2 };
 #define FINI_DRAIN_MS 50
 
 
-/* What io_uring keeps in each fd entry: a cancel of the whole fd waiting
- * to be confirmed by the fd's end. While it is listed, fe->fd stays put:
- * the fd's end takes it off the list (detach) before the number goes. */
-struct ur_fd {
-	struct cport_link link; /* on asked_fds, under sq_lock */
-	unsigned epoch;         /* the fd's epoch the cancel was for */
-	int retries;
-};
-_Static_assert(sizeof(struct ur_fd) <= FD_BACKEND_AREA, "io_uring's fd state outgrew its area");
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-static struct ur_fd *UF(struct fdent *fe)
-{
-	return (struct ur_fd *)fe->backend_area;
-}
-
 
 /* Publish written SQEs to the kernel; returns how many it has not consumed.
  * sq_lock held. The SQ index array is identity-mapped at init. */
@@ -378,7 +362,6 @@ static int ur_init(struct cport *p)
 	}
 	lock_init(&b->sq_lock);
 	list_init(&b->asked_ops);
-	list_init(&b->asked_fds);
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with
 	 * the owner's first wait. */
@@ -435,26 +418,20 @@ static void ur_fini(struct cport *p)
 	io_uring_queue_exit(&b->ring);
 	close(b->efd);
 	lock_fini(&b->sq_lock);
+	free(b->asked_fd);
 	free(b);
 	p->be = NULL;
 }
 
 static int ur_attach(struct cport *p, struct fdent *fe)
 {
-	memset(UF(fe), 0, sizeof(struct ur_fd));
 	return dg_attach(p, fe);
 }
 
-/* Its last op was reported: a cancel of the fd is confirmed. */
+/* Its last op was reported. A cancel of the fd still listed is dropped at
+ * its next retry, when it sees the epoch fd_finish moves on. */
 static void ur_detach(struct cport *p, struct fdent *fe)
 {
-	struct uring_be *b = UB(p);
-	lock_take_if(p->mt, &b->sq_lock);
-	if (link_linked(&UF(fe)->link)) {
-		list_remove(&b->asked_fds, &UF(fe)->link);
-		atomic_fetch_sub(&b->asked, 1);
-	}
-	lock_give_if(p->mt, &b->sq_lock);
 	dg_detach(p, fe);
 }
 
@@ -532,16 +509,15 @@ static void retry_cancels(struct uring_be *b)
 	{
 		prep_cancel_op(b, list_entry(k, struct cport_op, _backend_link));
 	}
-	list_for_each_safe(&b->asked_fds, k, nx)
-	{
-		struct ur_fd *uf = list_entry(k, struct ur_fd, link);
-		struct fdent *fe = cport_container_of((unsigned char *)uf, struct fdent, backend_area);
-		if (atomic_load(&fe->epoch) != uf->epoch || ++uf->retries > CANCEL_FD_RETRIES) {
-			list_remove(&b->asked_fds, k);
+	for (unsigned i = 0; i < b->asked_fds;) {
+		struct asked_fd *a = &b->asked_fd[i];
+		if (atomic_load(&a->fe->epoch) != a->epoch || ++a->retries > CANCEL_FD_RETRIES) {
+			*a = b->asked_fd[--b->asked_fds]; /* order does not matter */
 			atomic_fetch_sub(&b->asked, 1);
 			continue;
 		}
-		prep_cancel_fd(b, fe->fd);
+		prep_cancel_fd(b, a->fd);
+		i++;
 	}
 	b->retry_at_ms = now_ms() + CANCEL_RETRY_MS;
 }
@@ -562,6 +538,23 @@ static int cancels_due(struct cport *p, struct uring_be *b)
 	return atomic_load(&b->asked) ? (int)left : -1;
 }
 
+/* List fe's cancel for retries; false without memory (then it was asked
+ * once only). sq_lock held. */
+static bool list_asked_fd(struct uring_be *b, struct fdent *fe)
+{
+	if (b->asked_fds == b->asked_fd_room) {
+		unsigned room = b->asked_fd_room ? 2 * b->asked_fd_room : 16;
+		struct asked_fd *a = realloc(b->asked_fd, room * sizeof(*a));
+		if (!a)
+			return false;
+		b->asked_fd = a;
+		b->asked_fd_room = room;
+	}
+	b->asked_fd[b->asked_fds++] =
+		(struct asked_fd){.fe = fe, .fd = fe->fd, .epoch = atomic_load(&fe->epoch), .retries = 0};
+	return true;
+}
+
 /* By number: the kernel ends every request on the fd. One of a later owner
  * of the number (if this cancel is late) is restarted by the core. */
 static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
@@ -575,16 +568,11 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	if (!dg_armed && atomic_load(&fe->inflight) == 0)
 		return;
 	struct uring_be *b = UB(p);
-	struct ur_fd *uf = UF(fe);
 	lock_take_if(p->mt, &b->sq_lock);
 	prep_cancel_fd(b, fe->fd);
-	/* Listed until the fd ends or a later cancel_fd replaces this one. */
-	uf->epoch = atomic_load(&fe->epoch);
-	uf->retries = 0;
-	if (!link_linked(&uf->link)) {
-		list_push_back(&b->asked_fds, &uf->link);
+	/* Listed until the fd ends or a later cancel_fd moves its epoch on. */
+	if (list_asked_fd(b, fe))
 		arm_retry(p, b);
-	}
 	sq_submit_now(b);
 	lock_give_if(p->mt, &b->sq_lock);
 }

@@ -10,6 +10,16 @@
 
 struct dg_table;
 
+/* A cancel of a whole fd, asked again until the fd's epoch moves on (its
+ * next cancel, or its end): the port keeps these, not the fd entry, whose
+ * io_uring area holds the fd's read-ahead (uring_stream.c). */
+struct asked_fd {
+	struct fdent *fe;
+	int fd;         /* fe's number when asked: read here, not in fe, which may be reused */
+	unsigned epoch; /* fe's epoch the cancel was for */
+	int retries;
+};
+
 struct uring_be {
 	struct io_uring ring;
 	lock_t sq_lock;
@@ -25,9 +35,10 @@ struct uring_be {
 	bool disabled; /* single-issuer ring, not yet enabled by the thread that uses it */
 	bool wake_armed; /* the eventfd read is in flight (sq_lock) */
 	/* Cancels not yet confirmed (see CANCEL_RETRY_MS), under sq_lock. */
-	struct list asked_ops; /* by op->_backend_link */
-	struct list asked_fds; /* by ur_fd.link */
-	atomic_uint asked;     /* entries on both, for a look without the lock */
+	struct list asked_ops;     /* by op->_backend_link */
+	struct asked_fd *asked_fd; /* cancels of whole fds: an array, grown and never shrunk */
+	unsigned asked_fds, asked_fd_room;
+	atomic_uint asked; /* entries on both, for a look without the lock */
 	int64_t retry_at_ms;
 	/* Datagram sockets' multishot receives (uring_dgram.c); made with the first. */
 	struct dg_table *dg;
