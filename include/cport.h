@@ -177,6 +177,7 @@ CPORT_API int cport_attach(cport_t *port, int fd, uintptr_t key);
 
 /* cport_set_completion_modes() modes */
 #define CPORT_SKIP_ON_SUCCESS 0x1u /* an op that succeeds inside its start call completes there (returns 1) */
+#define CPORT_RECV_AHEAD 0x2u      /* pooled receives on a stream socket may read ahead (io_uring) */
 
 /* Set fd's completion modes (Windows' SetFileCompletionNotificationModes).
  * With CPORT_SKIP_ON_SUCCESS an op on fd that the kernel completes with
@@ -188,7 +189,15 @@ CPORT_API int cport_attach(cport_t *port, int fd, uintptr_t key);
  * every op at once whose socket was ready; with io_uring it tries sends,
  * except those of a thread running a batch of the port's completions
  * (they ride its next wait; see cport_set_completion_modes(3)).
- * 0, -EINVAL for unknown modes, -EBADF if fd is not attached. */
+ * With CPORT_RECV_AHEAD only pooled receives read fd: on io_uring one
+ * kernel request keeps taking the stream's bytes into pool buffers between
+ * them (at most two buffers' worth), and the next pooled receive completes
+ * with what was read ahead. Other reads of fd (cport_recv, cport_recvfrom,
+ * cport_recvmsg, cport_accept, cport_poll for POLLIN) are refused with
+ * -EINVAL while the mode is set, and clearing it fails with -EBUSY while
+ * bytes are held or a read is armed. cport_detach drops bytes read ahead.
+ * 0, -EINVAL for unknown modes, -EBADF if fd is not attached, -EBUSY
+ * (clearing CPORT_RECV_AHEAD, see above). */
 CPORT_API int cport_set_completion_modes(cport_t *port, int fd, unsigned modes);
 
 /* The result of an op whose start call returned 1 (and of one dequeued). */

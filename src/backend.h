@@ -30,6 +30,9 @@
 
 #include "port.h"
 
+/* The most pool buffers a backend keeps for one fd (detach). */
+#define DETACH_IDS 2
+
 struct backend {
 	const char *name;
 	int id;         /* enum cport_backend */
@@ -50,12 +53,17 @@ struct backend {
 	/* fe joins, fe->lock held, fe->fd/key set: set up fe->backend_area.
 	 * 0 or -errno (then the attach fails and nothing is left). */
 	int (*attach)(struct cport *p, struct fdent *fe);
-	/* fe leaves, fe->lock held, after its last op was reported. */
-	void (*detach)(struct cport *p, struct fdent *fe);
+	/* fe leaves, fe->lock held, after its last op was reported. Pool
+	 * buffers the backend still kept for fe go to ids (room for
+	 * DETACH_IDS): the core frees them once the lock is dropped. Returns
+	 * how many. */
+	unsigned (*detach)(struct cport *p, struct fdent *fe, unsigned *ids);
 	/* Start op on fe; fe->lock held. Returns 0: the backend holds the op
 	 * and will report it; 1: the kernel answered at once, the result is in
 	 * op->_result and the backend no longer holds it (the gate reports it
-	 * once the lock is dropped); -errno: not started, the backend does not
+	 * once the lock is dropped); 2: as 1, for a pooled receive answered
+	 * with data in pool buffer op->_buf_id (bytes read ahead), which the
+	 * backend writes then; -errno: not started, the backend does not
 	 * hold it. A pooled receive with OPB_GRANTED receives into pool buffer
 	 * op->_buf_id; one with OPB_WANT_READY only waits for data (its report
 	 * is >= 0 once data, end of stream or an error is there). Never blocks. */
@@ -71,6 +79,9 @@ struct backend {
 	 * A cancel that reaches an op of a later owner of the same fd number is
 	 * harmless: the core restarts an op the kernel ended unasked. */
 	void (*cancel_fd)(struct cport *p, struct fdent *fe, struct list *dropped);
+	/* Whether the backend holds bytes read ahead on fe, or a request that
+	 * reads ahead (CPORT_RECV_AHEAD); fe->lock held. NULL: it never does. */
+	bool (*reads_ahead)(struct cport *p, struct fdent *fe);
 	/* Push queued submissions to the kernel now (a thread is about to park). */
 	void (*flush)(struct cport *p);
 	/* Poller only: wait up to timeout_ms (-1 forever) for the kernel, report

@@ -153,10 +153,12 @@ static int ep_attach(struct cport *p, struct fdent *fe)
 	return watch(p, fe, EPOLL_CTL_ADD, ef->stream);
 }
 
-static void ep_detach(struct cport *p, struct fdent *fe)
+static unsigned ep_detach(struct cport *p, struct fdent *fe, unsigned *ids)
 {
+	(void)ids; /* epoll keeps no buffer for an fd */
 	/* ENOENT/EBADF: already gone; nothing else can fail here. */
 	epoll_ctl(EB(p)->epfd, EPOLL_CTL_DEL, fe->fd, NULL);
+	return 0;
 }
 
 static bool connecting(const struct cport_op *op)

@@ -20,7 +20,7 @@
 
 #define REAP_BATCH 64
 /* The pool's buffer groups, one per class (the datagram store's is 1). */
-static const unsigned short pool_group[POOL_CLASSES] = {[POOL_SMALL] = 0, [POOL_LARGE] = 2};
+static const unsigned short pool_group[POOL_CLASSES] = {[POOL_SMALL] = GROUP_SMALL, [POOL_LARGE] = 2};
 #define MAX_CQ_ENTRIES 65536
 /* A cancel the kernel can miss (a request its worker pool is just taking up
  * consumes the cancel's signal, then blocks: seen with a send to a silent
@@ -29,9 +29,6 @@ static const unsigned short pool_group[POOL_CLASSES] = {[POOL_SMALL] = 0, [POOL_
 #define CANCEL_RETRY_MS 50
 #define CANCEL_FD_RETRIES 20
 
-/* op->_backend_word: whether a cancel of the op waits to be confirmed by
- * its completion. Changed atomically: the canceller and the reaper race. */
-enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2 };
 #define FINI_DRAIN_ROUNDS 20
 #define FINI_DRAIN_MS 50
 
@@ -207,9 +204,15 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	__atomic_store_n(&op->_backend_word, OPW_OUT, __ATOMIC_SEQ_CST);
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
+	sq_release(p, b);
+	return 0;
+}
+
+void sq_release(struct cport *p, struct uring_be *b)
+{
 	if (!p->mt || queue_caller_returns(p)) {
 		lock_give_if(p->mt, &b->sq_lock);
-		return 0;
+		return;
 	}
 	unsigned n = sq_flush(b);
 	lock_give_if(p->mt, &b->sq_lock);
@@ -219,12 +222,14 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	 * submits it, so the poller is woken to make it now. */
 	if (n && (enable(b) < 0 || io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL) < 0))
 		ur_wake(p);
-	return 0;
 }
 
 static int ur_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
-	return dg_takes(p, fe, op) ? dg_submit(p, fe, op) : queue_op(p, op);
+	if (dg_takes(p, fe, op))
+		return dg_submit(p, fe, op);
+	int r = st_takes(p, fe, op) ? st_submit(p, fe, op) : ST_PLAIN;
+	return r == ST_PLAIN ? queue_op(p, op) : r;
 }
 
 static int need_opcodes(struct io_uring *ring)
@@ -362,6 +367,10 @@ static int ur_init(struct cport *p)
 	}
 	lock_init(&b->sq_lock);
 	list_init(&b->asked_ops);
+	b->recv_cap = st_probe(&p->pool);
+	/* Read-ahead stops while an eighth of the pool is kept (none of a
+	 * pool under 8): the rest is for receives that wait. */
+	b->kept_max = p->pool.cls[POOL_SMALL].count / 8;
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with
 	 * the owner's first wait. */
@@ -384,6 +393,10 @@ static void reap_discard(struct cport *p, struct uring_be *b)
 				continue;
 			if (ud_is_dgram(ud)) {
 				dg_discard(p, ud, cqes[i]->flags);
+				continue;
+			}
+			if (ud_is_stream(ud)) {
+				st_discard(p, ud, cqes[i]->flags);
 				continue;
 			}
 			atomic_fetch_sub(&b->inflight, 1);
@@ -425,14 +438,20 @@ static void ur_fini(struct cport *p)
 
 static int ur_attach(struct cport *p, struct fdent *fe)
 {
-	return dg_attach(p, fe);
+	int type = 0;
+	socklen_t len = sizeof(type);
+	if (getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		type = 0; /* not a socket getsockopt knows */
+	st_attach(fe, type);
+	return dg_attach(p, fe, type);
 }
 
 /* Its last op was reported. A cancel of the fd still listed is dropped at
  * its next retry, when it sees the epoch fd_finish moves on. */
-static void ur_detach(struct cport *p, struct fdent *fe)
+static unsigned ur_detach(struct cport *p, struct fdent *fe, unsigned *ids)
 {
 	dg_detach(p, fe);
+	return st_detach(p, fe, ids);
 }
 
 /* Write a cancel of op. sq_lock held. */
@@ -476,6 +495,8 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	if (dg_takes(p, fe, op))
 		return dg_cancel(p, fe, op);
+	if (st_cancel(fe, op))
+		return 1;
 	struct uring_be *b = UB(p);
 	lock_take_if(p->mt, &b->sq_lock);
 	prep_cancel_op(b, op);
@@ -560,6 +581,7 @@ static bool list_asked_fd(struct uring_be *b, struct fdent *fe)
 static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped)
 {
 	bool dg_armed = dg_cancel_fd(p, fe, dropped);
+	st_cancel_fd(fe, dropped);
 	/* Nothing of the fd's is out (ops are counted from their start, under
 	 * fe->lock as here, until their completion is queued; a datagram
 	 * socket's multishot request is not an op): a cancel would find
@@ -649,6 +671,11 @@ static int reap(struct cport *p, struct uring_be *b)
 				total++;
 				continue;
 			}
+			if (ud_is_stream(ud)) {
+				st_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
+				total++;
+				continue;
+			}
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
 			atomic_fetch_sub(&b->inflight, 1);
 			confirm_op(p, b, op);
@@ -715,6 +742,7 @@ const struct backend backend_uring = {
 	.submit = ur_submit,
 	.cancel = ur_cancel,
 	.cancel_fd = ur_cancel_fd,
+	.reads_ahead = st_reads_ahead,
 	.flush = ur_flush,
 	.poll = ur_poll,
 	.wake = ur_wake,

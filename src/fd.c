@@ -64,15 +64,24 @@ int cport_attach(cport_t *p, int fd, uintptr_t key)
 	return r;
 }
 
+/* Whether the backend still reads fe ahead: the mode cannot be cleared
+ * then, or the caller's own reads would take bytes out of order. fe->lock held. */
+static bool reads_ahead(struct cport *p, struct fdent *fe)
+{
+	return (fe->modes & CPORT_RECV_AHEAD) && p->be_ops->reads_ahead && p->be_ops->reads_ahead(p, fe);
+}
+
 int cport_set_completion_modes(cport_t *p, int fd, unsigned modes)
 {
-	if (!p || (modes & ~CPORT_SKIP_ON_SUCCESS))
+	if (!p || (modes & ~(CPORT_SKIP_ON_SUCCESS | CPORT_RECV_AHEAD)))
 		return -EINVAL;
 	struct fdent *fe = fd < 0 ? NULL : fdtab_get(&p->fdtab, fd);
 	if (!fe)
 		return -EBADF;
 	fd_lock(p, fe);
 	int r = fe->state == FD_ATTACHED ? 0 : -EBADF;
+	if (r == 0 && !(modes & CPORT_RECV_AHEAD) && reads_ahead(p, fe))
+		r = -EBUSY;
 	if (r == 0)
 		fe->modes = (uint8_t)modes;
 	fd_unlock(p, fe);
@@ -124,7 +133,8 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	struct cport_op *closer = fe->closer;
 	int fd = fe->fd;
 	bool do_close = fe->close_fd;
-	p->be_ops->detach(p, fe);
+	unsigned kept[DETACH_IDS];
+	unsigned nkept = p->be_ops->detach(p, fe, kept);
 	/* Free the entry before close(): the fd number may be reused at once. */
 	fe->state = FD_FREE;
 	fe->closer = NULL;
@@ -137,14 +147,28 @@ void fd_finish(struct cport *p, struct fdent *fe)
 	 * worth reporting, and never -EINTR (the contract's). */
 	if (do_close && close(fd) < 0 && errno != EINTR)
 		res = -errno;
+	struct list b;
+	batch_init(&b);
+	/* Buffers freed may restart receives of other fds parked for one. */
+	for (unsigned i = 0; i < nkept; i++)
+		core_buf_free(p, kept[i], &b);
+	core_deliver(p, &b);
 	if (!closer)
 		return;
 	closer->_result = res;
 	op_set_state(closer, OP_DONE);
-	struct list b;
-	batch_init(&b);
 	batch_add(&b, closer);
 	port_queue_append(p, &b);
+}
+
+void core_fd_hold(struct fdent *fe)
+{
+	atomic_fetch_add(&fe->inflight, 1);
+}
+
+void core_fd_release(struct cport *p, struct fdent *fe)
+{
+	fd_op_queued(p, fe);
 }
 
 void fd_op_queued(struct cport *p, struct fdent *fe)

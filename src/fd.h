@@ -18,7 +18,7 @@ struct cport_op;
 enum { FD_FREE = 0, FD_ATTACHED, FD_CLOSING };
 
 /* Bytes each fd entry keeps for its backend, which alone reads and writes
- * them: epoll's two queue heads and flags, io_uring's cancel record. */
+ * them: epoll's two queue heads and flags, io_uring's read-ahead. */
 #define FD_BACKEND_AREA 24
 
 /* An attached fd. There is one per descriptor number the port has seen, so
@@ -42,7 +42,7 @@ struct fdent {
 	_Atomic uint8_t state;
 	bool close_fd;
 	bool finishing;
-	uint8_t modes; /* CPORT_SKIP_ON_SUCCESS (under lock) */
+	uint8_t modes; /* CPORT_SKIP_ON_SUCCESS, CPORT_RECV_AHEAD (under lock) */
 	/* Pooled receives ask the pool for a large buffer while this is not 0:
 	 * set to LARGE_STREAK by one that got a small buffer's worth or more,
 	 * one less after each that got less. A hint, read and written without

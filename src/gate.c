@@ -36,11 +36,17 @@ static bool still_wanted(struct cport *p, const struct fdent *fe, const struct c
 	       !op_bits_test(op, OPB_CANCEL) && !atomic_load(&p->shutdown);
 }
 
-/* fe->lock held. A test may refuse the submit (fault.h) before the backend sees it. */
+/* fe->lock held. A test may refuse the submit (fault.h) before the backend
+ * sees it. A pooled receive the backend answered with a pool buffer (2)
+ * holds it from here on, as one the pool granted. */
 static int backend_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	int r = (int)FAULT(FAULT_SUBMIT, op, 0);
-	return r < 0 ? r : p->be_ops->submit(p, fe, op);
+	r = r < 0 ? r : p->be_ops->submit(p, fe, op);
+	if (r != 2)
+		return r;
+	op_bits_set(op, OPB_GRANTED);
+	return 1;
 }
 
 /* Hand op to the backend if it is still wanted. Returns what submit does
@@ -123,14 +129,27 @@ static bool skips_port(const struct fdent *fe, const struct cport_op *op)
 	       !op_bits_test(op, OPB_GRANTED);
 }
 
+/* On an fd that reads ahead (CPORT_RECV_AHEAD) only pooled receives read:
+ * any other read would take bytes before those read ahead, or wait for
+ * bytes already taken. */
+static bool reads_beside_ahead(const struct fdent *fe, const struct cport_op *op)
+{
+	if (!(fe->modes & CPORT_RECV_AHEAD))
+		return false;
+	if (op->_kind == CPORT_OP_POLL)
+		return op_poll_events(op) & POLLIN;
+	return op_is_read(op->_kind) && op->_kind != CPORT_OP_RECV_POOLED;
+}
+
 int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	if (atomic_load(&p->shutdown))
 		return -ESHUTDOWN;
 	fd_lock(p, fe);
-	if (fe->state != FD_ATTACHED) {
+	if (fe->state != FD_ATTACHED || reads_beside_ahead(fe, op)) {
+		int e = fe->state != FD_ATTACHED ? -EBADF : -EINVAL;
 		fd_unlock(p, fe);
-		return -EBADF;
+		return e;
 	}
 	op->_key = fe->key;
 	op->_epoch = atomic_load(&fe->epoch);

@@ -93,6 +93,7 @@ int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count
 	pl->mt = mt;
 	lock_init(&pl->lock);
 	list_init(&pl->waiters);
+	atomic_init(&pl->parked, 0);
 	class_init(&pl->cls[POOL_SMALL], pl->base, 0, count, size);
 	class_init(&pl->cls[POOL_LARGE], pl->base + small_bytes, count, large_count, large_size);
 	pl->kernel_put = NULL;
@@ -284,6 +285,7 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 	if (k) {
 		op = list_entry(k, struct cport_op, _pool_link);
 		op_bits_clear(op, OPB_PARKED);
+		atomic_fetch_sub_explicit(&pl->parked, 1, memory_order_relaxed);
 		grant(op, id);
 	} else {
 		struct pool_class *cl = &pl->cls[pool_class_of(pl, id)];
@@ -311,12 +313,14 @@ static void park(struct pool *pl, struct cport_op *op)
 {
 	list_push_back(&pl->waiters, &op->_pool_link);
 	op_bits_set(op, OPB_PARKED);
+	atomic_fetch_add_explicit(&pl->parked, 1, memory_order_relaxed);
 }
 
 static void unpark(struct pool *pl, struct cport_op *op)
 {
 	list_remove(&pl->waiters, &op->_pool_link);
 	op_bits_clear(op, OPB_PARKED);
+	atomic_fetch_sub_explicit(&pl->parked, 1, memory_order_relaxed);
 }
 
 enum pool_wait pool_wait(struct pool *pl, struct cport_op *op)

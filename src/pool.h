@@ -55,6 +55,7 @@ struct pool {
 	lock_t lock;      /* the free lists, waiters, the kernel store */
 	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
 	struct list waiters; /* pooled recvs waiting for a buffer, longest first (op->_pool_link) */
+	atomic_uint parked;  /* waiters' length, for a look without the lock */
 	/* A backend may keep the free buffers in the kernel (io_uring's buffer
 	 * rings, one per class): then free buffers go to kernel_put, called
 	 * with the lock held. */
@@ -97,6 +98,11 @@ static inline int pool_class_wanted(const struct pool *pl, const struct fdent *f
 static inline bool pool_kernel_has(struct pool *pl, int c)
 {
 	return atomic_load_explicit(&pl->cls[c].in_kernel, memory_order_relaxed) > 0;
+}
+/* Whether receives wait for a buffer now (a hint). */
+static inline bool pool_has_waiters(struct pool *pl)
+{
+	return atomic_load_explicit(&pl->parked, memory_order_relaxed) > 0;
 }
 /* The id of a buffer address, -EINVAL if it is not the start of one. */
 int pool_id_of(const struct pool *pl, const void *buf, unsigned *id);

@@ -97,6 +97,13 @@ void core_buf_free(struct cport *p, unsigned id, struct list *b);
  * its closer is queued after it. b is left empty. */
 void core_deliver(struct cport *p, struct list *b);
 
+/* fd.c: a request of the backend's own that reads fe (not an op) keeps fe
+ * from finishing while the kernel holds it, as an op would: hold under
+ * fe->lock, release once its last completion is reaped (no fd lock held;
+ * fe may finish then, its closer queued after whatever is queued). */
+void core_fd_hold(struct fdent *fe);
+void core_fd_release(struct cport *p, struct fdent *fe);
+
 /* ---- Inside the core ---- */
 
 /* gate.c: the one way an op reaches a backend. First start: 0, or -errno

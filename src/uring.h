@@ -42,6 +42,12 @@ struct uring_be {
 	int64_t retry_at_ms;
 	/* Datagram sockets' multishot receives (uring_dgram.c); made with the first. */
 	struct dg_table *dg;
+	/* Read-ahead on stream sockets (uring_stream.c): the cap of a request
+	 * in bytes (0: this kernel cannot cap one, or it is turned off), the
+	 * pool buffers it keeps now, and the most it keeps before it stops. */
+	unsigned recv_cap;
+	atomic_uint kept_bufs;
+	unsigned kept_max;
 };
 
 static inline struct uring_be *UB(struct cport *p)
@@ -49,8 +55,18 @@ static inline struct uring_be *UB(struct cport *p)
 	return p->be;
 }
 
+/* op->_backend_word: whether a cancel of the op waits to be confirmed by
+ * its completion, or that the op waits in user space for a read-ahead
+ * request (QUEUED, under fe->lock). Changed atomically: the canceller and
+ * the reaper race. */
+enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2, OPW_QUEUED = 3 };
+
 /* A free SQE; if the SQ is full, submit what it holds first. sq_lock held. */
 struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op);
+
+/* sq_lock held: give it up, and hand what the SQ holds to the kernel now
+ * unless the calling thread's next wait will (queue_caller_returns). */
+void sq_release(struct cport *p, struct uring_be *b);
 
 /* ---- uring_dgram.c: a datagram socket's receives share one multishot
  * recvmsg; the ops wait in user space, as on epoll. ---- */
@@ -61,13 +77,21 @@ struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op);
 #define UD_WAKE 1ull
 #define UD_CANCEL 2ull
 #define UD_DGRAM_TAG 4ull
+#define UD_STREAM_TAG 5ull
+/* The buffer group of the pool's small buffers (the large ones' is 2). */
+#define GROUP_SMALL 0
 static inline bool ud_is_dgram(uint64_t ud)
 {
 	return (ud & 7) == UD_DGRAM_TAG;
 }
+static inline bool ud_is_stream(uint64_t ud)
+{
+	return (ud & 7) == UD_STREAM_TAG;
+}
 
-/* fe joins (fe->lock held): a datagram socket gets its record. 0 or -errno. */
-int dg_attach(struct cport *p, struct fdent *fe);
+/* fe joins (fe->lock held), a socket of this type (SO_TYPE, 0 if not a
+ * socket): a datagram socket gets its record. 0 or -errno. */
+int dg_attach(struct cport *p, struct fdent *fe, int type);
 /* fe leaves (fe->lock held, its last op reported). */
 void dg_detach(struct cport *p, struct fdent *fe);
 /* Whether op is a receive on a datagram socket, which dg_submit takes. fe->lock held. */
@@ -84,5 +108,31 @@ void dg_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list 
 /* Teardown: a CQE nobody reports; then everything freed. */
 void dg_discard(struct cport *p, uint64_t ud, unsigned flags);
 void dg_fini(struct cport *p);
+
+/* ---- uring_stream.c: a stream socket's pooled receives read ahead
+ * (CPORT_RECV_AHEAD) through one capped multishot receive. ---- */
+
+/* Once per port: the cap every request gets (0: none). */
+unsigned st_probe(const struct pool *pl);
+/* fe joins (fe->lock held), a socket of this type. */
+void st_attach(struct fdent *fe, int type);
+/* fe leaves (fe->lock held, nothing armed): the buffers it kept go to ids. */
+unsigned st_detach(struct cport *p, struct fdent *fe, unsigned *ids);
+/* Whether op goes through fe's read-ahead. fe->lock held. */
+bool st_takes(struct cport *p, struct fdent *fe, const struct cport_op *op);
+/* Start op (fe->lock held): as backend submit, or ST_PLAIN: submit it as
+ * any op. */
+#define ST_PLAIN 3
+int st_submit(struct cport *p, struct fdent *fe, struct cport_op *op);
+/* Drop op if it waits for the read-ahead (fe->lock held): 1, else 0. */
+int st_cancel(struct fdent *fe, struct cport_op *op);
+/* Every op waiting on fe goes to dropped (fe->lock held). */
+void st_cancel_fd(struct fdent *fe, struct list *dropped);
+/* As backend reads_ahead. */
+bool st_reads_ahead(struct cport *p, struct fdent *fe);
+/* A CQE of a read-ahead request: reports what it filled into out. */
+void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out);
+/* Teardown: a CQE nobody reports. */
+void st_discard(struct cport *p, uint64_t ud, unsigned flags);
 
 #endif

@@ -191,12 +191,10 @@ static struct dg_sock *sock_of(struct cport *p, const struct fdent *fe)
 
 /* ---- A socket's record ---- */
 
-int dg_attach(struct cport *p, struct fdent *fe)
+int dg_attach(struct cport *p, struct fdent *fe, int type)
 {
-	int type = 0;
-	socklen_t len = sizeof(type);
-	if (getsockopt(fe->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM)
-		return 0; /* not a socket getsockopt knows, or not a datagram one: receives go one by one */
+	if (type != SOCK_DGRAM)
+		return 0; /* not a socket, or not a datagram one: receives go one by one */
 	struct dg_table *t = table_get(p);
 	_Atomic(struct dg_sock *) *slot = t ? slot_of(t, fe->fd, true) : NULL;
 	struct dg_sock *ds = slot ? calloc(1, sizeof(*ds)) : NULL;

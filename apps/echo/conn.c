@@ -20,6 +20,10 @@
 #include <unistd.h>
 
 #define LIB_POOL_BUFFERS 1024 /* cport_options.pool_buffers 0 means this */
+/* A connection's fd: sends that go out at once skip the port, and pooled
+ * receives read ahead (io_uring: one capped multishot receive per
+ * connection, not one receive per message; docs/performance.md). */
+#define CONN_MODES (CPORT_SKIP_ON_SUCCESS | CPORT_RECV_AHEAD)
 /* Chunks waiting to be sent hold pool buffers. Past this share of the pool
  * held, a chunk is copied out so clients that never read cannot starve
  * everybody else's receives. */
@@ -244,6 +248,14 @@ static void conn_unpool_if_pressed(struct conn *cn)
 	atomic_fetch_add_explicit(&cs->own_bufs, 1, memory_order_relaxed);
 }
 
+/* The spliced echo reads the socket itself: only once the port holds no
+ * bytes read ahead of it and reads no more (-EBUSY: not yet; the pooled
+ * echo goes on, and the next big chunk asks again). */
+static int conn_stop_reading_ahead(struct conn *cn)
+{
+	return cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CPORT_SKIP_ON_SUCCESS) == 0;
+}
+
 static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 {
 	if (res <= 0) {
@@ -262,10 +274,14 @@ static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 	/* All out: only now read more (backpressure). */
 	size_t chunk = cn->off;
 	conn_release_buf(cn);
-	if (chunk >= conn_cs(cn)->splice_min && conn_splice_begin(cn, ctr))
-		conn_splice_go(cn, CS_POLL_IN, ctr);
-	else
-		conn_recv(cn, ctr);
+	if (chunk >= conn_cs(cn)->splice_min && conn_stop_reading_ahead(cn)) {
+		if (conn_splice_begin(cn, ctr)) {
+			conn_splice_go(cn, CS_POLL_IN, ctr);
+			return;
+		}
+		(void)cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CONN_MODES); /* no pipe */
+	}
+	conn_recv(cn, ctr);
 }
 
 static void conn_received(struct conn *cn, const struct cport_completion *c, struct counters *ctr)
@@ -323,6 +339,7 @@ static void conn_proxy_done(struct conn *cn, size_t hlen, size_t have, struct co
 	char *buf = conn_chunk(cn);
 
 	atomic_store(&cn->hdr_wait, 0);
+	(void)cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CONN_MODES);
 	if (have == hlen) {
 		conn_release_buf(cn);
 		conn_recv(cn, ctr);
@@ -462,8 +479,10 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	/* A send that goes out at once then skips the queue and the wait. With
 	 * epoll: 1,723 -> 1,367 instructions per message at 100 x 64 B, the same
 	 * system calls. With io_uring the library tries it at once only when the
-	 * thread has no batch for the send to ride in (docs/performance.md). */
-	(void)cport_set_completion_modes(cs->core->port, fd, CPORT_SKIP_ON_SUCCESS);
+	 * thread has no batch for the send to ride in (docs/performance.md).
+	 * The pooled echo reads ahead (not while a PROXY header is read into
+	 * a buffer of its own: conn_proxy_done). */
+	(void)cport_set_completion_modes(cs->core->port, fd, cs->proxy ? CPORT_SKIP_ON_SUCCESS : CONN_MODES);
 	loop_core_ref(cs->core);
 	conn_list(cn, 1);
 	counter_add(ctr, C_CONN_TOTAL, 1);

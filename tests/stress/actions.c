@@ -30,12 +30,18 @@ static int gen_attach(struct tctx *t, struct slot *s, struct conn *cn)
 		return r;
 	}
 	/* Half the fds skip the port when an op succeeds at once: such an op
-	 * must then be done in its start call and never complete again. */
-	if (chance(&t->rng, 50)) {
-		r = cport_set_completion_modes(s->pc->port, cn->fd, CPORT_SKIP_ON_SUCCESS);
+	 * must then be done in its start call and never complete again. Some
+	 * TCP fds read ahead (--recv-ahead): every byte must still come once,
+	 * in order, through cancels and closes. */
+	unsigned modes = chance(&t->rng, 50) ? CPORT_SKIP_ON_SUCCESS : 0;
+	cn->ahead = cn->tcp && chance(&t->rng, t->run->cfg.recv_ahead);
+	modes |= cn->ahead ? CPORT_RECV_AHEAD : 0;
+	if (modes) {
+		r = cport_set_completion_modes(s->pc->port, cn->fd, modes);
 		if (r < 0)
 			err_log(t->run, t, E_CALL, "cport_set_completion_modes refused", CPORT_OP_NONE, cn->fd, g->no, r);
-		t->cnt.stat[S_SKIP_FDS]++;
+		t->cnt.stat[S_SKIP_FDS] += (modes & CPORT_SKIP_ON_SUCCESS) != 0;
+		t->cnt.stat[S_AHEAD_FDS] += cn->ahead;
 	}
 	s->gen = g;
 	s->conn = cn;
@@ -137,6 +143,8 @@ void start_recv(struct tctx *t, struct slot *s)
 	/* A poll now and then: it takes the receive's place and reads nothing. */
 	unsigned pick = rnd_below(&t->rng, 100);
 	uint32_t kind = pick < 15 ? CPORT_OP_POLL : pick < 57 ? CPORT_OP_RECV_POOLED : CPORT_OP_RECV;
+	if (cn->ahead) /* the port refuses other reads of the fd */
+		kind = CPORT_OP_RECV_POOLED;
 	struct rec *r = rec_for(t, s, kind);
 	if (!r)
 		return;
@@ -242,10 +250,12 @@ void start_end(struct tctx *t, struct slot *s, bool detach)
 	s->detach_pending = detach;
 }
 
-/* A detached fd is ours again: attach it anew under a new key. */
+/* A detached fd is ours again: attach it anew under a new key. Not one
+ * that read ahead: the bytes read ahead went with the detach, and its
+ * stream has a gap (cport_set_completion_modes(3)). */
 void reattach(struct tctx *t, struct slot *s)
 {
-	if (gen_attach(t, s, s->conn) < 0) {
+	if (s->conn->ahead || gen_attach(t, s, s->conn) < 0) {
 		conn_end_here(t, s);
 		return;
 	}

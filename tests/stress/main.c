@@ -4,6 +4,7 @@
  *   stress-ledger [--seconds S] [--seed N] [--backend io_uring|epoll]
  *                 [--mode shared|single] [--threads N] [--conns N]
  *                 [--pool-buffers N] [--large-buffers N] [--drain-ms N] [--inject FAULT]
+ *                 [--recv-ahead PCT]
  *
  * --inject double|stale|key|kind|eintr|data|lost plants one such fault in
  * what the program sees, to show the ledger catches it (the run then fails).
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: stress-ledger [--seconds S] [--seed N] [--backend io_uring|epoll] [--mode shared|single]\n"
 		   "                     [--threads N] [--conns N] [--pool-buffers N] [--large-buffers N]\n"
-		   "                     [--drain-ms N]\n"
+		   "                     [--drain-ms N] [--recv-ahead PCT]\n"
 		   "                     [--inject double|stale|key|kind|eintr|data|lost]\n");
 }
 
@@ -54,7 +55,7 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 		{ "seconds", 1, 0, 's' }, { "seed", 1, 0, 'r' },	 { "backend", 1, 0, 'b' },
 		{ "mode", 1, 0, 'm' },	  { "threads", 1, 0, 't' }, { "conns", 1, 0, 'c' },
 		{ "pool-buffers", 1, 0, 'p' }, { "large-buffers", 1, 0, 'L' }, { "drain-ms", 1, 0, 'd' },
-		{ "inject", 1, 0, 'i' },
+		{ "inject", 1, 0, 'i' }, { "recv-ahead", 1, 0, 'a' },
 		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -79,6 +80,7 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 		case 'p': cfg->pool_buffers = (unsigned)atoi(optarg); break;
 		case 'L': cfg->large_buffers = (unsigned)atoi(optarg); break;
 		case 'd': cfg->drain_ms = (unsigned)atoi(optarg); break;
+		case 'a': cfg->recv_ahead = (unsigned)atoi(optarg); break;
 		case 'i':
 			if ((cfg->inject = inject_parse(optarg)) < 0)
 				return -1;
@@ -88,7 +90,7 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 		}
 	}
 	if (optind != argc || cfg->threads < 1 || cfg->threads > MAX_THREADS || cfg->conns < 1 ||
-	    cfg->conns > 4096 || !(cfg->seconds > 0))
+	    cfg->conns > 4096 || !(cfg->seconds > 0) || cfg->recv_ahead > 100)
 		return -1;
 	return 0;
 }
@@ -362,7 +364,7 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 		       (unsigned long long)c->completed[kinds[i]], (unsigned long long)c->started[kinds[i]]);
 	printf("); conns %llu (tcp %llu) reattach %llu fd-reuse %llu cancel %llu cancel_fd %llu ecanceled %llu "
 	       "partial %llu cross-thread-end %llu late-ok %llu held %llu starved-cancel %llu (thawed %llu) "
-	       "skip-on-success fds %llu done-at-once %llu peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
+	       "skip-on-success fds %llu recv-ahead fds %llu done-at-once %llu peer reset/shut/silent %llu/%llu/%llu rx %lluk tx %lluk;"
 	       " errors:",
 	       (unsigned long long)c->stat[S_CONNS], (unsigned long long)c->stat[S_TCP],
 	       (unsigned long long)c->stat[S_REATTACH], (unsigned long long)c->stat[S_FD_REUSED],
@@ -371,7 +373,7 @@ static void print_summary(const struct run *run, const struct counters *c, doubl
 	       (unsigned long long)c->stat[S_CROSS_END], (unsigned long long)c->stat[S_LATE_OK],
 	       (unsigned long long)c->stat[S_HELD], (unsigned long long)c->stat[S_STARVED],
 	       (unsigned long long)c->stat[S_THAWED], (unsigned long long)c->stat[S_SKIP_FDS],
-	       (unsigned long long)c->stat[S_DONE_NOW],
+	       (unsigned long long)c->stat[S_AHEAD_FDS], (unsigned long long)c->stat[S_DONE_NOW],
 	       (unsigned long long)c->stat[S_PEER_RESET], (unsigned long long)c->stat[S_PEER_SHUT],
 	       (unsigned long long)c->stat[S_PEER_SILENT], (unsigned long long)(c->stat[S_BYTES_RX] >> 10),
 	       (unsigned long long)(c->stat[S_BYTES_TX] >> 10));

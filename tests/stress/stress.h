@@ -37,6 +37,7 @@ struct config {
 	uint64_t seed;
 	unsigned drain_ms; /* bound on the final close-and-drain */
 	int inject;        /* enum inject */
+	unsigned recv_ahead; /* percent of TCP attaches with CPORT_RECV_AHEAD */
 };
 
 /* The error counters: any nonzero one fails the run. */
@@ -79,6 +80,7 @@ enum stat_id {
 	S_STARVED,      /* pooled receives cancelled while we held every buffer */
 	S_THAWED,       /* ... still in flight after every thread's wait had timed out once since */
 	S_SKIP_FDS,     /* attaches with CPORT_SKIP_ON_SUCCESS */
+	S_AHEAD_FDS,    /* attaches with CPORT_RECV_AHEAD */
 	S_DONE_NOW,     /* ops done in their start call (no completion through the port) */
 	S_COUNT
 };
@@ -103,6 +105,7 @@ struct conn {
 	uint64_t tx_off, rx_off;
 	struct rec *rx_rec, *tx_rec; /* at most one receive and one send not yet handled */
 	bool rx_dead, tx_dead;
+	bool ahead; /* attached with CPORT_RECV_AHEAD: only pooled receives, never attached again */
 	/* the peer's side, told to this side */
 	atomic_int peer_shut;        /* the peer shut down its sending side */
 	atomic_int peer_closed;      /* the peer reset or closed */
