@@ -48,6 +48,7 @@ static void unmap_region(void *base, size_t bytes)
 static void class_init(struct pool_class *c, char *base, unsigned first, unsigned count, size_t size)
 {
 	c->base = base;
+	c->depth_min = 0;
 	c->first = first;
 	c->count = count;
 	c->size = size;
@@ -94,6 +95,7 @@ int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count
 	lock_init(&pl->lock);
 	list_init(&pl->waiters);
 	atomic_init(&pl->parked, 0);
+	atomic_init(&pl->lent_small, 0);
 	class_init(&pl->cls[POOL_SMALL], pl->base, 0, count, size);
 	class_init(&pl->cls[POOL_LARGE], pl->base + small_bytes, count, large_count, large_size);
 	pl->kernel_put = NULL;
@@ -129,7 +131,8 @@ static void to_kernel(struct pool *pl, unsigned id)
 
 static unsigned depth_clamp(const struct pool_class *k, unsigned want)
 {
-	unsigned lo = k->count < DEPTH_MIN ? k->count : DEPTH_MIN;
+	unsigned lo = k->depth_min ? k->depth_min : DEPTH_MIN;
+	lo = k->count < lo ? k->count : lo;
 	return want < lo ? lo : want > k->count ? k->count : want;
 }
 
@@ -160,6 +163,14 @@ static unsigned fill_kernel(struct pool *pl, struct pool_class *k)
 	for (; k->nfree && in_kernel(k) < depth_of(k); moved++)
 		to_kernel(pl, k->free_ids[--k->nfree]);
 	return moved;
+}
+
+void pool_set_depth_min(struct pool *pl, int c, unsigned min)
+{
+	lock_take_if(pl->mt, &pl->lock);
+	pl->cls[c].depth_min = min;
+	set_depth(&pl->cls[c], depth_of(&pl->cls[c]));
+	lock_give_if(pl->mt, &pl->lock);
 }
 
 void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx)
@@ -375,9 +386,15 @@ void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list
 void pool_lend(struct pool *pl, unsigned id)
 {
 	atomic_store_explicit(&pl->lent[id], 1, memory_order_relaxed);
+	if (pool_class_of(pl, id) == POOL_SMALL)
+		atomic_fetch_add_explicit(&pl->lent_small, 1, memory_order_relaxed);
 }
 
 int pool_unlend(struct pool *pl, unsigned id)
 {
-	return atomic_exchange(&pl->lent[id], 0) ? 0 : -EINVAL;
+	if (!atomic_exchange(&pl->lent[id], 0))
+		return -EINVAL;
+	if (pool_class_of(pl, id) == POOL_SMALL)
+		atomic_fetch_sub_explicit(&pl->lent_small, 1, memory_order_relaxed);
+	return 0;
 }

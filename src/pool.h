@@ -42,6 +42,7 @@ struct pool_class {
 	 * buffer just freed, still in the cache, is filled again; the rest wait
 	 * in free_ids, the last freed on top (see pool_reaped). */
 	atomic_uint depth;      /* written under the lock */
+	unsigned depth_min;     /* the least depth (0: DEPTH_MIN, pool.c) */
 	atomic_uint took;       /* taken from the kernel's store since the last pool_reaped */
 	atomic_uint burst_peak; /* the most taken between two reaps in this window (a hint) */
 	atomic_uint window;     /* reaps counted in this window */
@@ -56,6 +57,7 @@ struct pool {
 	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
 	struct list waiters; /* pooled recvs waiting for a buffer, longest first (op->_pool_link) */
 	atomic_uint parked;  /* waiters' length, for a look without the lock */
+	atomic_uint lent_small; /* small buffers the caller holds now (a hint) */
 	/* A backend may keep the free buffers in the kernel (io_uring's buffer
 	 * rings, one per class): then free buffers go to kernel_put, called
 	 * with the lock held. */
@@ -66,6 +68,9 @@ struct pool {
 /* count buffers of size bytes, and large_count of large_size (0: none). */
 int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count, size_t large_size, bool mt);
 void pool_fini(struct pool *pl);
+/* The kernel's store of class c holds at least min free buffers (if the
+ * pool has them), where it would otherwise be kept shallow. */
+void pool_set_depth_min(struct pool *pl, int c, unsigned min);
 /* From now on free buffers live in the kernel's store; every free one moves there. */
 void pool_use_kernel_store(struct pool *pl, void (*put)(void *ctx, unsigned id), void *ctx);
 
@@ -98,6 +103,11 @@ static inline int pool_class_wanted(const struct pool *pl, const struct fdent *f
 static inline bool pool_kernel_has(struct pool *pl, int c)
 {
 	return atomic_load_explicit(&pl->cls[c].in_kernel, memory_order_relaxed) > 0;
+}
+/* Small buffers the caller holds now (a hint). */
+static inline unsigned pool_lent_small(struct pool *pl)
+{
+	return atomic_load_explicit(&pl->lent_small, memory_order_relaxed);
 }
 /* Whether receives wait for a buffer now (a hint). */
 static inline bool pool_has_waiters(struct pool *pl)

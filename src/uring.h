@@ -47,7 +47,9 @@ struct uring_be {
 	 * pool buffers it keeps now, and the most it keeps before it stops. */
 	unsigned recv_cap;
 	atomic_uint kept_bufs;
+	atomic_uint armed; /* read-ahead requests in the kernel */
 	unsigned kept_max;
+	atomic_bool deep_ring; /* the small buffers' ring holds every free one (the first arm) */
 };
 
 static inline struct uring_be *UB(struct cport *p)

@@ -18,8 +18,9 @@
  * buffers go back to the pool at once), and a piece that does not fit in
  * a second buffer. A piece that does not fit passes the cap, so that
  * piece was the request's last: at most two buffers are kept per fd. While
- * an eighth of the pool is kept, or receives wait for a buffer, no request
- * is armed, and one armed is cancelled once its receive is answered.
+ * buffers are scarce (scarce(), below) no request is armed, and one armed
+ * is cancelled once its receive is answered. The first request makes the
+ * small buffers' ring hold every free one (arm()).
  *
  * Order: while a request is armed or anything is kept, every pooled receive
  * on the fd waits here, and the core refuses every other read of the fd
@@ -47,7 +48,7 @@
 #define ST_STREAM 0x1     /* a SOCK_STREAM socket */
 #define ST_ARMED 0x2      /* the request is in the kernel (and holds a count on the fd) */
 #define ST_END 0x4        /* end holds what followed the kept bytes: 0 or -errno */
-#define ST_CANCELLING 0x8 /* the request was asked to end early (the pool is pressed) */
+#define ST_CANCELLING 0x8 /* the request was asked to end early (buffers are scarce) */
 
 /* A pool buffer read ahead: len bytes from its start (0: none). */
 struct kept {
@@ -142,11 +143,21 @@ bool st_reads_ahead(struct cport *p, struct fdent *fe)
 	return UF(fe)->kept[0].len || (UF(fe)->st & (ST_ARMED | ST_END));
 }
 
-/* Read-ahead would take buffers the pool needs for receives that wait. */
-static bool pressed(struct cport *p)
+/* Read-ahead would take buffers the pool needs for receives that wait:
+ * receives wait for a buffer, a quarter of the small buffers are kept,
+ * fewer than an eighth are free, or requests are armed on half as many
+ * fds as there are small buffers. No request is armed then, and one armed
+ * is cancelled once its receive is answered: the pool's turn-taking
+ * serves receives better than requests that end for want of a buffer
+ * (measured at 1,000 x 64 B with 1,024 buffers: docs/performance.md). */
+static bool scarce(struct cport *p)
 {
 	struct uring_be *b = UB(p);
-	return atomic_load_explicit(&b->kept_bufs, memory_order_relaxed) >= b->kept_max || pool_has_waiters(&p->pool);
+	unsigned count = p->pool.cls[POOL_SMALL].count;
+	unsigned kept = atomic_load_explicit(&b->kept_bufs, memory_order_relaxed);
+	unsigned held = pool_lent_small(&p->pool) + kept;
+	unsigned armed = atomic_load_explicit(&b->armed, memory_order_relaxed);
+	return pool_has_waiters(&p->pool) || kept >= b->kept_max || held + count / 8 >= count || 2 * armed >= count;
 }
 
 static void wait_for(struct ur_fd *u, struct cport_op *op)
@@ -174,6 +185,13 @@ static struct cport_op *first_waiting(struct ur_fd *u)
 static bool arm(struct cport *p, struct fdent *fe, struct cport_op *op, bool reaper)
 {
 	struct uring_be *b = UB(p);
+	/* A request lives long, and after each piece of data the kernel
+	 * takes a buffer again to look for more: a ring kept shallow (for a
+	 * buffer still in the cache) would run dry under many connections and
+	 * end their requests (at 1,000 x 64 B, one in two messages re-armed,
+	 * against one in thirty with every free small buffer in the ring). */
+	if (!atomic_load_explicit(&b->deep_ring, memory_order_relaxed) && !atomic_exchange(&b->deep_ring, true))
+		pool_set_depth_min(&p->pool, POOL_SMALL, p->pool.cls[POOL_SMALL].count);
 	lock_take_if(p->mt, &b->sq_lock);
 	struct io_uring_sqe *sqe = get_sqe(b, op);
 	if (!sqe) {
@@ -188,6 +206,7 @@ static bool arm(struct cport *p, struct fdent *fe, struct cport_op *op, bool rea
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
 	UF(fe)->st |= ST_ARMED;
+	atomic_fetch_add_explicit(&b->armed, 1, memory_order_relaxed);
 	core_fd_hold(fe);
 	if (reaper)
 		lock_give_if(p->mt, &b->sq_lock);
@@ -225,7 +244,7 @@ int st_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 		 * of small ones would find none again, and again). */
 		if (op_bits_test(op, OPB_GRANTED | OPB_WANT_READY | OPB_READY) ||
 		    pool_class_wanted(&p->pool, fe) != POOL_SMALL || !pool_kernel_has(&p->pool, POOL_SMALL) ||
-		    pressed(p))
+		    scarce(p))
 			return ST_PLAIN;
 		wait_for(u, op);
 		if (arm(p, fe, op, false))
@@ -329,6 +348,7 @@ static void ended(struct cport *p, struct fdent *fe, bool live, int res, struct 
 	struct ur_fd *u = UF(fe);
 	u->st &= (uint8_t)~(ST_ARMED | ST_CANCELLING);
 	atomic_fetch_sub(&UB(p)->inflight, 1);
+	atomic_fetch_sub_explicit(&UB(p)->armed, 1, memory_order_relaxed);
 	struct cport_op *op = first_waiting(u);
 	if (!op || (live && res != -ENOBUFS && arm(p, fe, op, true)))
 		return;
@@ -358,8 +378,8 @@ void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list 
 		deliver(p, u, res, &c);
 	if (last)
 		ended(p, fe, live, res, &c);
-	else if (live && clist_empty(&u->waiting) && !(u->st & ST_CANCELLING) && pressed(p))
-		cancel_request(p, fe); /* nobody waits, and the pool needs its buffers */
+	else if (live && clist_empty(&u->waiting) && !(u->st & ST_CANCELLING) && scarce(p))
+		cancel_request(p, fe); /* nobody waits, and buffers are scarce */
 	fd_unlock(p, fe);
 
 	if (c.taker && res > 0 && c.buf >= 0) {

@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #define LIB_POOL_BUFFERS 1024 /* cport_options.pool_buffers 0 means this */
-/* A connection's fd: sends that go out at once skip the port, and pooled
- * receives read ahead (io_uring: one capped multishot receive per
- * connection, not one receive per message; docs/performance.md). */
-#define CONN_MODES (CPORT_SKIP_ON_SUCCESS | CPORT_RECV_AHEAD)
+/* A connection's fd: sends that go out at once skip the port, and with
+ * --recv-ahead pooled receives read ahead (io_uring: one capped multishot
+ * receive per connection, not one receive per message; docs/performance.md). */
+#define CONN_MODES(cn) (conn_cs(cn)->modes)
 /* Chunks waiting to be sent hold pool buffers. Past this share of the pool
  * held, a chunk is copied out so clients that never read cannot starve
  * everybody else's receives. */
@@ -58,6 +58,7 @@ void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *lim
 	cs->pool_pressure = ((pool_buffers ? pool_buffers : LIB_POOL_BUFFERS) + large_buffers) * POOL_PRESSURE_NUM /
 			    POOL_PRESSURE_DEN;
 	cs->splice_min = SIZE_MAX;
+	cs->modes = CPORT_SKIP_ON_SUCCESS;
 	pthread_mutex_init(&cs->lock, NULL);
 	slab_init(&cs->slab, sizeof(struct conn));
 }
@@ -279,7 +280,7 @@ static void conn_sent(struct conn *cn, int64_t res, struct counters *ctr)
 			conn_splice_go(cn, CS_POLL_IN, ctr);
 			return;
 		}
-		(void)cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CONN_MODES); /* no pipe */
+		(void)cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CONN_MODES(cn)); /* no pipe */
 	}
 	conn_recv(cn, ctr);
 }
@@ -339,7 +340,7 @@ static void conn_proxy_done(struct conn *cn, size_t hlen, size_t have, struct co
 	char *buf = conn_chunk(cn);
 
 	atomic_store(&cn->hdr_wait, 0);
-	(void)cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CONN_MODES);
+	(void)cport_set_completion_modes(conn_cs(cn)->core->port, cn->fd, CONN_MODES(cn));
 	if (have == hlen) {
 		conn_release_buf(cn);
 		conn_recv(cn, ctr);
@@ -482,7 +483,7 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 	 * thread has no batch for the send to ride in (docs/performance.md).
 	 * The pooled echo reads ahead (not while a PROXY header is read into
 	 * a buffer of its own: conn_proxy_done). */
-	(void)cport_set_completion_modes(cs->core->port, fd, cs->proxy ? CPORT_SKIP_ON_SUCCESS : CONN_MODES);
+	(void)cport_set_completion_modes(cs->core->port, fd, cs->proxy ? CPORT_SKIP_ON_SUCCESS : cs->modes);
 	loop_core_ref(cs->core);
 	conn_list(cn, 1);
 	counter_add(ctr, C_CONN_TOTAL, 1);

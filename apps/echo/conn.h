@@ -30,6 +30,7 @@ struct conns {
 	struct loop_core *core;
 	struct conn_limit *limit;
 	int proxy;                  /* --proxy-protocol: a PROXY header comes first */
+	unsigned modes;             /* each connection's cport_set_completion_modes (conn.c) */
 	size_t splice_min;          /* a chunk this big starts a spliced echo (SIZE_MAX: none) */
 	unsigned pool_pressure;     /* pool buffers held that count as pressure */
 	char pad0[64];              /* bufs_held changes per chunk: a line of its own */

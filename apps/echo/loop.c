@@ -32,6 +32,7 @@ int loop_init(struct loop *lp, unsigned index, unsigned nworkers, const struct c
 	lp->reserve = rf;
 	conns_init(&lp->conns, &lp->core, limit, cfg->pool_buffers, cfg->pool_large_buffers);
 	lp->conns.proxy = cfg->proxy_protocol;
+	lp->conns.modes = CPORT_SKIP_ON_SUCCESS | (cfg->recv_ahead ? CPORT_RECV_AHEAD : 0);
 	pthread_mutex_init(&lp->hk_lock, NULL);
 	pthread_mutex_init(&lp->port_lock, NULL);
 	lp->wake.done = wake_done;

@@ -48,6 +48,7 @@ struct config {
 	unsigned long proxy_timeout_ms;  /* --proxy-header-timeout */
 	int reuseport;                   /* --reuseport: SO_REUSEPORT, to share the port with other processes */
 	unsigned long splice_pipes;      /* --splice-pipes: spliced echoes at a time (0: none) */
+	int recv_ahead;                  /* --recv-ahead: pooled receives read ahead (CPORT_RECV_AHEAD) */
 };
 
 /* Parse argv into cfg. Returns 0 to run, 1 when done (--help, --version
