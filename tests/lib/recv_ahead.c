@@ -133,6 +133,15 @@ static void first_message(struct fix *f)
 	cr_assert_eq(take(f), 10);
 }
 
+/* After the first message, 100 bytes come while no receive waits; the
+ * socket holds `unread` of them once the port has run (0: read ahead). */
+static void hundred_more(struct fix *f, int unread)
+{
+	first_message(f);
+	send_some(f, 100);
+	cr_assert_eq(pump_until_unread(f, unread), unread);
+}
+
 static const unsigned kinds[] = {0, CPORT_SINGLE_THREAD};
 
 Test(recv_ahead, every_byte_comes_once_and_in_order_through_pings_and_bursts, .timeout = TEST_TIMEOUT)
@@ -166,9 +175,7 @@ Test(recv_ahead, bytes_that_come_while_no_receive_waits_leave_the_socket_and_com
 	for (unsigned k = 0; k < 2; k++) {
 		struct fix f;
 		fix_open(&f, kinds[k], POOL);
-		first_message(&f);
-		send_some(&f, 100);
-		cr_assert_eq(pump_until_unread(&f, 0), 0, "the bytes stayed in the socket");
+		hundred_more(&f, 0);
 		cr_assert_eq(recv_one(&f), 100);
 		fix_close(&f);
 	}
@@ -180,9 +187,7 @@ Test(recv_ahead, without_the_mode_bytes_wait_in_the_socket, .timeout = TEST_TIME
 	struct fix f;
 	fix_open(&f, 0, POOL);
 	cr_assert_eq(cport_set_completion_modes(f.port, f.s, 0), 0);
-	first_message(&f);
-	send_some(&f, 100);
-	cr_assert_eq(pump_until_unread(&f, 0), 100);
+	hundred_more(&f, 100);
 	cr_assert_eq(recv_one(&f), 100);
 	fix_close(&f);
 }
@@ -202,9 +207,7 @@ Test(recv_ahead, a_kernel_without_the_cap_reads_nothing_ahead, .timeout = TEST_T
 	cport_fault_set(FAULT_RECV_CAP, no_cap, NULL);
 	fix_open(&f, 0, POOL);
 	cport_fault_set(FAULT_RECV_CAP, NULL, NULL);
-	first_message(&f);
-	send_some(&f, 100);
-	cr_assert_eq(pump_until_unread(&f, 0), 100);
+	hundred_more(&f, 100);
 	cr_assert_eq(recv_one(&f), 100);
 	fix_close(&f);
 }
@@ -301,9 +304,7 @@ Test(recv_ahead, on_epoll_the_mode_reads_nothing_ahead_and_clears_at_once, .time
 		cr_skip_test("epoll only");
 	struct fix f;
 	fix_open(&f, 0, POOL);
-	first_message(&f);
-	send_some(&f, 100);
-	cr_assert_eq(pump_until_unread(&f, 0), 100);
+	hundred_more(&f, 100);
 	cr_assert_eq(cport_set_completion_modes(f.port, f.s, 0), 0);
 	cr_assert_eq(recv_one(&f), 100);
 	fix_close(&f);
@@ -376,9 +377,7 @@ Test(recv_ahead, close_and_detach_give_the_buffers_read_ahead_back_to_the_pool, 
 		struct cport_op end;
 		struct cport_completion c;
 		fix_open(&f, 0, POOL);
-		first_message(&f);
-		send_some(&f, 100);
-		cr_assert_eq(pump_until_unread(&f, 0), 0);
+		hundred_more(&f, 0);
 		cport_op_init(&end);
 		if (detach)
 			cr_assert_eq(cport_detach(f.port, f.s, &end), 0);
