@@ -95,6 +95,7 @@ int pool_init(struct pool *pl, unsigned count, size_t size, unsigned large_count
 	lock_init(&pl->lock);
 	list_init(&pl->waiters);
 	atomic_init(&pl->parked, 0);
+	atomic_init(&pl->count_lent, false);
 	atomic_init(&pl->lent_small, 0);
 	class_init(&pl->cls[POOL_SMALL], pl->base, 0, count, size);
 	class_init(&pl->cls[POOL_LARGE], pl->base + small_bytes, count, large_count, large_size);
@@ -383,18 +384,30 @@ void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list
 	lock_give_if(pl->mt, &pl->lock);
 }
 
+/* pl->lent[id]: 0 free or in the kernel, LENT lent, LENT_COUNTED lent and
+ * counted in lent_small (so that a buffer lent before the counting began
+ * is not taken off it). */
+enum { LENT = 1, LENT_COUNTED = 2 };
+
+void pool_count_lent(struct pool *pl)
+{
+	atomic_store(&pl->count_lent, true);
+}
+
 void pool_lend(struct pool *pl, unsigned id)
 {
-	atomic_store_explicit(&pl->lent[id], 1, memory_order_relaxed);
-	if (pool_class_of(pl, id) == POOL_SMALL)
+	unsigned char how = LENT;
+	if (atomic_load_explicit(&pl->count_lent, memory_order_relaxed) && pool_class_of(pl, id) == POOL_SMALL) {
 		atomic_fetch_add_explicit(&pl->lent_small, 1, memory_order_relaxed);
+		how = LENT_COUNTED;
+	}
+	atomic_store_explicit(&pl->lent[id], how, memory_order_relaxed);
 }
 
 int pool_unlend(struct pool *pl, unsigned id)
 {
-	if (!atomic_exchange(&pl->lent[id], 0))
-		return -EINVAL;
-	if (pool_class_of(pl, id) == POOL_SMALL)
+	unsigned char how = atomic_exchange(&pl->lent[id], 0);
+	if (how == LENT_COUNTED)
 		atomic_fetch_sub_explicit(&pl->lent_small, 1, memory_order_relaxed);
-	return 0;
+	return how ? 0 : -EINVAL;
 }

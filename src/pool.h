@@ -57,7 +57,10 @@ struct pool {
 	atomic_uchar *lent;   /* per buffer: handed to the caller, not yet released */
 	struct list waiters; /* pooled recvs waiting for a buffer, longest first (op->_pool_link) */
 	atomic_uint parked;  /* waiters' length, for a look without the lock */
-	atomic_uint lent_small; /* small buffers the caller holds now (a hint) */
+	/* Small buffers the caller holds now, counted only once a backend
+	 * asked (pool_count_lent): a hint, not paid for per message otherwise. */
+	atomic_bool count_lent;
+	atomic_uint lent_small;
 	/* A backend may keep the free buffers in the kernel (io_uring's buffer
 	 * rings, one per class): then free buffers go to kernel_put, called
 	 * with the lock held. */
@@ -104,7 +107,10 @@ static inline bool pool_kernel_has(struct pool *pl, int c)
 {
 	return atomic_load_explicit(&pl->cls[c].in_kernel, memory_order_relaxed) > 0;
 }
-/* Small buffers the caller holds now (a hint). */
+/* From now on count the small buffers the caller holds (those lent before
+ * are not counted). */
+void pool_count_lent(struct pool *pl);
+/* Small buffers the caller holds now (a hint; 0 before pool_count_lent). */
 static inline unsigned pool_lent_small(struct pool *pl)
 {
 	return atomic_load_explicit(&pl->lent_small, memory_order_relaxed);

@@ -190,8 +190,10 @@ static bool arm(struct cport *p, struct fdent *fe, struct cport_op *op, bool rea
 	 * buffer still in the cache) would run dry under many connections and
 	 * end their requests (at 1,000 x 64 B, one in two messages re-armed,
 	 * against one in thirty with every free small buffer in the ring). */
-	if (!atomic_load_explicit(&b->deep_ring, memory_order_relaxed) && !atomic_exchange(&b->deep_ring, true))
+	if (!atomic_load_explicit(&b->deep_ring, memory_order_relaxed) && !atomic_exchange(&b->deep_ring, true)) {
 		pool_set_depth_min(&p->pool, POOL_SMALL, p->pool.cls[POOL_SMALL].count);
+		pool_count_lent(&p->pool); /* for scarce() */
+	}
 	lock_take_if(p->mt, &b->sq_lock);
 	struct io_uring_sqe *sqe = get_sqe(b, op);
 	if (!sqe) {
