@@ -4,10 +4,12 @@
  *  - Ownership. The core owns struct cport, struct fdent and every op field
  *    but _backend_link and _backend_word; a backend reads the core's fields
  *    and writes only its own state (p->be), its fd area (fe->backend_area,
- *    FD_BACKEND_AREA bytes, under fe->lock), and those two op fields. It
- *    never touches the completion queue, an op's state or result, the
- *    pool's lists or an fd's counts: it asks the core through core_report,
- *    core_report_buf, core_buf_free and core_deliver (port.h).
+ *    FD_BACKEND_AREA bytes, under fe->lock), and those two op fields (and
+ *    _result and _buf_id of an op its submit answers at once). It never
+ *    touches the completion queue, an op's state, the pool's lists or an
+ *    fd's counts: it asks the core through core_report, core_report_buf,
+ *    core_buf_free and core_deliver, and core_fd_hold/core_fd_release for
+ *    a request of its own that reads an fd (port.h).
  *    _backend_link shares its bytes with the pool's _pool_link: it is the
  *    backend's only while the backend holds the op (below), and whatever
  *    the backend put it on, it takes it off before it reports the op.
