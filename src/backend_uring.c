@@ -184,6 +184,23 @@ static void prep_op(struct cport *p, struct io_uring_sqe *sqe, struct cport_op *
 
 static void ur_wake(struct cport *p);
 
+/* sq_release (uring.h), inlined into the path of every op. */
+static inline __attribute__((always_inline)) void release_sq(struct cport *p, struct uring_be *b)
+{
+	if (!p->mt || queue_caller_returns(p)) {
+		lock_give_if(p->mt, &b->sq_lock);
+		return;
+	}
+	unsigned n = sq_flush(b);
+	lock_give_if(p->mt, &b->sq_lock);
+	/* Outside the lock: the kernel takes whatever is published, so a
+	 * concurrent enter by another thread is harmless. Once published the
+	 * SQE is the kernel's: if this enter fails, the poller's next one
+	 * submits it, so the poller is woken to make it now. */
+	if (n && (enable(b) < 0 || io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL) < 0))
+		ur_wake(p);
+}
+
 /* Queue op's request. It waits for the thread's next cport_wait, which
  * submits and waits in one io_uring_enter, when that thread will come back:
  * the thread of a single-thread port, or one running a shared port's
@@ -204,32 +221,25 @@ static int queue_op(struct cport *p, struct cport_op *op)
 	__atomic_store_n(&op->_backend_word, OPW_OUT, __ATOMIC_SEQ_CST);
 	atomic_fetch_add(&b->unflushed, 1);
 	atomic_fetch_add(&b->inflight, 1);
-	sq_release(p, b);
+	release_sq(p, b);
 	return 0;
 }
 
 void sq_release(struct cport *p, struct uring_be *b)
 {
-	if (!p->mt || queue_caller_returns(p)) {
-		lock_give_if(p->mt, &b->sq_lock);
-		return;
-	}
-	unsigned n = sq_flush(b);
-	lock_give_if(p->mt, &b->sq_lock);
-	/* Outside the lock: the kernel takes whatever is published, so a
-	 * concurrent enter by another thread is harmless. Once published the
-	 * SQE is the kernel's: if this enter fails, the poller's next one
-	 * submits it, so the poller is woken to make it now. */
-	if (n && (enable(b) < 0 || io_uring_enter(b->ring.ring_fd, n, 0, 0, NULL) < 0))
-		ur_wake(p);
+	release_sq(p, b);
 }
 
 static int ur_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 {
 	if (dg_takes(p, fe, op))
 		return dg_submit(p, fe, op);
-	int r = st_takes(p, fe, op) ? st_submit(p, fe, op) : ST_PLAIN;
-	return r == ST_PLAIN ? queue_op(p, op) : r;
+	if (st_may_take(fe, op) && st_takes(p, fe, op)) {
+		int r = st_submit(p, fe, op);
+		if (r != ST_PLAIN)
+			return r;
+	}
+	return queue_op(p, op); /* its one call: inlined */
 }
 
 static int need_opcodes(struct io_uring *ring)
@@ -666,13 +676,11 @@ static int reap(struct cport *p, struct uring_be *b)
 			}
 			if (ud == UD_CANCEL)
 				continue;
-			if (ud_is_dgram(ud)) {
-				dg_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
-				total++;
-				continue;
-			}
-			if (ud_is_stream(ud)) {
-				st_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
+			if (ud_is_multishot(ud)) {
+				if (ud_is_dgram(ud))
+					dg_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
+				else
+					st_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
 				total++;
 				continue;
 			}

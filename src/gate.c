@@ -132,10 +132,8 @@ static bool skips_port(const struct fdent *fe, const struct cport_op *op)
 /* On an fd that reads ahead (CPORT_RECV_AHEAD) only pooled receives read:
  * any other read would take bytes before those read ahead, or wait for
  * bytes already taken. */
-static bool reads_beside_ahead(const struct fdent *fe, const struct cport_op *op)
+static bool reads_beside_ahead(const struct cport_op *op)
 {
-	if (!(fe->modes & CPORT_RECV_AHEAD))
-		return false;
 	if (op->_kind == CPORT_OP_POLL)
 		return op_poll_events(op) & POLLIN;
 	return op_is_read(op->_kind) && op->_kind != CPORT_OP_RECV_POOLED;
@@ -146,10 +144,13 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 	if (atomic_load(&p->shutdown))
 		return -ESHUTDOWN;
 	fd_lock(p, fe);
-	if (fe->state != FD_ATTACHED || reads_beside_ahead(fe, op)) {
-		int e = fe->state != FD_ATTACHED ? -EBADF : -EINVAL;
+	if (fe->state != FD_ATTACHED) {
 		fd_unlock(p, fe);
-		return e;
+		return -EBADF;
+	}
+	if ((fe->modes & CPORT_RECV_AHEAD) && reads_beside_ahead(op)) {
+		fd_unlock(p, fe);
+		return -EINVAL;
 	}
 	op->_key = fe->key;
 	op->_epoch = atomic_load(&fe->epoch);

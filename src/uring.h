@@ -90,6 +90,11 @@ static inline bool ud_is_stream(uint64_t ud)
 {
 	return (ud & 7) == UD_STREAM_TAG;
 }
+/* Either tag (4 or 5): ops are 8-aligned, and the wake and cancel are 1 and 2. */
+static inline bool ud_is_multishot(uint64_t ud)
+{
+	return ud & UD_DGRAM_TAG;
+}
 
 /* fe joins (fe->lock held), a socket of this type (SO_TYPE, 0 if not a
  * socket): a datagram socket gets its record. 0 or -errno. */
@@ -120,8 +125,13 @@ unsigned st_probe(const struct pool *pl);
 void st_attach(struct fdent *fe, int type);
 /* fe leaves (fe->lock held, nothing armed): the buffers it kept go to ids. */
 unsigned st_detach(struct cport *p, struct fdent *fe, unsigned *ids);
-/* Whether op goes through fe's read-ahead. fe->lock held. */
+/* Whether op goes through fe's read-ahead. fe->lock held. The first test
+ * inline: it is made for every op. */
 bool st_takes(struct cport *p, struct fdent *fe, const struct cport_op *op);
+static inline bool st_may_take(const struct fdent *fe, const struct cport_op *op)
+{
+	return (fe->modes & CPORT_RECV_AHEAD) && op->_kind == CPORT_OP_RECV_POOLED;
+}
 /* Start op (fe->lock held): as backend submit, or ST_PLAIN: submit it as
  * any op. */
 #define ST_PLAIN 3
