@@ -378,9 +378,6 @@ static int ur_init(struct cport *p)
 	lock_init(&b->sq_lock);
 	list_init(&b->asked_ops);
 	b->recv_cap = st_probe(&p->pool);
-	/* Read-ahead stops while a quarter of the small buffers is kept
-	 * (uring_stream.c, scarce()). */
-	b->kept_max = p->pool.cls[POOL_SMALL].count / 4;
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with
 	 * the owner's first wait. */

@@ -134,9 +134,7 @@ static bool skips_port(const struct fdent *fe, const struct cport_op *op)
  * bytes already taken. */
 static bool reads_beside_ahead(const struct cport_op *op)
 {
-	if (op->_kind == CPORT_OP_POLL)
-		return op_poll_events(op) & POLLIN;
-	return op_is_read(op->_kind) && op->_kind != CPORT_OP_RECV_POOLED;
+	return op_reads(op) && op->_kind != CPORT_OP_RECV_POOLED;
 }
 
 int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)

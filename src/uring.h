@@ -44,11 +44,10 @@ struct uring_be {
 	struct dg_table *dg;
 	/* Read-ahead on stream sockets (uring_stream.c): the cap of a request
 	 * in bytes (0: this kernel cannot cap one, or it is turned off), the
-	 * pool buffers it keeps now, and the most it keeps before it stops. */
+	 * pool buffers it keeps now, the requests armed. */
 	unsigned recv_cap;
 	atomic_uint kept_bufs;
 	atomic_uint armed; /* read-ahead requests in the kernel */
-	unsigned kept_max;
 	atomic_bool deep_ring; /* the small buffers' ring holds every free one (the first arm) */
 };
 

@@ -157,7 +157,7 @@ static bool scarce(struct cport *p)
 	unsigned kept = atomic_load_explicit(&b->kept_bufs, memory_order_relaxed);
 	unsigned held = pool_lent_small(&p->pool) + kept;
 	unsigned armed = atomic_load_explicit(&b->armed, memory_order_relaxed);
-	return pool_has_waiters(&p->pool) || kept >= b->kept_max || held + count / 8 >= count || 2 * armed >= count;
+	return pool_has_waiters(&p->pool) || kept >= count / 4 || held + count / 8 >= count || 2 * armed >= count;
 }
 
 static void wait_for(struct ur_fd *u, struct cport_op *op)
@@ -286,13 +286,19 @@ int st_cancel(struct fdent *fe, struct cport_op *op)
 	return 1;
 }
 
-void st_cancel_fd(struct fdent *fe, struct list *dropped)
+/* Every op waiting on u goes to batch b, in order. */
+static void unwait_all(struct ur_fd *u, struct list *b)
 {
 	struct cport_op *op;
-	while ((op = first_waiting(UF(fe))) != NULL) {
-		unwait(UF(fe), op);
-		batch_add(dropped, op);
+	while ((op = first_waiting(u)) != NULL) {
+		unwait(u, op);
+		batch_add(b, op);
 	}
+}
+
+void st_cancel_fd(struct fdent *fe, struct list *dropped)
+{
+	unwait_all(UF(fe), dropped);
 }
 
 /* len bytes of data in buffer id that no receive waits for. Returns
@@ -325,7 +331,7 @@ static bool keep(struct cport *p, struct ur_fd *u, unsigned id, unsigned len)
 struct st_cqe {
 	struct cport_op *taker; /* the receive it completes, or NULL */
 	int buf;                /* the pool buffer it filled, or -1 */
-	struct clist back;      /* receives left waiting when the request ended for good */
+	struct list back;       /* receives left waiting when the request ended for good (a batch) */
 };
 
 /* A CQE with data, the end of the stream or an error (not the request's
@@ -354,11 +360,7 @@ static void ended(struct cport *p, struct fdent *fe, bool live, int res, struct 
 	struct cport_op *op = first_waiting(u);
 	if (!op || (live && res != -ENOBUFS && arm(p, fe, op, true)))
 		return;
-	c->back = u->waiting;
-	clist_init(&u->waiting);
-	for (struct cport_link *k = c->back.first; k; k = k->_next == c->back.first ? NULL : k->_next)
-		__atomic_store_n(&list_entry(k, struct cport_op, _backend_link)->_backend_word, OPW_REAPED,
-				 __ATOMIC_SEQ_CST);
+	unwait_all(u, &c->back);
 }
 
 void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out)
@@ -367,7 +369,7 @@ void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list 
 	struct ur_fd *u = UF(fe);
 	bool last = !(flags & IORING_CQE_F_MORE);
 	struct st_cqe c = {.taker = NULL, .buf = -1};
-	clist_init(&c.back);
+	batch_init(&c.back);
 	if (flags & IORING_CQE_F_BUFFER) {
 		c.buf = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
 		pool_kernel_took(&p->pool, (unsigned)c.buf);
@@ -394,9 +396,9 @@ void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list 
 		core_buf_free(p, (unsigned)c.buf, out);
 	/* Back through the core: no buffers grows the kernel's store or waits
 	 * for data first; anything else starts them again through the gate. */
-	struct cport_op *op;
-	while ((op = c.back.first ? list_entry(clist_pop_front(&c.back), struct cport_op, _backend_link) : NULL))
-		core_report(p, op, res == -ENOBUFS ? -ENOBUFS : -EAGAIN, out);
+	struct cport_link *k;
+	while ((k = list_pop_front(&c.back)) != NULL)
+		core_report(p, op_of_queue_link(k), res == -ENOBUFS ? -ENOBUFS : -EAGAIN, out);
 	if (last)
 		core_fd_release(p, fe);
 }
