@@ -26,6 +26,10 @@ struct cport {
 	struct list queue;    /* completed ops (op->_queue_link), first in first out */
 	struct list waiters;    /* parked followers (struct waiter), most recent first */
 	unsigned woken;         /* followers released but not yet running again */
+	/* Bit queue_thread_slot() % 64 of each follower parked now: a backend
+	 * whose kernel requests belong to the thread that made them (io_uring's
+	 * task work) moves a request off a thread that sleeps (uring_stream.c). */
+	atomic_uint_least64_t parked;
 	unsigned nwaiters;      /* threads inside cport_wait */
 	unsigned running;       /* threads between a wait's return and the next wait */
 	bool polling;           /* a waiter is inside backend poll */
@@ -135,6 +139,14 @@ bool queue_caller_returns(const struct cport *p);
 bool queue_caller_batches(const struct cport *p);
 /* Drop a reference; the last frees the port's memory. */
 void queue_unref(struct cport *p);
+/* A small number naming the calling thread (threads may share one: a
+ * name, not an identity), and whether a thread of that number is parked
+ * on p now (a follower that waits for the port to release it). */
+unsigned queue_thread_slot(void);
+static inline bool queue_slot_parked(struct cport *p, unsigned slot)
+{
+	return atomic_load_explicit(&p->parked, memory_order_relaxed) >> (slot % 64) & 1;
+}
 /* fd.c: an fd whose last op is done and whose end was asked: finish it. */
 void fd_finish(struct cport *p, struct fdent *fe);
 /* fd.c: one completion of fe is in the queue now. */

@@ -22,6 +22,8 @@ static __thread bool tls_counted;
 static __thread struct cport *tls_polling; /* the port this thread polls now */
 static __thread char tls_token;            /* its address names this thread */
 static __thread const struct cport *tls_alone; /* its last wait there took the only completion */
+static __thread unsigned tls_slot; /* queue_thread_slot() + 1, once asked */
+static atomic_uint next_slot;
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
@@ -216,11 +218,20 @@ static int ms_left(const struct timespec *d, int timeout_ms)
 
 /* Park as a follower until released, the deadline, or shutdown. Port lock
  * held. Returns whether it was released (to run completions, or to poll). */
+unsigned queue_thread_slot(void)
+{
+	if (!tls_slot)
+		tls_slot = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) % 64 + 1;
+	return tls_slot - 1;
+}
+
 static bool park(struct cport *p, const struct timespec *deadline, int timeout_ms)
 {
 	struct waiter w = {.signaled = false};
 	pthread_cond_init(&w.cv, &p->cattr);
 	list_push_front(&p->waiters, &w.link);
+	uint64_t bit = UINT64_C(1) << queue_thread_slot();
+	atomic_fetch_or_explicit(&p->parked, bit, memory_order_relaxed);
 	while (!w.signaled && !atomic_load(&p->shutdown)) {
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&w.cv, &p->lock);
@@ -228,6 +239,7 @@ static bool park(struct cport *p, const struct timespec *deadline, int timeout_m
 			break;
 		}
 	}
+	atomic_fetch_and_explicit(&p->parked, ~bit, memory_order_relaxed);
 	if (w.signaled) {
 		p->woken--;
 	} else {

@@ -510,6 +510,8 @@ static void *waiter_main(void *arg)
 {
 	struct test_waiter *w = arg;
 
+	if (w->before)
+		w->before(w);
 	atomic_store(&w->tid, gettid());
 	while ((w->rc = cport_wait(w->port, &w->c, 1, -1)) == -EINTR)
 		w->eintr++;

@@ -114,11 +114,12 @@ unsigned long long test_thread_switches(pid_t tid);
  * switch, for a short settle window; polls for up to timeout_ms. */
 bool test_thread_parked(pid_t tid, int timeout_ms);
 
-/* A thread that makes one cport_wait(port, &c, 1, -1) (retrying -EINTR),
- * then runs after (if set) on its own thread. */
+/* A thread that runs before (if set), makes one cport_wait(port, &c, 1, -1)
+ * (retrying -EINTR), then runs after (if set), all on its own thread. */
 struct test_waiter {
 	cport_t *port;
 	int id;
+	void (*before)(struct test_waiter *w);
 	void (*after)(struct test_waiter *w);
 	void *arg;
 	_Atomic pid_t tid;

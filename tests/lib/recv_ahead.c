@@ -32,19 +32,29 @@ struct fix {
 	struct cport_op op;
 };
 
-static void fix_open(struct fix *f, unsigned flags, unsigned pool)
+static void fix_open_with(struct fix *f, const struct cport_options *o)
 {
-	struct cport_options o;
-	test_options(&o);
-	o.flags = flags;
-	o.pool_buffers = pool;
-	o.pool_buffer_size = BUF;
-	f->port = test_port_new(&o);
+	f->port = test_port_new(o);
 	test_tcp_pair(&f->c, &f->s);
 	f->sent = f->got = 0;
 	cport_op_init(&f->op);
 	cr_assert_eq(cport_attach(f->port, f->s, KEY), 0);
 	cr_assert_eq(cport_set_completion_modes(f->port, f->s, CPORT_RECV_AHEAD), 0);
+}
+
+static void fix_options(struct cport_options *o, unsigned flags, unsigned pool)
+{
+	test_options(o);
+	o->flags = flags;
+	o->pool_buffers = pool;
+	o->pool_buffer_size = BUF;
+}
+
+static void fix_open(struct fix *f, unsigned flags, unsigned pool)
+{
+	struct cport_options o;
+	fix_options(&o, flags, pool);
+	fix_open_with(f, &o);
 }
 
 static void fix_close(struct fix *f)
@@ -99,12 +109,21 @@ static int pump_until_unread(struct fix *f, int want)
 	return n;
 }
 
-/* One pooled receive's completion: its bytes must be the next of the
- * pattern. Returns its result; the buffer is released. */
+static int64_t took(struct fix *f, const struct cport_completion *c0);
+
+/* The next completion, the pooled receive's (as took()). */
 static int64_t take(struct fix *f)
 {
 	struct cport_completion c;
 	test_wait_one(f->port, &c);
+	return took(f, &c);
+}
+
+/* c, the pooled receive's completion: its bytes must be the next of the
+ * pattern. Returns its result; the buffer is released. */
+static int64_t took(struct fix *f, const struct cport_completion *c0)
+{
+	struct cport_completion c = *c0;
 	cr_assert_eq(c.op, &f->op);
 	cr_assert_eq(c.key, KEY);
 	cr_assert_eq(c.kind, CPORT_OP_RECV_POOLED);
@@ -483,4 +502,51 @@ Test(recv_ahead, with_every_small_buffer_held_a_receive_takes_a_large_one, .time
 		close(f.c);
 		close(f.s);
 	}
+}
+
+/* The request goes to the kernel from the waiter's thread, which then parks. */
+static void arm_here(struct test_waiter *w)
+{
+	struct fix *f = w->arg;
+	cr_assert_eq(cport_recv_pooled(f->port, f->s, &f->op), 0);
+}
+
+#define PARKED_ROUNDS 200 /* of 16 bytes: under one request's cap of BUF */
+
+/* The poller's thread, once it took the first message: it answers one
+ * message at a time. */
+static void answer_the_rest(struct test_waiter *w)
+{
+	struct fix *f = w->arg;
+	cr_assert_eq(w->rc, 1);
+	cr_assert_eq(took(f, &w->c), 16);
+	for (unsigned i = 1; i < PARKED_ROUNDS; i++) {
+		cr_assert_eq(cport_recv_pooled(f->port, f->s, &f->op), 0);
+		send_some(f, 16);
+		cr_assert_eq(take(f), 16);
+	}
+}
+
+Test(recv_ahead, a_thread_that_armed_the_request_and_parks_on_the_port_is_not_woken_for_every_message,
+     .timeout = TEST_TIMEOUT)
+{
+	NEED_READ_AHEAD();
+	struct cport_options o;
+	struct fix f;
+	fix_options(&o, 0, POOL);
+	o.concurrency = 1; /* so the follower stays parked while the poller runs */
+	fix_open_with(&f, &o);
+	/* A polls the kernel; B arms the request, then parks behind A. The
+	 * kernel runs a request's work in the thread that submitted it, and
+	 * wakes that thread if it sleeps. */
+	struct test_waiter a = {.port = f.port, .id = 0, .after = answer_the_rest, .arg = &f};
+	struct test_waiter b = {.port = f.port, .id = 1, .before = arm_here, .arg = &f};
+	test_waiter_start(&a);
+	test_waiter_start(&b);
+	unsigned long long before = test_thread_switches(atomic_load(&b.tid));
+	send_some(&f, 16);
+	test_waiter_join(&a);
+	cr_assert_eq(f.got, 16u * PARKED_ROUNDS);
+	test_waiter_slept_through(&b, f.port, before, PARKED_ROUNDS, "messages", KEY + 1);
+	fix_close(&f);
 }
