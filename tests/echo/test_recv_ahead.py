@@ -59,3 +59,33 @@ def test_a_proxy_header_is_read_before_the_echo_reads_ahead(launch):
             assert echo_once(s, data) == data
     c = srv.wait_counters(lambda c: c["connections_open"] == 0)
     assert c["proxy_headers_proxied"] == 1
+
+
+
+def anonymous_mappings_kib(pid):
+    """Sizes in KiB of the process's anonymous read-write mappings. The
+    receive pool (one per port) is one of its own, between guard pages; on
+    a kernel that names it, it is [anon:cport-pool], else unnamed."""
+    sizes = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split()
+            if fields[1] == "rw-p" and (len(fields) == 5 or fields[-1] == "[anon:cport-pool]"):
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                sizes.append((hi - lo) // 1024)
+    return sizes
+
+
+LARGE_KIB = 64 * 64  # the default 64 large buffers of 64 KiB
+
+
+def test_the_pool_has_4096_buffers_unless_pool_buffers_is_given(launch):
+    # One port (the shared model), 16 KiB small buffers: the pool's size
+    # tells its count.
+    for args, small in ((["--recv-ahead"], 4096), (["--recv-ahead", "--pool-buffers", "300"], 300), ([], 1024)):
+        srv = launch("--tcp-only", *args)
+        sizes = anonymous_mappings_kib(srv.proc.pid)
+        assert sizes.count(small * 16 + LARGE_KIB) == 1, f"{args}: no pool of {small} buffers in {sizes} (KiB)"
+        with srv.connect() as s:
+            assert echo_once(s, b"still echoes") == b"still echoes"
+        srv.stop()
