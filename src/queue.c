@@ -216,8 +216,6 @@ static int ms_left(const struct timespec *d, int timeout_ms)
 	return (int)((ns + 999999) / 1000000);
 }
 
-/* Park as a follower until released, the deadline, or shutdown. Port lock
- * held. Returns whether it was released (to run completions, or to poll). */
 unsigned queue_thread_slot(void)
 {
 	if (!tls_slot)
@@ -225,6 +223,9 @@ unsigned queue_thread_slot(void)
 	return tls_slot - 1;
 }
 
+/* Park as a follower until released, the deadline, or shutdown. Port lock
+ * held. Returns whether it was released (to run completions, or to poll).
+ * Meanwhile its bit in p->parked is set. */
 static bool park(struct cport *p, const struct timespec *deadline, int timeout_ms)
 {
 	struct waiter w = {.signaled = false};

@@ -184,8 +184,8 @@ static struct cport_op *first_waiting(struct ur_fd *u)
  * the CQE) as task work of the thread that submitted it, and wakes that
  * thread for it. A follower parked on a shared port would be woken for
  * every piece of data, to wake the poller in turn with the CQE: two
- * context switches a message (at 1,000 x 64 B, 11,000 a second each way,
- * once the threads had traded the poller's role). So a request of a parked
+ * context switches a message (at 1,000 x 64 B, about 5,500 a second each
+ * way, once the threads had traded the poller's role). So a request of a parked
  * thread's ends after its CQE, and the poller's thread arms the next. */
 static bool asleep(struct cport *p, const struct ur_fd *u)
 {
