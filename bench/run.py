@@ -59,7 +59,8 @@ FULL = {
 QUICK = {
     "cells": [tcp(1, 64), tcp(100, 64), tcp(1000, 64), tcp(100, 4096), tcp(100, 65536), udp(1, 64), udp(100, 64)],
     "duration": 1.0, "warmup": 0.2, "repeats": 3,
-    "servers": ["cport-default"] + CPORT_VARIANTS + ["ref-epoll", "ref-uring", "ref-uring-multishot", "ref-udp",
+    "servers": ["cport-default"] + CPORT_VARIANTS + ["cport-recv-ahead", "ref-epoll", "ref-uring",
+                                                     "ref-uring-multishot", "ref-uring-capped", "ref-udp",
                                                      "ref-udp-uring", "ref-udp-uring-pktinfo"],
 }
 
@@ -73,7 +74,9 @@ def servers(build, proto, size=0):
     protocol only. For messages larger than its 16 KiB buffers the io_uring
     floor takes 64 KiB ones, a few at a time in its ring ("big"), as cport's
     large pool buffers are: with 16 KiB ones a 64 KiB message would cost it
-    four receives and sends, a floor no server need sit on."""
+    four receives and sends, a floor no server need sit on. cport-recv-ahead is
+    the default with its one opt-in mode for TCP, --recv-ahead; ref-uring-capped
+    is that mode's floor (a capped multishot receive, a shared ring's flags)."""
     echo = os.path.join(build, "cport-echo")
     out = [("cport-default", [echo, "--port", "0", "--bind", "127.0.0.1", "-q"])]
     only = "--tcp-only" if proto == "tcp" else "--udp-only"
@@ -88,11 +91,13 @@ def servers(build, proto, size=0):
                       ("ref-udp-uring", [os.path.join(ref, "ref-udp-uring"), "0"]),
                       # On a wildcard address, answering from the address each datagram came to.
                       ("ref-udp-uring-pktinfo", [os.path.join(ref, "ref-udp-uring"), "0", "0.0.0.0", "pktinfo"])]
+    out.append(("cport-recv-ahead", [echo, "--port", "0", "--bind", "127.0.0.1", "--tcp-only", "--recv-ahead", "-q"]))
     return out + [
         ("ref-epoll", [os.path.join(ref, "ref-epoll"), "0"]),
         # The io_uring floor: what a minimal io_uring server costs (docs/performance.md).
         ("ref-uring", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "oneshot" + big]),
         ("ref-uring-multishot", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "multishot" + big]),
+        ("ref-uring-capped", [os.path.join(ref, "ref-uring"), "0", "127.0.0.1", "capped,shared" + big]),
         ("ref-libuv", [os.path.join(ref, "ref-uv"), "0"]),
         ("ref-threads", [os.path.join(ref, "ref-threads"), "0"]),
         ("ref-uvloop", ["/usr/bin/python3", os.path.join(HERE, "ref", "echo_uvloop.py"), "0"]),

@@ -189,12 +189,15 @@ def test_servers_variants_and_default():
     for name in run.CPORT_VARIANTS:
         assert "--tcp-only" in tcp[name] and "--udp-only" in udp[name] and "1" in tcp[name]
     assert "ref-udp" in udp and "ref-udp" not in tcp and "ref-epoll" not in udp
+    assert tcp["cport-recv-ahead"] == tcp["cport-default"][:-1] + ["--tcp-only", "--recv-ahead", "-q"]
+    assert "cport-recv-ahead" not in udp
 
 
 def test_the_io_uring_floor_takes_64_kib_buffers_for_messages_past_its_16_kib_ones():
     small, large = dict(run.servers("B", "tcp", 4096)), dict(run.servers("B", "tcp", 65536))
     assert small["ref-uring"][-1] == "oneshot" and small["ref-uring-multishot"][-1] == "multishot"
     assert large["ref-uring"][-1] == "oneshot,big" and large["ref-uring-multishot"][-1] == "multishot,big"
+    assert small["ref-uring-capped"][-1] == "capped,shared" and large["ref-uring-capped"][-1] == "capped,shared,big"
 
 
 def test_parse_cells():
