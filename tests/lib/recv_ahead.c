@@ -541,10 +541,14 @@ Test(recv_ahead, a_thread_that_armed_the_request_and_parks_on_the_port_is_not_wo
 	 * wakes that thread if it sleeps. */
 	struct test_waiter a = {.port = f.port, .id = 0, .after = answer_the_rest, .arg = &f};
 	struct test_waiter b = {.port = f.port, .id = 1, .before = arm_here, .arg = &f};
+	/* The first message is A's to check: f is A's from the threads' start. */
+	char first[16];
+	test_pattern_fill(first, sizeof(first), 0, SEED);
+	f.sent = sizeof(first);
 	test_waiter_start(&a);
 	test_waiter_start(&b);
 	unsigned long long before = test_thread_switches(atomic_load(&b.tid));
-	send_some(&f, 16);
+	cr_assert_eq(test_write_all(f.c, first, sizeof(first)), 0);
 	test_waiter_join(&a);
 	cr_assert_eq(f.got, 16u * PARKED_ROUNDS);
 	test_waiter_slept_through(&b, f.port, before, PARKED_ROUNDS, "messages", KEY + 1);
