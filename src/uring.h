@@ -48,7 +48,7 @@ struct uring_be {
 	unsigned recv_cap;
 	atomic_uint kept_bufs;
 	atomic_uint armed; /* read-ahead requests in the kernel */
-	atomic_bool deep_ring; /* the small buffers' ring holds every free one (the first arm) */
+	atomic_uint ring_for;  /* the small buffers' ring holds at least this many (0: not yet asked) */
 };
 
 static inline struct uring_be *UB(struct cport *p)

@@ -19,8 +19,8 @@
  * a second buffer. A piece that does not fit passes the cap, so that
  * piece was the request's last: at most two buffers are kept per fd. While
  * buffers are scarce (scarce(), below) no request is armed, and one armed
- * is cancelled once its receive is answered. The first request makes the
- * small buffers' ring hold every free one (arm()).
+ * is cancelled once its receive is answered. The small buffers' ring
+ * holds two buffers for each armed request (deepen_ring()).
  *
  * Order: while a request is armed or anything is kept, every pooled receive
  * on the fd waits here, and the core refuses every other read of the fd
@@ -192,21 +192,40 @@ static bool asleep(struct cport *p, const struct ur_fd *u)
 	return p->mt && queue_slot_parked(p, u->owner);
 }
 
+/* A request lives long, and after each piece of data the kernel takes a
+ * buffer again to look for more: a ring kept shallow (for a buffer still
+ * in the cache) would run dry under many connections and end their
+ * requests (at 1,000 x 64 B, one in two messages re-armed, against one in
+ * thirty with every free small buffer in the ring). So the small buffers'
+ * ring holds at least two for each armed request, and a few more; no more
+ * than that, or a single connection's messages would go round every
+ * buffer of the pool, each one cold (16 MiB resident for one connection
+ * with 4,096 buffers). Grown by doubling, so the pool's lock is taken a
+ * few times, not once per request; never shrunk. */
+#define RING_SLACK 8
+
+static void deepen_ring(struct cport *p, struct uring_be *b, unsigned armed)
+{
+	unsigned have = atomic_load_explicit(&b->ring_for, memory_order_relaxed);
+	if (2 * armed + RING_SLACK <= have)
+		return;
+	unsigned next = have ? have : RING_SLACK;
+	while (next < 2 * armed + RING_SLACK)
+		next *= 2;
+	if (!atomic_compare_exchange_strong(&b->ring_for, &have, next))
+		return; /* another thread's arm did it */
+	if (!have)
+		pool_count_lent(&p->pool); /* for scarce() */
+	pool_set_depth_min(&p->pool, POOL_SMALL, next);
+}
+
 /* Arm fe's request (fe->lock held; takes sq_lock). op is the receive it is
  * for (fault injection looks at it). From the reaper the SQE waits for the
  * poller's next enter, which comes at once. False without a free SQE. */
 static bool arm(struct cport *p, struct fdent *fe, struct cport_op *op, bool reaper)
 {
 	struct uring_be *b = UB(p);
-	/* A request lives long, and after each piece of data the kernel
-	 * takes a buffer again to look for more: a ring kept shallow (for a
-	 * buffer still in the cache) would run dry under many connections and
-	 * end their requests (at 1,000 x 64 B, one in two messages re-armed,
-	 * against one in thirty with every free small buffer in the ring). */
-	if (!atomic_load_explicit(&b->deep_ring, memory_order_relaxed) && !atomic_exchange(&b->deep_ring, true)) {
-		pool_set_depth_min(&p->pool, POOL_SMALL, p->pool.cls[POOL_SMALL].count);
-		pool_count_lent(&p->pool); /* for scarce() */
-	}
+	deepen_ring(p, b, atomic_load_explicit(&b->armed, memory_order_relaxed) + 1);
 	lock_take_if(p->mt, &b->sq_lock);
 	struct io_uring_sqe *sqe = get_sqe(b, op);
 	if (!sqe) {

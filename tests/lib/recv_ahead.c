@@ -554,3 +554,41 @@ Test(recv_ahead, a_thread_that_armed_the_request_and_parks_on_the_port_is_not_wo
 	test_waiter_slept_through(&b, f.port, before, PARKED_ROUNDS, "messages", KEY + 1);
 	fix_close(&f);
 }
+
+static unsigned small_ring_depth(cport_t *port)
+{
+	return atomic_load(&port->pool.cls[POOL_SMALL].depth);
+}
+
+#define RING_POOL 256u
+#define RING_CONNS 10
+
+Test(recv_ahead, the_small_ring_holds_about_two_buffers_per_armed_request_not_the_whole_pool,
+     .timeout = TEST_TIMEOUT)
+{
+	NEED_READ_AHEAD();
+	struct fix f;
+	int s[RING_CONNS], c[RING_CONNS];
+	struct cport_op op[RING_CONNS];
+	fix_open(&f, 0, RING_POOL);
+	/* One connection: its messages go round a few buffers, still in the
+	 * cache, not round all of them. */
+	first_message(&f);
+	cr_assert_leq(small_ring_depth(f.port), 16u, "one request, a ring of %u", small_ring_depth(f.port));
+	/* More requests armed: the ring grows with them (two each). */
+	for (int i = 0; i < RING_CONNS; i++) {
+		test_tcp_pair(&c[i], &s[i]);
+		cport_op_init(&op[i]);
+		cr_assert_eq(cport_attach(f.port, s[i], KEY + 2), 0);
+		cr_assert_eq(cport_set_completion_modes(f.port, s[i], CPORT_RECV_AHEAD), 0);
+		cr_assert_eq(cport_recv_pooled(f.port, s[i], &op[i]), 0);
+	}
+	unsigned depth = small_ring_depth(f.port);
+	cr_assert_geq(depth, 2u * (RING_CONNS + 1), "%d requests, a ring of %u", RING_CONNS + 1, depth);
+	cr_assert_lt(depth, RING_POOL);
+	for (int i = 0; i < RING_CONNS; i++) {
+		cr_assert_eq(cport_close(f.port, s[i], NULL), 0);
+		close(c[i]);
+	}
+	fix_close(&f);
+}
