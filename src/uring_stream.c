@@ -192,6 +192,13 @@ static bool asleep(struct cport *p, const struct ur_fd *u)
 	return p->mt && queue_slot_parked(p, u->owner);
 }
 
+/* Whether an armed request should end after this CQE: its thread sleeps
+ * (asleep()), or nobody waits and buffers are scarce (scarce()). */
+static bool ends_early(struct cport *p, const struct ur_fd *u)
+{
+	return asleep(p, u) || (clist_empty(&u->waiting) && scarce(p));
+}
+
 /* A request lives long, and after each piece of data the kernel takes a
  * buffer again to look for more: a ring kept shallow (for a buffer still
  * in the cache) would run dry under many connections and end their
@@ -415,7 +422,7 @@ void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list 
 		deliver(p, u, res, &c);
 	if (last)
 		ended(p, fe, live, res, &c);
-	else if (live && !(u->st & ST_CANCELLING) && (asleep(p, u) || (clist_empty(&u->waiting) && scarce(p))))
+	else if (live && !(u->st & ST_CANCELLING) && ends_early(p, u))
 		cancel_request(p, fe);
 	fd_unlock(p, fe);
 

@@ -192,6 +192,7 @@ struct cmdline {
 
 #define LIB_POOL_BUFFER_SIZE 16384 /* cport_options.pool_buffer_size 0 means this */
 #define DEFAULT_POOL_LARGE_BUFFERS 64
+#define DEFAULT_POOL_LARGE_BUFFER_SIZE 65536
 /* --recv-ahead's pool when --pool-buffers is not given. A connection that
  * reads ahead holds a buffer from its data's arrival to its echo's end, and
  * the library arms read-ahead on at most half the pool's buffers (more
@@ -199,7 +200,6 @@ struct cmdline {
  * read 0.98x ref-epoll's CPU per message, 4,096 0.89x (docs/performance.md).
  * 64 MiB of address space per port, resident only as it is used. */
 #define RECV_AHEAD_POOL_BUFFERS 4096
-#define DEFAULT_POOL_LARGE_BUFFER_SIZE 65536
 
 /* Large pool buffers: 64 of 64 KiB unless told otherwise; by default none
  * when the pool's own buffers are as large, but a large size given that is

@@ -109,16 +109,6 @@ static int pump_until_unread(struct fix *f, int want)
 	return n;
 }
 
-static int64_t took(struct fix *f, const struct cport_completion *c0);
-
-/* The next completion, the pooled receive's (as took()). */
-static int64_t take(struct fix *f)
-{
-	struct cport_completion c;
-	test_wait_one(f->port, &c);
-	return took(f, &c);
-}
-
 /* c, the pooled receive's completion: its bytes must be the next of the
  * pattern. Returns its result; the buffer is released. */
 static int64_t took(struct fix *f, const struct cport_completion *c0)
@@ -136,6 +126,14 @@ static int64_t took(struct fix *f, const struct cport_completion *c0)
 		cr_assert_eq(cport_buf_release(f->port, c.buf), 0);
 	}
 	return c.result;
+}
+
+/* The next completion, the pooled receive's (as took()). */
+static int64_t take(struct fix *f)
+{
+	struct cport_completion c;
+	test_wait_one(f->port, &c);
+	return took(f, &c);
 }
 
 static int64_t recv_one(struct fix *f)
