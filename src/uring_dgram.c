@@ -22,9 +22,12 @@
  * datagram wakes the parked one only to have it wake the poller: two
  * context switches per datagram (seen at one client: 3 a datagram instead
  * of 1.5, in half the runs). So on a shared port the reaper, which is the
- * poller, ends the request every DG_REARM_EVERY datagrams and arms the next
- * itself (which the poller's next wait submits, unless another thread's
- * start flushes the SQ first: a heuristic, not a rule).
+ * poller, ends the request at its first CQE once the thread that armed it
+ * is parked in the port (the port's mask of parked threads, as for a
+ * stream's read-ahead), and every DG_REARM_EVERY datagrams in any case, for
+ * an armer that sleeps outside the port; then it arms the next itself
+ * (which the poller's next wait submits, unless another thread's start
+ * flushes the SQ first: a heuristic, not a rule).
  *
  * Lifetime: a socket's record (struct dg_sock) is found by fd number in a
  * table of chunks that never move. While its request is armed the kernel
@@ -61,6 +64,8 @@ struct dg_sock {
 	struct fdent *fe; /* NULL: the fd ended, the request's last CQE frees this */
 	int fd;
 	bool armed;       /* the multishot request is in the kernel */
+	bool asked;       /* its end was asked for (rearm_if_due) */
+	uint8_t owner;    /* queue_thread_slot() of the thread that armed it */
 	unsigned taken;   /* CQEs of the request armed now */
 	struct clist waiting; /* receives, by op->_backend_link */
 	struct dg_kept kept[DG_BUFS];
@@ -318,8 +323,12 @@ static int64_t fill(struct dg_table *t, struct cport_op *op, unsigned id, int le
 	return (int64_t)got;
 }
 
-/* Keep the request armed while receives wait. ds->lock held; takes sq_lock. */
-static void arm(struct cport *p, struct dg_sock *ds)
+/* Keep the request armed while receives wait. ds->lock held; takes sq_lock.
+ * The reaper's request goes with its poller's next wait; any other
+ * thread's as its other ops do (sq_release: at once from a thread that
+ * runs no completions, which nothing else would take to the kernel while
+ * the poller sleeps). */
+static void arm(struct cport *p, struct dg_sock *ds, bool reaper)
 {
 	if (ds->armed || clist_empty(&ds->waiting) || !ds->fe)
 		return;
@@ -334,19 +343,29 @@ static void arm(struct cport *p, struct dg_sock *ds)
 		atomic_fetch_add(&b->unflushed, 1);
 		atomic_fetch_add(&b->inflight, 1);
 		ds->armed = true;
+		ds->asked = false;
+		ds->owner = (uint8_t)queue_thread_slot();
 		ds->taken = 0;
 	}
-	lock_give_if(p->mt, &b->sq_lock);
+	if (reaper)
+		lock_give_if(p->mt, &b->sq_lock);
+	else
+		sq_release(p, b);
 }
 
-/* On a shared port the reaper ends a request every DG_REARM_EVERY CQEs,
- * so that the next is armed by the reaper's thread (see the top); if the
- * kernel could not cancel it (it was running), it asks again after as many
- * more. A single-thread port has one thread: nothing to move. ds->lock held. */
+/* On a shared port the reaper ends a request whose thread is parked in
+ * the port, once, and any request every DG_REARM_EVERY CQEs, so that the
+ * next is armed by the reaper's thread (see the top); if the kernel could
+ * not cancel it (it was running), the count asks again. A single-thread
+ * port has one thread: nothing to move. ds->lock held. */
 static void rearm_if_due(struct cport *p, struct dg_sock *ds)
 {
-	if (!p->mt || !ds->armed || !ds->fe || ++ds->taken % DG_REARM_EVERY)
+	if (!p->mt || !ds->armed || !ds->fe)
 		return;
+	bool due = ++ds->taken % DG_REARM_EVERY == 0;
+	if (!due && (ds->asked || !queue_slot_parked(p, ds->owner)))
+		return;
+	ds->asked = true;
 	struct uring_be *b = UB(p);
 	lock_take_if(p->mt, &b->sq_lock);
 	prep_cancel_request(b, ds);
@@ -376,7 +395,7 @@ int dg_submit(struct cport *p, struct fdent *fe, struct cport_op *op)
 		return 1; /* answered at once */
 	}
 	clist_push_back(&ds->waiting, &op->_backend_link);
-	arm(p, ds);
+	arm(p, ds, false);
 	bool armed = ds->armed;
 	if (!armed)
 		clist_remove(&ds->waiting, &op->_backend_link);
@@ -430,7 +449,7 @@ static bool ended(struct cport *p, struct dg_sock *ds)
 	atomic_fetch_sub(&UB(p)->inflight, 1);
 	if (!ds->fe)
 		return true;
-	arm(p, ds); /* receives still wait: a new request */
+	arm(p, ds, true); /* receives still wait: a new request */
 	return false;
 }
 

@@ -47,12 +47,17 @@ struct fix {
 	cport_t *port;
 };
 
-static void fix_open(struct fix *f)
+static void fix_open_with(struct fix *f, const struct cport_options *o)
 {
 	f->rx = test_udp_socket(AF_INET, &f->ra, &f->rlen);
 	f->tx = test_udp_socket(AF_INET, &f->ta, &f->tlen);
-	f->port = test_port_new(NULL);
+	f->port = test_port_new(o);
 	cr_assert_eq(cport_attach(f->port, f->rx, 1), 0);
+}
+
+static void fix_open(struct fix *f)
+{
+	fix_open_with(f, NULL);
 }
 
 static void fix_close(struct fix *f)
@@ -352,6 +357,82 @@ Test(udp_queue, io_uring_a_sleeping_thread_that_armed_the_socket_is_not_woken_fo
 	fix_close(&f);
 }
 
+Test(udp_queue, a_receive_started_by_a_thread_that_runs_no_completions_reaches_the_kernel_while_the_poller_sleeps,
+     .timeout = TEST_TIMEOUT)
+{
+	/* The classic IOCP shape: workers block on the port, another thread
+	 * starts the reads. This thread never waits on the port, so nothing of
+	 * its own would carry the receive to the kernel later. */
+	struct fix f;
+	struct rx r;
+	fix_open(&f);
+	struct test_waiter a = {.port = f.port, .id = 0};
+	test_waiter_start(&a);
+	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
+	fix_send(&f, 7);
+	test_waiter_join(&a);
+	cr_assert_eq(a.rc, 1);
+	cr_assert_eq(a.c.op, &r.op);
+	cr_assert_eq(a.c.result, (int64_t)sizeof(uint32_t));
+	cr_assert_eq(r.seq, 7u);
+	fix_close(&f);
+}
+
+/* A follower's first receive: it arms the socket's request from its own
+ * thread (its wait hands the request to the kernel), then parks. */
+static struct rx follower_rx;
+
+static void arm_here(struct test_waiter *w)
+{
+	struct fix *f = w->arg;
+	cr_assert_eq(start_rx(f->port, f->rx, &follower_rx), 0);
+}
+
+#define PARKED_ROUNDS 200 /* more than DG_REARM_EVERY's 128 */
+
+/* The poller's thread, once it took datagram 0: it answers the rest one
+ * at a time, each into the receive that took the one before. */
+static void answer_the_rest(struct test_waiter *w)
+{
+	struct fix *f = w->arg;
+	struct cport_completion c;
+	cr_assert_eq(w->rc, 1);
+	cr_assert_eq(w->c.op, &follower_rx.op);
+	cr_assert_eq(follower_rx.seq, 0u);
+	for (uint32_t i = 1; i < PARKED_ROUNDS; i++) {
+		cr_assert_eq(start_rx(f->port, f->rx, &follower_rx), 0);
+		fix_send(f, i);
+		test_wait_one(f->port, &c);
+		cr_assert_eq(c.result, (int64_t)sizeof(uint32_t));
+		cr_assert_eq(follower_rx.seq, i);
+	}
+}
+
+Test(udp_queue, io_uring_a_thread_that_armed_the_socket_and_parks_on_the_port_is_not_woken_for_every_datagram,
+     .timeout = TEST_TIMEOUT)
+{
+	if (test_backend() != CPORT_BACKEND_URING)
+		cr_skip_test("io_uring only: epoll's receives run in the polling thread");
+	struct cport_options o;
+	struct fix f;
+	test_options(&o);
+	o.concurrency = 1; /* so the follower stays parked while the poller runs */
+	fix_open_with(&f, &o);
+	/* A polls the kernel; B arms the request, then parks behind A. The
+	 * kernel runs the request's work in B's thread and wakes it for that,
+	 * unless the request moves to A's: within a datagram or two, not after
+	 * the DG_REARM_EVERY that a thread asleep elsewhere is given. */
+	struct test_waiter a = {.port = f.port, .id = 0, .after = answer_the_rest, .arg = &f};
+	struct test_waiter b = {.port = f.port, .id = 1, .before = arm_here, .arg = &f};
+	test_waiter_start(&a);
+	test_waiter_start(&b);
+	unsigned long long before = test_thread_switches(atomic_load(&b.tid));
+	fix_send(&f, 0);
+	test_waiter_join(&a);
+	test_waiter_slept_through(&b, f.port, before, PARKED_ROUNDS, "datagrams", MARK_KEY);
+	fix_close(&f);
+}
+
 Test(udp_queue, a_cancelled_receive_leaves_the_next_datagram_to_the_next_receive, .timeout = TEST_TIMEOUT)
 {
 	struct fix f;
@@ -433,6 +514,31 @@ Test(udp_queue, a_datagram_that_comes_after_a_detach_is_left_for_the_callers_own
 	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
 	fix_send(&f, 1);
 	test_wait_one(f.port, &c);
+	cr_assert_eq(r.seq, 1u);
+	cr_assert_eq(cport_detach(f.port, f.rx, NULL), 0);
+	fix_send(&f, 2);
+	ssize_t n = test_read_some(f.rx, &got, sizeof(got), 2000);
+	cr_assert_eq(n, (ssize_t)sizeof(got), "the datagram sent after the detach did not reach the caller (%zd)", n);
+	cr_assert_eq(got, 2u);
+	fix_close(&f);
+}
+
+Test(udp_queue, a_detach_by_a_thread_that_runs_no_completions_leaves_the_next_datagram_to_the_caller,
+     .timeout = TEST_TIMEOUT)
+{
+	/* As above, but the receive is taken by a worker that has gone, and
+	 * this thread never waits on the port: nothing of its own would carry
+	 * the end of the socket's request to the kernel later. */
+	struct fix f;
+	struct rx r;
+	uint32_t got = 0;
+	fix_open(&f);
+	struct test_waiter a = {.port = f.port, .id = 0};
+	test_waiter_start(&a);
+	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
+	fix_send(&f, 1);
+	test_waiter_join(&a);
+	cr_assert_eq(a.c.op, &r.op);
 	cr_assert_eq(r.seq, 1u);
 	cr_assert_eq(cport_detach(f.port, f.rx, NULL), 0);
 	fix_send(&f, 2);
