@@ -57,48 +57,62 @@ static SOCKET udp_bound(SOCKADDR_IN *a)
 	return s;
 }
 
+/* One read posted by this thread on s, associated under key with a port
+ * of its own whose worker is asleep in its wait. */
+struct read {
+	HANDLE port, thread;
+	struct worker w;
+	ULONG_PTR key;
+	char buf[16];
+	WSABUF wb;
+	OVERLAPPED ov;
+	DWORD flags, n;
+};
+
+static void read_begin(struct read *r, SOCKET s, ULONG_PTR key)
+{
+	ZeroMemory(r, sizeof(*r));
+	r->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+	CHECK(r->port && CreateIoCompletionPort((HANDLE)s, r->port, key, 0) == r->port);
+	r->key = key;
+	r->thread = start_worker(&r->w, r->port);
+	r->wb = (WSABUF){sizeof(r->buf), r->buf};
+}
+
+/* The worker woke with the read's completion: want, len bytes. */
+static void read_end(struct read *r, const char *want, DWORD len)
+{
+	finish_worker(&r->w, r->thread);
+	CHECK(r->w.ok && r->w.ov == &r->ov && r->w.key == r->key && r->w.bytes == len);
+	CHECK(memcmp(r->buf, want, len) == 0);
+	CHECK(CloseHandle(r->port));
+}
+
 static void a_wsarecvfrom_posted_by_main_completes_through_a_sleeping_worker(void)
 {
 	SOCKADDR_IN ra, ta, from;
 	SOCKET rx = udp_bound(&ra), tx = udp_bound(&ta);
-	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
-	CHECK(port && CreateIoCompletionPort((HANDLE)rx, port, 5, 0) == port);
-	struct worker w;
-	HANDLE t = start_worker(&w, port);
-	char buf[16];
-	WSABUF wb = {sizeof(buf), buf};
-	OVERLAPPED ov;
-	DWORD flags = 0, n;
 	int fromlen = sizeof(from);
-	ZeroMemory(&ov, sizeof(ov));
-	CHECK(WSARecvFrom(rx, &wb, 1, &n, &flags, (SOCKADDR *)&from, &fromlen, &ov, NULL) == SOCKET_ERROR &&
+	struct read r;
+	read_begin(&r, rx, 5);
+	CHECK(WSARecvFrom(rx, &r.wb, 1, &r.n, &r.flags, (SOCKADDR *)&from, &fromlen, &r.ov, NULL) == SOCKET_ERROR &&
 	      WSAGetLastError() == WSA_IO_PENDING);
 	CHECK(sendto(tx, "datagram", 8, 0, (SOCKADDR *)&ra, sizeof(ra)) == 8);
-	finish_worker(&w, t);
-	CHECK(w.ok && w.ov == &ov && w.key == 5 && w.bytes == 8);
-	CHECK(memcmp(buf, "datagram", 8) == 0 && from.sin_port == ta.sin_port);
-	CHECK(closesocket(rx) == 0 && closesocket(tx) == 0 && CloseHandle(port));
+	read_end(&r, "datagram", 8);
+	CHECK(from.sin_port == ta.sin_port);
+	CHECK(closesocket(rx) == 0 && closesocket(tx) == 0);
 }
 
 static void a_wsarecv_posted_by_main_completes_through_a_sleeping_worker(void)
 {
 	SOCKET client;
 	SOCKET s = test_pair(&client);
-	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
-	CHECK(port && CreateIoCompletionPort((HANDLE)s, port, 6, 0) == port);
-	struct worker w;
-	HANDLE t = start_worker(&w, port);
-	char buf[16];
-	WSABUF wb = {sizeof(buf), buf};
-	OVERLAPPED ov;
-	DWORD flags = 0, n;
-	ZeroMemory(&ov, sizeof(ov));
-	CHECK(WSARecv(s, &wb, 1, &n, &flags, &ov, NULL) == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+	struct read r;
+	read_begin(&r, s, 6);
+	CHECK(WSARecv(s, &r.wb, 1, &r.n, &r.flags, &r.ov, NULL) == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
 	CHECK(send(client, "stream", 6, 0) == 6);
-	finish_worker(&w, t);
-	CHECK(w.ok && w.ov == &ov && w.key == 6 && w.bytes == 6);
-	CHECK(memcmp(buf, "stream", 6) == 0);
-	CHECK(closesocket(s) == 0 && closesocket(client) == 0 && CloseHandle(port));
+	read_end(&r, "stream", 6);
+	CHECK(closesocket(s) == 0 && closesocket(client) == 0);
 }
 
 int main(void)

@@ -357,6 +357,22 @@ Test(udp_queue, io_uring_a_sleeping_thread_that_armed_the_socket_is_not_woken_fo
 	fix_close(&f);
 }
 
+/* This thread, which never waits on f's port, starts a receive while a
+ * worker sleeps in its wait; datagram seq completes it through the worker. */
+static void receive_through_a_sleeping_worker(struct fix *f, uint32_t seq)
+{
+	struct rx r;
+	struct test_waiter a = {.port = f->port, .id = 0};
+	test_waiter_start(&a);
+	cr_assert_eq(start_rx(f->port, f->rx, &r), 0);
+	fix_send(f, seq);
+	test_waiter_join(&a);
+	cr_assert_eq(a.rc, 1);
+	cr_assert_eq(a.c.op, &r.op);
+	cr_assert_eq(a.c.result, (int64_t)sizeof(uint32_t));
+	cr_assert_eq(r.seq, seq);
+}
+
 Test(udp_queue, a_receive_started_by_a_thread_that_runs_no_completions_reaches_the_kernel_while_the_poller_sleeps,
      .timeout = TEST_TIMEOUT)
 {
@@ -364,17 +380,8 @@ Test(udp_queue, a_receive_started_by_a_thread_that_runs_no_completions_reaches_t
 	 * starts the reads. This thread never waits on the port, so nothing of
 	 * its own would carry the receive to the kernel later. */
 	struct fix f;
-	struct rx r;
 	fix_open(&f);
-	struct test_waiter a = {.port = f.port, .id = 0};
-	test_waiter_start(&a);
-	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
-	fix_send(&f, 7);
-	test_waiter_join(&a);
-	cr_assert_eq(a.rc, 1);
-	cr_assert_eq(a.c.op, &r.op);
-	cr_assert_eq(a.c.result, (int64_t)sizeof(uint32_t));
-	cr_assert_eq(r.seq, 7u);
+	receive_through_a_sleeping_worker(&f, 7);
 	fix_close(&f);
 }
 
@@ -499,13 +506,24 @@ Test(udp_queue, close_ends_the_waiting_receives_before_its_own_completion, .time
 	cport_destroy(port);
 }
 
+/* Detach f's socket (its receives all taken): datagram 2, sent after,
+ * reaches the caller's own read. */
+static void detach_leaves_the_next_datagram_to_the_caller(struct fix *f)
+{
+	uint32_t got = 0;
+	cr_assert_eq(cport_detach(f->port, f->rx, NULL), 0);
+	fix_send(f, 2);
+	ssize_t n = test_read_some(f->rx, &got, sizeof(got), 2000);
+	cr_assert_eq(n, (ssize_t)sizeof(got), "the datagram sent after the detach did not reach the caller (%zd)", n);
+	cr_assert_eq(got, 2u);
+}
+
 Test(udp_queue, a_datagram_that_comes_after_a_detach_is_left_for_the_callers_own_recv,
      .timeout = TEST_TIMEOUT)
 {
 	struct fix f;
 	struct rx r;
 	struct cport_completion c;
-	uint32_t got = 0;
 
 	fix_open(&f);
 	/* A receive taken and none waiting: on io_uring the socket's request
@@ -515,11 +533,7 @@ Test(udp_queue, a_datagram_that_comes_after_a_detach_is_left_for_the_callers_own
 	fix_send(&f, 1);
 	test_wait_one(f.port, &c);
 	cr_assert_eq(r.seq, 1u);
-	cr_assert_eq(cport_detach(f.port, f.rx, NULL), 0);
-	fix_send(&f, 2);
-	ssize_t n = test_read_some(f.rx, &got, sizeof(got), 2000);
-	cr_assert_eq(n, (ssize_t)sizeof(got), "the datagram sent after the detach did not reach the caller (%zd)", n);
-	cr_assert_eq(got, 2u);
+	detach_leaves_the_next_datagram_to_the_caller(&f);
 	fix_close(&f);
 }
 
@@ -530,21 +544,9 @@ Test(udp_queue, a_detach_by_a_thread_that_runs_no_completions_leaves_the_next_da
 	 * this thread never waits on the port: nothing of its own would carry
 	 * the end of the socket's request to the kernel later. */
 	struct fix f;
-	struct rx r;
-	uint32_t got = 0;
 	fix_open(&f);
-	struct test_waiter a = {.port = f.port, .id = 0};
-	test_waiter_start(&a);
-	cr_assert_eq(start_rx(f.port, f.rx, &r), 0);
-	fix_send(&f, 1);
-	test_waiter_join(&a);
-	cr_assert_eq(a.c.op, &r.op);
-	cr_assert_eq(r.seq, 1u);
-	cr_assert_eq(cport_detach(f.port, f.rx, NULL), 0);
-	fix_send(&f, 2);
-	ssize_t n = test_read_some(f.rx, &got, sizeof(got), 2000);
-	cr_assert_eq(n, (ssize_t)sizeof(got), "the datagram sent after the detach did not reach the caller (%zd)", n);
-	cr_assert_eq(got, 2u);
+	receive_through_a_sleeping_worker(&f, 1);
+	detach_leaves_the_next_datagram_to_the_caller(&f);
 	fix_close(&f);
 }
 
