@@ -85,6 +85,9 @@ grep -q '^ExecStart=/usr/bin/cport-echo$' /lib/systemd/system/cport-echo.service
 [ ! -e /etc/systemd/system/sockets.target.wants/cport-echo.socket ] || fail "cport-echo.socket was enabled"
 
 echo "== the installed cport-echo serves; the installed cport-bench verifies every byte it echoes"
+# The log exists before the server does: the background job opens it only
+# once it runs, and a first look that found no file ended the script (set -e).
+: >"$work/echo.log"
 timeout "$STEP_TIMEOUT" /usr/bin/cport-echo --listen 127.0.0.1:0 --tcp-only --threads 2 2>"$work/echo.log" &
 echo_pid=$!
 # Its ready line names the port it got; bounded: 200 checks 0.1 s apart.
