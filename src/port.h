@@ -28,7 +28,8 @@ struct cport {
 	unsigned woken;         /* followers released but not yet running again */
 	/* Bit queue_thread_slot() % 64 of each follower parked now: a backend
 	 * whose kernel requests belong to the thread that made them (io_uring's
-	 * task work) moves a request off a thread that sleeps (uring_stream.c). */
+	 * task work) moves a request off a thread that sleeps (uring_stream.c,
+	 * uring_dgram.c). */
 	atomic_uint_least64_t parked;
 	unsigned nwaiters;      /* threads inside cport_wait */
 	unsigned running;       /* threads between a wait's return and the next wait */

@@ -61,7 +61,6 @@ def test_a_proxy_header_is_read_before_the_echo_reads_ahead(launch):
     assert c["proxy_headers_proxied"] == 1
 
 
-
 def anonymous_mappings_kib(pid):
     """Sizes in KiB of the process's anonymous read-write mappings. The
     receive pool (one per port) is one of its own, between guard pages; on
