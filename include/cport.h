@@ -271,6 +271,12 @@ CPORT_API int cport_buf_release(cport_t *port, void *buf);
  * pool buffers: those hold pool_large_buffer_size). */
 CPORT_API size_t cport_buf_size(const cport_t *port);
 
+/* Give back to the system the memory of the pool buffers that stayed free
+ * since the last call (malloc_trim for the receive pool): call it now and
+ * then, a second apart say, and a burst's buffers do not stay resident once
+ * it is over. Any thread. 0, -EINVAL for NULL, or -errno from madvise(2). */
+CPORT_API int cport_trim(cport_t *port);
+
 /* Queue a completion of your own (PostQueuedCompletionStatus): it is
  * dequeued with this key, op and result. op may be NULL. Any thread, also
  * on a CPORT_SINGLE_THREAD port (the one call other threads may make there):

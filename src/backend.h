@@ -84,6 +84,11 @@ struct backend {
 	/* Whether the backend holds bytes read ahead on fe, or a request that
 	 * reads ahead (CPORT_RECV_AHEAD); fe->lock held. NULL: it never does. */
 	bool (*reads_ahead)(struct cport *p, struct fdent *fe);
+	/* cport_trim, after the pool gave back what it holds itself: take out
+	 * of the kernel's store the buffers it holds beyond its depth after a
+	 * quiet spell (pool_kernel_excess), for the pool to give back at its
+	 * next trim. 0 or -errno. NULL: the backend keeps no store. */
+	int (*trim)(struct cport *p);
 	/* Push queued submissions to the kernel now (a thread is about to park). */
 	void (*flush)(struct cport *p);
 	/* Poller only: wait up to timeout_ms (-1 forever) for the kernel, report

@@ -19,8 +19,6 @@
 #include <unistd.h>
 
 #define REAP_BATCH 64
-/* The pool's buffer groups, one per class (the datagram store's is 1). */
-static const unsigned short pool_group[POOL_CLASSES] = {[POOL_SMALL] = GROUP_SMALL, [POOL_LARGE] = 2};
 #define MAX_CQ_ENTRIES 65536
 /* A cancel the kernel can miss (a request its worker pool is just taking up
  * consumes the cancel's signal, then blocks: seen with a send to a silent
@@ -127,7 +125,7 @@ static void prep_pooled(struct cport *p, struct io_uring_sqe *sqe, struct cport_
 		int c = pooled_class(p, op);
 		io_uring_prep_recv(sqe, op->_fd, NULL, p->pool.cls[c].size, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = pool_group[c];
+		sqe->buf_group = pool_group(c);
 	}
 }
 
@@ -276,7 +274,7 @@ static void drop_buf_rings(struct uring_be *b)
 	for (int c = 0; c < POOL_CLASSES; c++) {
 		if (!b->br[c])
 			continue;
-		io_uring_unregister_buf_ring(&b->ring, pool_group[c]);
+		io_uring_unregister_buf_ring(&b->ring, pool_group(c));
 		munmap(b->br[c], b->br_bytes[c]);
 		b->br[c] = NULL;
 	}
@@ -292,7 +290,7 @@ static int setup_buf_ring(struct uring_be *b, int c, unsigned count)
 	if (mem == MAP_FAILED)
 		return -errno;
 	io_uring_buf_ring_init(mem);
-	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = entries, .bgid = pool_group[c]};
+	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem, .ring_entries = entries, .bgid = pool_group(c)};
 	int r = io_uring_register_buf_ring(&b->ring, &reg, 0);
 	if (r < 0) {
 		munmap(mem, b->br_bytes[c]);
@@ -377,6 +375,7 @@ static int ur_init(struct cport *p)
 	}
 	lock_init(&b->sq_lock);
 	list_init(&b->asked_ops);
+	b->null_fd = -1;
 	b->recv_cap = st_probe(&p->pool);
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with
@@ -396,7 +395,7 @@ static void reap_discard(struct cport *p, struct uring_be *b)
 	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t ud = cqes[i]->user_data;
-			if (ud == UD_WAKE || ud == UD_CANCEL)
+			if (ud == UD_WAKE || ud == UD_CANCEL || ud == UD_DRAIN)
 				continue;
 			if (ud_is_dgram(ud)) {
 				dg_discard(p, ud, cqes[i]->flags);
@@ -437,6 +436,8 @@ static void ur_fini(struct cport *p)
 	drop_buf_rings(b);
 	io_uring_queue_exit(&b->ring);
 	close(b->efd);
+	if (b->null_fd >= 0)
+		close(b->null_fd);
 	lock_fini(&b->sq_lock);
 	free(b->asked_fd);
 	free(b);
@@ -673,6 +674,10 @@ static int reap(struct cport *p, struct uring_be *b)
 			}
 			if (ud == UD_CANCEL)
 				continue;
+			if (ud == UD_DRAIN) {
+				trim_reap(p, cqes[i]->flags, &out);
+				continue;
+			}
 			if (ud_is_multishot(ud)) {
 				if (ud_is_dgram(ud))
 					dg_reap(p, ud, cqes[i]->res, cqes[i]->flags, &out);
@@ -748,6 +753,7 @@ const struct backend backend_uring = {
 	.cancel = ur_cancel,
 	.cancel_fd = ur_cancel_fd,
 	.reads_ahead = st_reads_ahead,
+	.trim = ur_trim,
 	.flush = ur_flush,
 	.poll = ur_poll,
 	.wake = ur_wake,

@@ -184,6 +184,13 @@ void core_buf_free(struct cport *p, unsigned id, struct list *b)
 	}
 }
 
+void core_buf_free_cold(struct cport *p, unsigned id, struct list *b)
+{
+	struct cport_op *op = pool_kernel_returned(&p->pool, id);
+	if (op && !restart(p, op, b))
+		core_buf_free(p, id, b);
+}
+
 /* What follows a report. */
 enum next { NEXT_COMPLETE, NEXT_RESTART, NEXT_ASK_POOL };
 

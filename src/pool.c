@@ -4,11 +4,13 @@
 #include "pool.h"
 
 #include "fd.h"
+#include "fault.h"
 #include "op.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -63,6 +65,10 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 	atomic_init(&c->took, 0);
 	atomic_init(&c->burst_peak, 0);
 	atomic_init(&c->window, 0);
+	c->cold = 0;
+	c->low = count;
+	atomic_init(&c->kernel_busy, false);
+	c->quiet = false;
 }
 
 static void free_lists(struct pool *pl)
@@ -111,6 +117,17 @@ void pool_fini(struct pool *pl)
 	free_lists(pl);
 	lock_fini(&pl->lock);
 	pl->base = NULL;
+}
+
+/* The top of class k's stack, which is not empty (lock held). */
+static unsigned pop_free(struct pool_class *k)
+{
+	unsigned id = k->free_ids[--k->nfree];
+	if (k->nfree < k->low)
+		k->low = k->nfree;
+	if (k->nfree < k->cold)
+		k->cold = k->nfree;
+	return id;
 }
 
 /* Buffer id goes to the kernel's store (lock held). */
@@ -162,7 +179,7 @@ static unsigned fill_kernel(struct pool *pl, struct pool_class *k)
 	if (!list_empty(&pl->waiters))
 		return 0;
 	for (; k->nfree && in_kernel(k) < depth_of(k); moved++)
-		to_kernel(pl, k->free_ids[--k->nfree]);
+		to_kernel(pl, pop_free(k));
 	return moved;
 }
 
@@ -215,7 +232,7 @@ static bool take_free(struct pool *pl, int want, unsigned *id)
 		k = &pl->cls[!want];
 	if (!k->nfree)
 		return false;
-	*id = k->free_ids[--k->nfree];
+	*id = pop_free(k);
 	return true;
 }
 
@@ -244,6 +261,8 @@ void pool_reaped(struct pool *pl)
 		if (!atomic_load_explicit(&k->took, memory_order_relaxed))
 			continue;
 		unsigned took = atomic_exchange_explicit(&k->took, 0, memory_order_relaxed);
+		if (!atomic_load_explicit(&k->kernel_busy, memory_order_relaxed))
+			atomic_store_explicit(&k->kernel_busy, true, memory_order_relaxed);
 		if (took > atomic_load_explicit(&k->burst_peak, memory_order_relaxed))
 			atomic_store_explicit(&k->burst_peak, took, memory_order_relaxed);
 		bool resize = atomic_fetch_add_explicit(&k->window, 1, memory_order_relaxed) + 1 == DEPTH_WINDOW;
@@ -289,17 +308,24 @@ static void grant(struct cport_op *op, unsigned id)
 	op_bits_set(op, OPB_GRANTED);
 }
 
+/* The longest-parked receive, granted buffer id, or NULL if none is parked (lock held). */
+static struct cport_op *take_waiter(struct pool *pl, unsigned id)
+{
+	struct cport_link *k = list_pop_front(&pl->waiters);
+	if (!k)
+		return NULL;
+	struct cport_op *op = list_entry(k, struct cport_op, _pool_link);
+	op_bits_clear(op, OPB_PARKED);
+	atomic_fetch_sub_explicit(&pl->parked, 1, memory_order_relaxed);
+	grant(op, id);
+	return op;
+}
+
 struct cport_op *pool_put(struct pool *pl, unsigned id)
 {
-	struct cport_op *op = NULL;
 	lock_take_if(pl->mt, &pl->lock);
-	struct cport_link *k = list_pop_front(&pl->waiters);
-	if (k) {
-		op = list_entry(k, struct cport_op, _pool_link);
-		op_bits_clear(op, OPB_PARKED);
-		atomic_fetch_sub_explicit(&pl->parked, 1, memory_order_relaxed);
-		grant(op, id);
-	} else {
+	struct cport_op *op = take_waiter(pl, id);
+	if (!op) {
 		struct pool_class *cl = &pl->cls[pool_class_of(pl, id)];
 		if (pl->kernel_put && in_kernel(cl) < depth_of(cl))
 			to_kernel(pl, id);
@@ -382,6 +408,113 @@ void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list
 		list_push_back(out, &op->_queue_link);
 	}
 	lock_give_if(pl->mt, &pl->lock);
+}
+
+/* Runs of buffers pool_trim gives back per hold of the lock: each run is a
+ * madvise, and every receive of the port waits for the lock meanwhile. */
+#define TRIM_RUNS_PER_LOCK 16
+
+/* The run of buffers with consecutive ids that starts at free_ids[i] (an
+ * untouched stack holds them in descending order, as class_init laid them
+ * out): returns where it ends, and its lowest id in *lo. */
+static unsigned run_end(const struct pool_class *k, unsigned i, unsigned *lo)
+{
+	unsigned j = i + 1;
+	while (j < k->low && k->free_ids[j] + 1 == k->free_ids[j - 1])
+		j++;
+	*lo = k->free_ids[j - 1];
+	return j;
+}
+
+/* The whole pages of class k's buffers lo .. lo + n - 1 go back to the
+ * system; a page that also holds another buffer keeps its memory. */
+static int give_back(const struct pool_class *k, unsigned lo, unsigned n)
+{
+	uintptr_t pg = page_size();
+	uintptr_t a = (uintptr_t)k->base + (uintptr_t)(lo - k->first) * k->size;
+	uintptr_t start = (a + pg - 1) / pg * pg, end = (a + (uintptr_t)n * k->size) / pg * pg;
+	int r = (int)FAULT(FAULT_TRIM, NULL, 0); /* a test's failure, before the call */
+	if (r == 0 && end > start && madvise((void *)start, end - start, MADV_DONTNEED) < 0)
+		r = -errno;
+	return r;
+}
+
+/* Up to TRIM_RUNS_PER_LOCK runs of class k's buffers that stayed free go
+ * back, from the bottom of its stack up (lock held). 1 if more are left,
+ * 0 if none, or -errno. */
+static int trim_some(struct pool_class *k)
+{
+	for (int runs = 0; k->cold < k->low; runs++) {
+		if (runs == TRIM_RUNS_PER_LOCK)
+			return 1;
+		unsigned lo, end = run_end(k, k->cold, &lo);
+		int r = give_back(k, lo, end - k->cold);
+		if (r < 0)
+			return r;
+		k->cold = end;
+	}
+	return 0;
+}
+
+static int trim_class(struct pool *pl, struct pool_class *k)
+{
+	int r;
+	do {
+		lock_take_if(pl->mt, &pl->lock);
+		r = trim_some(k);
+		if (r == 0) {
+			k->low = k->nfree;
+			/* A quiet store need not stay deep: whatever it holds beyond its
+			 * least depth goes back to the stack once used, and from there
+			 * to the system at a later trim. */
+			k->quiet = pl->kernel_put && !atomic_exchange_explicit(&k->kernel_busy, false, memory_order_relaxed);
+			if (k->quiet)
+				set_depth(k, 0);
+		}
+		lock_give_if(pl->mt, &pl->lock);
+	} while (r == 1);
+	return r;
+}
+
+int pool_trim(struct pool *pl)
+{
+	for (int c = 0; pl->base && c < POOL_CLASSES; c++) {
+		int r = trim_class(pl, &pl->cls[c]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+unsigned pool_kernel_excess(struct pool *pl, int c)
+{
+	struct pool_class *k = &pl->cls[c];
+	lock_take_if(pl->mt, &pl->lock);
+	unsigned n = k->quiet && in_kernel(k) > depth_of(k) ? in_kernel(k) - depth_of(k) : 0;
+	k->quiet = false;
+	lock_give_if(pl->mt, &pl->lock);
+	return n;
+}
+
+/* Buffer id goes under the stack's buffers that stayed free since the last
+ * trim, above those given back: the next trim gives it back (lock held). */
+static void push_cold(struct pool_class *k, unsigned id)
+{
+	memmove(&k->free_ids[k->cold + 1], &k->free_ids[k->cold], sizeof(unsigned) * (k->nfree - k->cold));
+	k->free_ids[k->cold] = id;
+	k->nfree++;
+	k->low++;
+}
+
+struct cport_op *pool_kernel_returned(struct pool *pl, unsigned id)
+{
+	atomic_fetch_sub(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
+	lock_take_if(pl->mt, &pl->lock);
+	struct cport_op *op = take_waiter(pl, id);
+	if (!op)
+		push_cold(&pl->cls[pool_class_of(pl, id)], id);
+	lock_give_if(pl->mt, &pl->lock);
+	return op;
 }
 
 /* pl->lent[id]: 0 free or in the kernel, LENT lent, LENT_COUNTED lent and

@@ -46,6 +46,12 @@ struct pool_class {
 	atomic_uint took;       /* taken from the kernel's store since the last pool_reaped */
 	atomic_uint burst_peak; /* the most taken between two reaps in this window (a hint) */
 	atomic_uint window;     /* reaps counted in this window */
+	/* Memory given back (pool_trim): free_ids[0 .. cold) went back to the
+	 * system and have not been taken since; low is the fewest free_ids held
+	 * since the last trim, so free_ids[0 .. low) stayed free all along. */
+	unsigned cold, low;
+	atomic_bool kernel_busy; /* the kernel's store gave out a buffer since the last trim */
+	bool quiet;              /* it gave out none before the last trim, which has not been drained */
 };
 
 struct pool {
@@ -156,6 +162,24 @@ bool pool_unpark(struct pool *pl, struct cport_op *op);
 /* Move the parked ops of fd entry fe that started before epoch to out (a
  * batch, linked by _queue_link). */
 void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list *out);
+
+/* Give back to the system the pages of the free buffers that stayed free
+ * since the last call (whole pages only: a page shared with a buffer that
+ * was taken keeps its memory), and keep the kernel's store at its least
+ * depth while it gave out nothing since the last call. A buffer given back
+ * costs a page fault per page when it is next used. 0 or -errno (madvise). */
+int pool_trim(struct pool *pl);
+/* How many buffers the kernel's store of class c holds beyond its depth,
+ * if it was quiet at the last pool_trim and this was not asked since (else
+ * 0): a backend may take them out of the store and free them with
+ * pool_kernel_returned, so they can be given back too. */
+unsigned pool_kernel_excess(struct pool *pl, int c);
+/* The kernel's store gave buffer id back unused (a backend took it out
+ * after a quiet spell). As pool_put, but to the bottom of the stack, not
+ * the top: the next pool_trim gives it back, and buffers still in the
+ * cache go out before it. Not counted as taken (pool_kernel_took): the
+ * store's depth follows receives only. */
+struct cport_op *pool_kernel_returned(struct pool *pl, unsigned id);
 
 /* A buffer goes to the caller in a completion / comes back from it
  * (-EINVAL for one the caller does not hold). */

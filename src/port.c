@@ -201,6 +201,14 @@ size_t cport_buf_size(const cport_t *p)
 	return p ? p->pool.cls[POOL_SMALL].size : 0;
 }
 
+int cport_trim(cport_t *p)
+{
+	if (!p)
+		return -EINVAL;
+	int r = pool_trim(&p->pool);
+	return r == 0 && p->be_ops->trim ? p->be_ops->trim(p) : r;
+}
+
 const char *cport_version(void)
 {
 	return CPORT_VERSION_STRING;

@@ -97,6 +97,9 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 /* A pool buffer an op did not keep (a receive that read nothing) is free
  * again; a receive waiting for one may be restarted, into b on failure. */
 void core_buf_free(struct cport *p, unsigned id, struct list *b);
+/* As core_buf_free, for a buffer a backend took out of the kernel's store
+ * after a quiet spell (pool_kernel_returned): not to be used again first. */
+void core_buf_free_cold(struct cport *p, unsigned id, struct list *b);
 /* fd.c: append b to the completion queue, wake whoever should run it, and only
  * then count each op off its fd: an fd whose last op that was finishes, and
  * its closer is queued after it. b is left empty. */

@@ -49,6 +49,7 @@ struct uring_be {
 	atomic_uint kept_bufs;
 	atomic_uint armed; /* read-ahead requests in the kernel */
 	atomic_uint ring_for;  /* the small buffers' ring holds at least this many (0: not yet asked) */
+	int null_fd;           /* /dev/null, read to take buffers out of the store (uring_trim.c); -1 until then */
 };
 
 static inline struct uring_be *UB(struct cport *p)
@@ -77,10 +78,17 @@ void sq_release(struct cport *p, struct uring_be *b);
  * socket's record, tagged). */
 #define UD_WAKE 1ull
 #define UD_CANCEL 2ull
+#define UD_DRAIN 3ull /* a read that takes a buffer out of the kernel's store (uring_trim.c) */
 #define UD_DGRAM_TAG 4ull
 #define UD_STREAM_TAG 5ull
-/* The buffer group of the pool's small buffers (the large ones' is 2). */
+/* The buffer groups of the pool's small and large buffers (the datagram
+ * store's is 1). */
 #define GROUP_SMALL 0
+#define GROUP_LARGE 2
+static inline unsigned short pool_group(int c)
+{
+	return c == POOL_SMALL ? GROUP_SMALL : GROUP_LARGE;
+}
 static inline bool ud_is_dgram(uint64_t ud)
 {
 	return (ud & 7) == UD_DGRAM_TAG;
@@ -89,7 +97,7 @@ static inline bool ud_is_stream(uint64_t ud)
 {
 	return (ud & 7) == UD_STREAM_TAG;
 }
-/* Either tag (4 or 5): ops are 8-aligned, and the wake and cancel are 1 and 2. */
+/* Either tag (4 or 5): ops are 8-aligned, and the wake, cancel and drain are 1, 2 and 3. */
 static inline bool ud_is_multishot(uint64_t ud)
 {
 	return ud & UD_DGRAM_TAG;
@@ -145,5 +153,13 @@ bool st_reads_ahead(struct cport *p, struct fdent *fe);
 void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out);
 /* Teardown: a CQE nobody reports. */
 void st_discard(struct cport *p, uint64_t ud, unsigned flags);
+
+/* ---- uring_trim.c: the kernel's store given back after a burst ---- */
+
+/* cport_trim's part on io_uring (backend.h, trim). */
+int ur_trim(struct cport *p);
+/* The completion of a drain (UD_DRAIN) with these flags: its buffer, if it
+ * took one, goes back to the pool. */
+void trim_reap(struct cport *p, unsigned flags, struct list *out);
 
 #endif

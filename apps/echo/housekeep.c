@@ -15,6 +15,7 @@
 #include "watchdog.h"
 
 #include <malloc.h>
+#include <string.h>
 
 #define FORCE_EXIT_MS 2000 /* after closing everything, how long ops may linger */
 #define IDLE_SCAN_MIN_MS TICK_MS
@@ -61,7 +62,9 @@ static void housekeep_stopping(struct loop *lp, uint64_t now, struct counters *c
 
 /* After a crowd is gone (thousands of connections, or chunks copied out of
  * the pool for clients that never read), malloc keeps the freed memory;
- * hand it back so the server's footprint returns to its baseline. */
+ * hand it back so the server's footprint returns to its baseline. The
+ * port's receive pool likewise: the buffers a burst used and that stayed
+ * free for a period since go back (cport_trim), the hot ones stay. */
 static void heap_trim(struct loop *lp, uint64_t now)
 {
 	if (now < lp->next_trim_ms)
@@ -69,6 +72,11 @@ static void heap_trim(struct loop *lp, uint64_t now)
 	lp->next_trim_ms = now + TRIM_PERIOD_MS;
 	if (conns_take_trim(&lp->conns))
 		malloc_trim(0);
+	int r = cport_trim(lp->core.port);
+	if (r < 0 && !lp->trim_failed)
+		log_msg(LOG_WARNING, "cannot give the receive pool's free memory back: %s (not said again)",
+			strerror(-r));
+	lp->trim_failed |= r < 0;
 }
 
 /* Each scan walks every connection: not every tick, but a quarter of the

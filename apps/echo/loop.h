@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TICK_MS 100 /* housekeeping period: stop, timeouts, backoff */
@@ -41,6 +42,7 @@ struct loop {
 	uint64_t next_idle_ms;
 	uint64_t next_proxy_ms; /* next scan for PROXY headers late (--proxy-protocol) */
 	uint64_t next_trim_ms;
+	bool trim_failed;        /* cport_trim failed once: said once */
 	uint64_t drain_deadline_ms;
 	_Atomic uint64_t alive_ms;       /* last housekeeping: systemd's watchdog looks */
 	struct watchdog *watchdog;       /* loop 0's, when systemd asks for one */

@@ -157,7 +157,18 @@ static struct pctx *port_of(struct tctx *t)
 	return t->own ? t->own : &t->run->ports[0];
 }
 
-/* A few random actions on random slots of this thread's port, and a post now and then. */
+/* The pool gives back the buffers that stayed free since the last trim,
+ * while others are received into, held and released: the ledger checks
+ * every byte that comes through one given back. */
+static void trim(struct tctx *t, struct pctx *pc)
+{
+	int r = cport_trim(pc->port);
+	if (r < 0)
+		err_log(t->run, t, E_CALL, "cport_trim failed", CPORT_OP_NONE, -1, 0, r);
+}
+
+/* A few random actions on random slots of this thread's port, a post now
+ * and then, and a trim of the pool more rarely. */
 static void run_actions(struct tctx *t, struct pctx *pc)
 {
 	struct run *run = t->run;
@@ -166,6 +177,8 @@ static void run_actions(struct tctx *t, struct pctx *pc)
 		slot_act(t, &pc->slots[rnd_below(&t->rng, pc->nslots)]);
 	if (chance(&t->rng, 5)) /* single mode: mostly to another thread's port */
 		post_random(t, t->own ? &run->ports[rnd_below(&t->rng, run->nports)] : pc);
+	if (chance(&t->rng, 1))
+		trim(t, pc);
 }
 
 static bool slots_empty(struct pctx *pc)
