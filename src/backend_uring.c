@@ -375,7 +375,7 @@ static int ur_init(struct cport *p)
 	}
 	lock_init(&b->sq_lock);
 	list_init(&b->asked_ops);
-	b->null_fd = -1;
+	b->null_fd = trim_open();
 	b->recv_cap = st_probe(&p->pool);
 	p->be = b;
 	/* A single-thread ring is still disabled: its wake read goes in with

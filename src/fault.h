@@ -21,7 +21,8 @@ enum fault_point {
 	FAULT_WATCH,       /* epoll is about to watch a non-TCP fd again for op (EPOLLOUT added, or the fd
 			    * added back after a hot spell); a -errno fails it unmade */
 	FAULT_RECV_CAP,    /* io_uring: a port's read-ahead cap v (0: none), as the probe found it */
-	FAULT_TRIM,        /* the pool is about to give a run of buffers back to the system; a -errno fails it unmade */
+	FAULT_TRIM,        /* the pool is about to give a run of buffers back to the system, or io_uring to take
+			    * buffers out of its store (v: the fd it reads); a -errno fails it unmade */
 	FAULT_POINTS
 };
 

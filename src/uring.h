@@ -49,7 +49,7 @@ struct uring_be {
 	atomic_uint kept_bufs;
 	atomic_uint armed; /* read-ahead requests in the kernel */
 	atomic_uint ring_for;  /* the small buffers' ring holds at least this many (0: not yet asked) */
-	int null_fd;           /* /dev/null, read to take buffers out of the store (uring_trim.c); -1 until then */
+	int null_fd;           /* /dev/null, read to take buffers out of the store (uring_trim.c); -errno if it did not open */
 };
 
 static inline struct uring_be *UB(struct cport *p)
@@ -156,6 +156,8 @@ void st_discard(struct cport *p, uint64_t ud, unsigned flags);
 
 /* ---- uring_trim.c: the kernel's store given back after a burst ---- */
 
+/* The descriptor the drains read, or -errno. */
+int trim_open(void);
 /* cport_trim's part on io_uring (backend.h, trim). */
 int ur_trim(struct cport *p);
 /* The completion of a drain (UD_DRAIN) with these flags: its buffer, if it

@@ -11,6 +11,7 @@
  * store is kept at its least depth, and a drained one goes to a parked
  * receive first. */
 #include "backend.h"
+#include "fault.h"
 #include "uring.h"
 
 #include <errno.h>
@@ -18,12 +19,12 @@
 #include <liburing.h>
 #include <unistd.h>
 
-/* The fd the drains read, opened on first use. sq_lock held. */
-static int null_fd(struct uring_be *b)
+/* The fd the drains read: opened with the port, so that the port's
+ * descriptors do not change while it runs (-errno if that failed). */
+int trim_open(void)
 {
-	if (b->null_fd < 0 && (b->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	return b->null_fd;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* n reads that each take a buffer of class c out of the kernel's store.
@@ -31,7 +32,7 @@ static int null_fd(struct uring_be *b)
  * for a later trim). */
 static int queue_drains(struct cport *p, struct uring_be *b, int c, unsigned n)
 {
-	int fd = null_fd(b);
+	int fd = (int)FAULT(FAULT_TRIM, NULL, b->null_fd); /* a test's failure, before the reads */
 	if (fd < 0)
 		return fd;
 	for (unsigned i = 0; i < n; i++) {
