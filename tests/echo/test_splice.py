@@ -49,7 +49,9 @@ def test_big_messages_go_through_a_pipe_and_come_back_byte_for_byte(launch):
             assert echo_once(s, data) == data
         # The connection holds its pipe (two descriptors) while it lives.
         assert pipe_fds(srv.proc.pid) == base + 2
-        c = srv.counters()
+        # A send is counted once the server sees it complete, which can be
+        # after the client has its echo: wait for the count to catch up.
+        c = srv.wait_counters(lambda c: c["tcp_bytes_out"] >= sum(sizes))
         assert c["connections_spliced"] == 1
         assert c["tcp_bytes_in"] == c["tcp_bytes_out"] == sum(sizes)
     wait_pipe_fds(srv.proc.pid, base)
@@ -81,6 +83,12 @@ def test_only_n_connections_have_a_pipe_and_one_freed_goes_to_the_next(launch):
         for s in (first, second, first, second):
             data = os.urandom(BIG)
             assert echo_once(s, data) == data
+        # The client has its echo before the server has seen the send
+        # complete, and only then does the server ask for a pipe for that
+        # connection: were the first closed before, the second would
+        # rightly get the pipe it frees. A small echo on the second comes
+        # back only once the server is done with its big one.
+        assert echo_once(second, b"x") == b"x"
         assert srv.counters()["connections_spliced"] == 1
     srv.wait_counters(lambda c: c["connections_open"] == 0)
     big_echoes(srv, rounds=2)
