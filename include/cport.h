@@ -274,7 +274,9 @@ CPORT_API size_t cport_buf_size(const cport_t *port);
 /* Give back to the system the memory of the pool buffers that stayed free
  * since the last call (malloc_trim for the receive pool): call it now and
  * then, a second apart say, and a burst's buffers do not stay resident once
- * it is over. Any thread. 0, -EINVAL for NULL, or -errno from madvise(2). */
+ * it is over. Any thread. 0, -EINVAL for NULL, or -errno: madvise(2)
+ * failed, or an io_uring port could not open /dev/null, which it reads to
+ * take buffers back out of the kernel's ring (cport_trim(3)). */
 CPORT_API int cport_trim(cport_t *port);
 
 /* Queue a completion of your own (PostQueuedCompletionStatus): it is
