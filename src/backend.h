@@ -85,10 +85,11 @@ struct backend {
 	 * reads ahead (CPORT_RECV_AHEAD); fe->lock held. NULL: it never does. */
 	bool (*reads_ahead)(struct cport *p, struct fdent *fe);
 	/* cport_trim, after the pool gave back what it holds itself: take out
-	 * of the kernel's store the buffers it holds beyond its depth after a
-	 * quiet spell (pool_kernel_excess), for the pool to give back at its
-	 * next trim. 0 or -errno. NULL: the backend keeps no store. */
-	int (*trim)(struct cport *p);
+	 * of the kernel's store the excess[c] buffers of each class it holds
+	 * beyond its depth after a quiet spell (pool_trim), for the pool to
+	 * give back at its next trim. 0 or -errno. NULL: the backend keeps no
+	 * store. */
+	int (*trim)(struct cport *p, const unsigned excess[POOL_CLASSES]);
 	/* Push queued submissions to the kernel now (a thread is about to park). */
 	void (*flush)(struct cport *p);
 	/* Poller only: wait up to timeout_ms (-1 forever) for the kernel, report

@@ -68,7 +68,6 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 	c->cold = 0;
 	c->low = count;
 	atomic_init(&c->kernel_busy, false);
-	c->quiet = false;
 }
 
 static void free_lists(struct pool *pl)
@@ -456,7 +455,7 @@ static int trim_some(struct pool_class *k)
 	return 0;
 }
 
-static int trim_class(struct pool *pl, struct pool_class *k)
+static int trim_class(struct pool *pl, struct pool_class *k, unsigned *excess)
 {
 	int r;
 	do {
@@ -467,33 +466,26 @@ static int trim_class(struct pool *pl, struct pool_class *k)
 			/* A quiet store need not stay deep: whatever it holds beyond its
 			 * least depth goes back to the stack once used, and from there
 			 * to the system at a later trim. */
-			k->quiet = pl->kernel_put && !atomic_exchange_explicit(&k->kernel_busy, false, memory_order_relaxed);
-			if (k->quiet)
+			if (pl->kernel_put && !atomic_exchange_explicit(&k->kernel_busy, false, memory_order_relaxed)) {
 				set_depth(k, 0);
+				*excess = in_kernel(k) > depth_of(k) ? in_kernel(k) - depth_of(k) : 0;
+			}
 		}
 		lock_give_if(pl->mt, &pl->lock);
 	} while (r == 1);
 	return r;
 }
 
-int pool_trim(struct pool *pl)
+int pool_trim(struct pool *pl, unsigned excess[POOL_CLASSES])
 {
+	for (int c = 0; c < POOL_CLASSES; c++)
+		excess[c] = 0;
 	for (int c = 0; pl->base && c < POOL_CLASSES; c++) {
-		int r = trim_class(pl, &pl->cls[c]);
+		int r = trim_class(pl, &pl->cls[c], &excess[c]);
 		if (r < 0)
 			return r;
 	}
 	return 0;
-}
-
-unsigned pool_kernel_excess(struct pool *pl, int c)
-{
-	struct pool_class *k = &pl->cls[c];
-	lock_take_if(pl->mt, &pl->lock);
-	unsigned n = k->quiet && in_kernel(k) > depth_of(k) ? in_kernel(k) - depth_of(k) : 0;
-	k->quiet = false;
-	lock_give_if(pl->mt, &pl->lock);
-	return n;
 }
 
 /* Buffer id goes under the stack's buffers that stayed free since the last
@@ -508,11 +500,12 @@ static void push_cold(struct pool_class *k, unsigned id)
 
 struct cport_op *pool_kernel_returned(struct pool *pl, unsigned id)
 {
-	atomic_fetch_sub(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
+	struct pool_class *k = &pl->cls[pool_class_of(pl, id)];
+	atomic_fetch_sub(&k->in_kernel, 1);
 	lock_take_if(pl->mt, &pl->lock);
 	struct cport_op *op = take_waiter(pl, id);
 	if (!op)
-		push_cold(&pl->cls[pool_class_of(pl, id)], id);
+		push_cold(k, id);
 	lock_give_if(pl->mt, &pl->lock);
 	return op;
 }

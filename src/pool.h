@@ -51,7 +51,6 @@ struct pool_class {
 	 * since the last trim, so free_ids[0 .. low) stayed free all along. */
 	unsigned cold, low;
 	atomic_bool kernel_busy; /* the kernel's store gave out a buffer since the last trim */
-	bool quiet;              /* it gave out none before the last trim, which has not been drained */
 };
 
 struct pool {
@@ -167,13 +166,12 @@ void pool_unpark_fd(struct pool *pl, const void *fe, unsigned epoch, struct list
  * since the last call (whole pages only: a page shared with a buffer that
  * was taken keeps its memory), and keep the kernel's store at its least
  * depth while it gave out nothing since the last call. A buffer given back
- * costs a page fault per page when it is next used. 0 or -errno (madvise). */
-int pool_trim(struct pool *pl);
-/* How many buffers the kernel's store of class c holds beyond its depth,
- * if it was quiet at the last pool_trim and this was not asked since (else
- * 0): a backend may take them out of the store and free them with
- * pool_kernel_returned, so they can be given back too. */
-unsigned pool_kernel_excess(struct pool *pl, int c);
+ * costs a page fault per page when it is next used. excess[c]: how many
+ * buffers the kernel's store of class c holds beyond that depth after such
+ * a quiet spell (else 0), which a backend may take out of the store and
+ * free with pool_kernel_returned, so they can be given back too. 0 or
+ * -errno (madvise). */
+int pool_trim(struct pool *pl, unsigned excess[POOL_CLASSES]);
 /* The kernel's store gave buffer id back unused (a backend took it out
  * after a quiet spell). As pool_put, but to the bottom of the stack, not
  * the top: the next pool_trim gives it back, and buffers still in the

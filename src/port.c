@@ -205,8 +205,9 @@ int cport_trim(cport_t *p)
 {
 	if (!p)
 		return -EINVAL;
-	int r = pool_trim(&p->pool);
-	return r == 0 && p->be_ops->trim ? p->be_ops->trim(p) : r;
+	unsigned excess[POOL_CLASSES];
+	int r = pool_trim(&p->pool, excess);
+	return r == 0 && p->be_ops->trim ? p->be_ops->trim(p, excess) : r;
 }
 
 const char *cport_version(void)

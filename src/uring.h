@@ -159,7 +159,7 @@ void st_discard(struct cport *p, uint64_t ud, unsigned flags);
 /* The descriptor the drains read, or -errno. */
 int trim_open(void);
 /* cport_trim's part on io_uring (backend.h, trim). */
-int ur_trim(struct cport *p);
+int ur_trim(struct cport *p, const unsigned excess[POOL_CLASSES]);
 /* The completion of a drain (UD_DRAIN) with these flags: its buffer, if it
  * took one, goes back to the pool. */
 void trim_reap(struct cport *p, unsigned flags, struct list *out);

@@ -48,16 +48,15 @@ static int queue_drains(struct cport *p, struct uring_be *b, int c, unsigned n)
 	return 0;
 }
 
-int ur_trim(struct cport *p)
+int ur_trim(struct cport *p, const unsigned excess[POOL_CLASSES])
 {
 	struct uring_be *b = UB(p);
 	int r = 0;
 	for (int c = 0; c < POOL_CLASSES && r == 0; c++) {
-		unsigned n = pool_kernel_excess(&p->pool, c);
-		if (!n)
+		if (!excess[c])
 			continue;
 		lock_take_if(p->mt, &b->sq_lock);
-		r = queue_drains(p, b, c, n);
+		r = queue_drains(p, b, c, excess[c]);
 		sq_release(p, b);
 	}
 	return r;
