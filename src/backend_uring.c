@@ -47,7 +47,7 @@ static unsigned sq_flush(struct uring_be *b)
 		sq->sqe_head = sq->sqe_tail;
 		__atomic_store_n(sq->ktail, sq->sqe_tail, __ATOMIC_RELEASE);
 	}
-	atomic_store(&b->unflushed, 0);
+	atomic_store_explicit(&b->unflushed, 0, memory_order_relaxed);
 	return sq->sqe_tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
 }
 
@@ -101,7 +101,7 @@ static void arm_wake(struct uring_be *b)
 		return;
 	io_uring_prep_read(sqe, b->efd, &b->efd_val, sizeof(b->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
-	atomic_fetch_add(&b->unflushed, 1);
+	sq_wrote(b);
 	b->wake_armed = true;
 }
 
@@ -216,9 +216,10 @@ static int queue_op(struct cport *p, struct cport_op *op)
 		return -EAGAIN;
 	}
 	prep_op(p, sqe, op);
-	__atomic_store_n(&op->_backend_word, OPW_OUT, __ATOMIC_SEQ_CST);
-	atomic_fetch_add(&b->unflushed, 1);
-	atomic_fetch_add(&b->inflight, 1);
+	/* A cancel reads it under sq_lock, and the reaper only once the kernel
+	 * has the request, after sq_lock: ordered by the lock, no exchange. */
+	__atomic_store_n(&op->_backend_word, OPW_OUT, __ATOMIC_RELEASE);
+	req_started(b);
 	release_sq(p, b);
 	return 0;
 }
@@ -405,7 +406,7 @@ static void reap_discard(struct cport *p, struct uring_be *b)
 				st_discard(p, ud, cqes[i]->flags);
 				continue;
 			}
-			atomic_fetch_sub(&b->inflight, 1);
+			req_ended(b, 1);
 			/* Nobody will dequeue this connection: do not leak it. */
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
 			if (op->_kind == CPORT_OP_ACCEPT && cqes[i]->res >= 0)
@@ -426,7 +427,7 @@ static void ur_fini(struct cport *p)
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 	}
 	sq_submit_now(b);
-	for (int i = 0; i < FINI_DRAIN_ROUNDS && atomic_load(&b->inflight) > 0; i++) {
+	for (int i = 0; i < FINI_DRAIN_ROUNDS && req_inflight(b) > 0; i++) {
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = FINI_DRAIN_MS * 1000000L};
 		struct io_uring_cqe *cqe;
 		io_uring_wait_cqe_timeout(&b->ring, &cqe, &ts);
@@ -472,7 +473,7 @@ static void prep_cancel_op(struct uring_be *b, struct cport_op *op)
 		return; /* asked again at the next retry */
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
 	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	atomic_fetch_add(&b->unflushed, 1);
+	sq_wrote(b);
 }
 
 /* Write a cancel of every request on fd. sq_lock held. */
@@ -485,7 +486,7 @@ static void prep_cancel_fd(struct uring_be *b, int fd)
 		return;
 	io_uring_prep_cancel_fd(sqe, (int)FAULT(FAULT_CANCEL_FD, NULL, fd), IORING_ASYNC_CANCEL_ALL);
 	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	atomic_fetch_add(&b->unflushed, 1);
+	sq_wrote(b);
 }
 
 /* One more cancel to confirm. The first one since the lists were empty
@@ -640,7 +641,6 @@ static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned f
 {
 	if (op->_kind == CPORT_OP_RECV_POOLED && (flags & IORING_CQE_F_BUFFER)) {
 		unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-		pool_kernel_took(&p->pool, id);
 		core_report_buf(p, op, res, id, out);
 	} else if (op->_kind == CPORT_OP_RECV_POOLED && op_bits_test(op, OPB_GRANTED)) {
 		core_report_buf(p, op, res, op->_buf_id, out);
@@ -655,14 +655,31 @@ static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned f
 	}
 }
 
+/* The pool buffers the kernel took in these completions, told to the pool
+ * before any of them is acted on: a receive restarted on the way asks what
+ * the kernel's store still holds. One count per batch, not per buffer.
+ * Datagram sockets' buffers are not the pool's; a drain's is not counted
+ * (pool_kernel_returned). */
+static void count_taken(struct cport *p, struct io_uring_cqe **cqes, unsigned n)
+{
+	unsigned took[POOL_CLASSES] = {0};
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t ud = cqes[i]->user_data;
+		if ((cqes[i]->flags & IORING_CQE_F_BUFFER) && ud != UD_DRAIN && !ud_is_dgram(ud))
+			took[pool_class_of(&p->pool, cqes[i]->flags >> IORING_CQE_BUFFER_SHIFT)]++;
+	}
+	pool_kernel_took(&p->pool, took);
+}
+
 static int reap(struct cport *p, struct uring_be *b)
 {
 	struct io_uring_cqe *cqes[REAP_BATCH];
 	struct list out;
 	batch_init(&out);
 	int total = 0;
-	unsigned n;
+	unsigned n, ended = 0;
 	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
+		count_taken(p, cqes, n);
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t ud = cqes[i]->user_data;
 			if (ud == UD_WAKE) {
@@ -687,13 +704,15 @@ static int reap(struct cport *p, struct uring_be *b)
 				continue;
 			}
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
-			atomic_fetch_sub(&b->inflight, 1);
+			ended++;
 			confirm_op(p, b, op);
 			report_cqe(p, op, cqes[i]->res, cqes[i]->flags, &out);
 			total++;
 		}
 		io_uring_cq_advance(&b->ring, n);
 	}
+	if (ended)
+		req_ended(b, ended);
 	pool_reaped(&p->pool);
 	core_deliver(p, &out);
 	return total;

@@ -42,7 +42,9 @@ static int start(struct cport *p, int fd, struct cport_op *op, unsigned kind)
 	if (!fe)
 		return give_back(op, -EBADF);
 	op->_kind = (uint8_t)kind;
-	__atomic_store_n(&op->_bits, 0, __ATOMIC_SEQ_CST);
+	/* Not an exchange: a cancel sets a bit under the fd's lock, which the
+	 * gate takes next, so the lock orders the two. */
+	__atomic_store_n(&op->_bits, 0, __ATOMIC_RELEASE);
 	op->_flags = 0;
 	op->_fd_entry = fe;
 	op->_fd = fd;

@@ -243,11 +243,15 @@ int pool_take(struct pool *pl, int want, unsigned *id)
 	return got ? 0 : -ENOBUFS;
 }
 
-void pool_kernel_took(struct pool *pl, unsigned id)
+void pool_kernel_took(struct pool *pl, unsigned took[POOL_CLASSES])
 {
-	struct pool_class *k = &pl->cls[pool_class_of(pl, id)];
-	atomic_fetch_sub(&k->in_kernel, 1);
-	atomic_fetch_add_explicit(&k->took, 1, memory_order_relaxed);
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		if (!took[c])
+			continue;
+		atomic_fetch_sub(&pl->cls[c].in_kernel, took[c]);
+		atomic_fetch_add_explicit(&pl->cls[c].took, took[c], memory_order_relaxed);
+		took[c] = 0;
+	}
 }
 
 /* Once a message at light load: no lock unless the window is over or the

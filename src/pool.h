@@ -132,8 +132,11 @@ int pool_id_of(const struct pool *pl, const void *buf, unsigned *id);
  * of class want if one is free, else of the other; -ENOBUFS if none is free
  * or others wait for one already. */
 int pool_take(struct pool *pl, int want, unsigned *id);
-/* The kernel took buffer id from its store (io_uring reported it used). */
-void pool_kernel_took(struct pool *pl, unsigned id);
+/* The kernel took took[c] buffers of class c from its store (io_uring
+ * reported them used), and zeroes took. A reaper counts them per batch of
+ * completions and calls this before it acts on any: two locked adds per
+ * buffer cost more than the rest of its reap. */
+void pool_kernel_took(struct pool *pl, unsigned took[POOL_CLASSES]);
 /* A reap of the kernel's completions is over: size the kernel's store to
  * what it took lately and fill it up again from the pool's own stack. */
 void pool_reaped(struct pool *pl);

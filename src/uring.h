@@ -23,8 +23,15 @@ struct asked_fd {
 struct uring_be {
 	struct io_uring ring;
 	lock_t sq_lock;
-	atomic_uint unflushed; /* SQEs written but not yet handed to the kernel */
-	atomic_int inflight;   /* ops the kernel holds */
+	/* SQEs written but not yet handed to the kernel, and requests given to
+	 * it and not yet ended (started - ended). unflushed and started change
+	 * only under sq_lock, so with plain adds (sq_wrote, req_started): a
+	 * locked add per request cost more than the rest of its submission
+	 * (docs/performance.md, "Kept: fewer atomic instructions a message");
+	 * ended is added to by whoever reaps, once per batch. */
+	atomic_uint unflushed;
+	atomic_uint started;
+	atomic_uint ended;
 	int efd;
 	uint64_t efd_val;
 	/* The kernel's store of free pool buffers, a ring per class (none for
@@ -65,6 +72,33 @@ enum { OPW_OUT = 0, OPW_CANCEL_ASKED = 1, OPW_REAPED = 2, OPW_QUEUED = 3 };
 
 /* A free SQE; if the SQ is full, submit what it holds first. sq_lock held. */
 struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op);
+
+/* An SQE was written (sq_lock held). */
+static inline void sq_wrote(struct uring_be *b)
+{
+	atomic_store_explicit(&b->unflushed, atomic_load_explicit(&b->unflushed, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* An SQE that the kernel will answer with a completion to reap was written
+ * (sq_lock held); req_ended when it is reaped. */
+static inline void req_started(struct uring_be *b)
+{
+	sq_wrote(b);
+	atomic_store_explicit(&b->started, atomic_load_explicit(&b->started, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline void req_ended(struct uring_be *b, unsigned n)
+{
+	atomic_fetch_add_explicit(&b->ended, n, memory_order_relaxed);
+}
+
+/* Requests the kernel holds (fini: once nothing else runs). */
+static inline unsigned req_inflight(struct uring_be *b)
+{
+	return atomic_load(&b->started) - atomic_load(&b->ended);
+}
 
 /* sq_lock held: give it up, and hand what the SQ holds to the kernel now
  * unless the calling thread's next wait will (queue_caller_returns). */
@@ -149,7 +183,8 @@ int st_cancel(struct fdent *fe, struct cport_op *op);
 void st_cancel_fd(struct fdent *fe, struct list *dropped);
 /* As backend reads_ahead. */
 bool st_reads_ahead(struct cport *p, struct fdent *fe);
-/* A CQE of a read-ahead request: reports what it filled into out. */
+/* A CQE of a read-ahead request: reports what it filled into out (the
+ * reaper has told the pool of the buffer it took). */
 void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list *out);
 /* Teardown: a CQE nobody reports. */
 void st_discard(struct cport *p, uint64_t ud, unsigned flags);

@@ -239,7 +239,7 @@ static bool prep_cancel_request(struct uring_be *b, struct dg_sock *ds)
 		return false;
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)ds | UD_DGRAM_TAG, 0);
 	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	atomic_fetch_add(&b->unflushed, 1);
+	sq_wrote(b);
 	return true;
 }
 
@@ -340,8 +340,7 @@ static void arm(struct cport *p, struct dg_sock *ds, bool reaper)
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = DG_GROUP;
 		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)ds | UD_DGRAM_TAG);
-		atomic_fetch_add(&b->unflushed, 1);
-		atomic_fetch_add(&b->inflight, 1);
+		req_started(b);
 		ds->armed = true;
 		ds->asked = false;
 		ds->owner = (uint8_t)queue_thread_slot();
@@ -446,7 +445,7 @@ static bool keep(struct dg_sock *ds, int res, unsigned id)
 static bool ended(struct cport *p, struct dg_sock *ds)
 {
 	ds->armed = false;
-	atomic_fetch_sub(&UB(p)->inflight, 1);
+	req_ended(UB(p), 1);
 	if (!ds->fe)
 		return true;
 	arm(p, ds, true); /* receives still wait: a new request */
@@ -517,7 +516,7 @@ void dg_discard(struct cport *p, uint64_t ud, unsigned flags)
 	struct dg_sock *ds = (struct dg_sock *)(uintptr_t)(ud & ~7ull);
 	if (flags & IORING_CQE_F_MORE)
 		return;
-	atomic_fetch_sub(&UB(p)->inflight, 1);
+	req_ended(UB(p), 1);
 	ds->armed = false;
 	if (!ds->fe)
 		sock_free(ds); /* orphaned: no table slot names it */

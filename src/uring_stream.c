@@ -244,8 +244,7 @@ static bool arm(struct cport *p, struct fdent *fe, struct cport_op *op, bool rea
 	sqe->buf_group = GROUP_SMALL;
 	sqe->file_index = b->recv_cap; /* the cap: sqe->optlen, under liburing 2.3's name */
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)fe | UD_STREAM_TAG);
-	atomic_fetch_add(&b->unflushed, 1);
-	atomic_fetch_add(&b->inflight, 1);
+	req_started(b);
 	UF(fe)->st |= ST_ARMED;
 	UF(fe)->owner = (uint8_t)queue_thread_slot();
 	atomic_fetch_add_explicit(&b->armed, 1, memory_order_relaxed);
@@ -267,7 +266,7 @@ static void cancel_request(struct cport *p, struct fdent *fe)
 	if (sqe) {
 		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)fe | UD_STREAM_TAG, 0);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
-		atomic_fetch_add(&b->unflushed, 1);
+		sq_wrote(b);
 		UF(fe)->st |= ST_CANCELLING;
 	}
 	lock_give_if(p->mt, &b->sq_lock);
@@ -395,7 +394,7 @@ static void ended(struct cport *p, struct fdent *fe, bool live, int res, struct 
 {
 	struct ur_fd *u = UF(fe);
 	u->st &= (uint8_t)~(ST_ARMED | ST_CANCELLING);
-	atomic_fetch_sub(&UB(p)->inflight, 1);
+	req_ended(UB(p), 1);
 	atomic_fetch_sub_explicit(&UB(p)->armed, 1, memory_order_relaxed);
 	struct cport_op *op = first_waiting(u);
 	if (!op || (live && res != -ENOBUFS && arm(p, fe, op, true)))
@@ -410,10 +409,8 @@ void st_reap(struct cport *p, uint64_t ud, int res, unsigned flags, struct list 
 	bool last = !(flags & IORING_CQE_F_MORE);
 	struct st_cqe c = {.taker = NULL, .buf = -1};
 	batch_init(&c.back);
-	if (flags & IORING_CQE_F_BUFFER) {
+	if (flags & IORING_CQE_F_BUFFER)
 		c.buf = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
-		pool_kernel_took(&p->pool, (unsigned)c.buf);
-	}
 	/* The pool ran dry, or the request was cancelled: nothing to tell. */
 	bool quiet = res == -ENOBUFS || res == -ECANCELED || res == -EINTR;
 	fd_lock(p, fe);
@@ -447,5 +444,5 @@ void st_discard(struct cport *p, uint64_t ud, unsigned flags)
 {
 	(void)ud;
 	if (!(flags & IORING_CQE_F_MORE))
-		atomic_fetch_sub(&UB(p)->inflight, 1);
+		req_ended(UB(p), 1);
 }

@@ -43,7 +43,7 @@ static int queue_drains(struct cport *p, struct uring_be *b, int c, unsigned n)
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = pool_group(c);
 		io_uring_sqe_set_data64(sqe, UD_DRAIN);
-		atomic_fetch_add(&b->unflushed, 1);
+		sq_wrote(b);
 	}
 	return 0;
 }
