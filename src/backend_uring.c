@@ -521,15 +521,17 @@ static int ur_cancel(struct cport *p, struct fdent *fe, struct cport_op *op)
 	return 0;
 }
 
-/* The reaper has op's completion: a cancel of it is confirmed. */
-static void confirm_op(struct cport *p, struct uring_be *b, struct cport_op *op)
+/* The reaper has op's completion: a cancel of it is confirmed. sq_lock
+ * held, which a cancel holds to ask: so a load and a store, not an
+ * exchange per completion. */
+static void confirm_op(struct uring_be *b, struct cport_op *op)
 {
-	if (__atomic_exchange_n(&op->_backend_word, OPW_REAPED, __ATOMIC_SEQ_CST) != OPW_CANCEL_ASKED)
+	uint32_t was = __atomic_load_n(&op->_backend_word, __ATOMIC_RELAXED);
+	__atomic_store_n(&op->_backend_word, OPW_REAPED, __ATOMIC_RELAXED);
+	if (was != OPW_CANCEL_ASKED)
 		return;
-	lock_take_if(p->mt, &b->sq_lock);
 	list_remove(&b->asked_ops, &op->_backend_link);
 	atomic_fetch_sub(&b->asked, 1);
-	lock_give_if(p->mt, &b->sq_lock);
 }
 
 /* Ask again for what is not confirmed yet. sq_lock held. */
@@ -655,19 +657,24 @@ static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned f
 	}
 }
 
-/* The pool buffers the kernel took in these completions, told to the pool
- * before any of them is acted on: a receive restarted on the way asks what
- * the kernel's store still holds. One count per batch, not per buffer.
- * Datagram sockets' buffers are not the pool's; a drain's is not counted
- * (pool_kernel_returned). */
-static void count_taken(struct cport *p, struct io_uring_cqe **cqes, unsigned n)
+/* Before any of a batch of completions is acted on: the pool is told of
+ * the buffers the kernel took in them (a receive restarted on the way asks
+ * what the kernel's store still holds), and the ops' cancels are confirmed,
+ * all under one hold of sq_lock. Per batch, not per completion: the locked
+ * instructions cost more than the rest of a reap. Datagram sockets' buffers
+ * are not the pool's; a drain's is not counted (pool_kernel_returned). */
+static void prepare_batch(struct cport *p, struct uring_be *b, struct io_uring_cqe **cqes, unsigned n)
 {
 	unsigned took[POOL_CLASSES] = {0};
+	lock_take_if(p->mt, &b->sq_lock);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t ud = cqes[i]->user_data;
 		if ((cqes[i]->flags & IORING_CQE_F_BUFFER) && ud != UD_DRAIN && !ud_is_dgram(ud))
 			took[pool_class_of(&p->pool, cqes[i]->flags >> IORING_CQE_BUFFER_SHIFT)]++;
+		if (ud > UD_DRAIN && !ud_is_multishot(ud))
+			confirm_op(b, (struct cport_op *)(uintptr_t)ud);
 	}
+	lock_give_if(p->mt, &b->sq_lock);
 	pool_kernel_took(&p->pool, took);
 }
 
@@ -679,7 +686,7 @@ static int reap(struct cport *p, struct uring_be *b)
 	int total = 0;
 	unsigned n, ended = 0;
 	while ((n = io_uring_peek_batch_cqe(&b->ring, cqes, REAP_BATCH)) > 0) {
-		count_taken(p, cqes, n);
+		prepare_batch(p, b, cqes, n);
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t ud = cqes[i]->user_data;
 			if (ud == UD_WAKE) {
@@ -705,7 +712,6 @@ static int reap(struct cport *p, struct uring_be *b)
 			}
 			struct cport_op *op = (struct cport_op *)(uintptr_t)ud;
 			ended++;
-			confirm_op(p, b, op);
 			report_cqe(p, op, cqes[i]->res, cqes[i]->flags, &out);
 			total++;
 		}
