@@ -660,8 +660,8 @@ static void report_cqe(struct cport *p, struct cport_op *op, int res, unsigned f
 /* Before any of a batch of completions is acted on: the pool is told of
  * the buffers the kernel took in them (a receive restarted on the way asks
  * what the kernel's store still holds), and the ops' cancels are confirmed,
- * all under one hold of sq_lock. Per batch, not per completion: the locked
- * instructions cost more than the rest of a reap. Datagram sockets' buffers
+ * all under one hold of sq_lock: per batch, not a locked instruction per
+ * completion. Datagram sockets' buffers
  * are not the pool's; a drain's is not counted (pool_kernel_returned). */
 static void prepare_batch(struct cport *p, struct uring_be *b, struct io_uring_cqe **cqes, unsigned n)
 {

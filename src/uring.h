@@ -25,9 +25,9 @@ struct uring_be {
 	lock_t sq_lock;
 	/* SQEs written but not yet handed to the kernel, and requests given to
 	 * it and not yet ended (started - ended). unflushed and started change
-	 * only under sq_lock, so with plain adds (sq_wrote, req_started): a
-	 * locked add per request cost more than the rest of its submission
-	 * (docs/performance.md, "Kept: fewer atomic instructions a message");
+	 * only under sq_lock, so with plain adds (sq_wrote, req_started), not
+	 * a locked add per request (docs/performance.md, "Kept: fewer locked
+	 * instructions a message");
 	 * ended is added to by whoever reaps, once per batch. */
 	atomic_uint unflushed;
 	atomic_uint started;
