@@ -243,14 +243,13 @@ int pool_take(struct pool *pl, int want, unsigned *id)
 	return got ? 0 : -ENOBUFS;
 }
 
-void pool_kernel_took(struct pool *pl, unsigned took[POOL_CLASSES])
+void pool_kernel_took(struct pool *pl, const unsigned took[POOL_CLASSES])
 {
 	for (int c = 0; c < POOL_CLASSES; c++) {
 		if (!took[c])
 			continue;
 		atomic_fetch_sub(&pl->cls[c].in_kernel, took[c]);
 		atomic_fetch_add_explicit(&pl->cls[c].took, took[c], memory_order_relaxed);
-		took[c] = 0;
 	}
 }
 

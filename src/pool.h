@@ -133,10 +133,10 @@ int pool_id_of(const struct pool *pl, const void *buf, unsigned *id);
  * or others wait for one already. */
 int pool_take(struct pool *pl, int want, unsigned *id);
 /* The kernel took took[c] buffers of class c from its store (io_uring
- * reported them used), and zeroes took. A reaper counts them per batch of
+ * reported them used). A reaper counts them per batch of
  * completions, and calls this before it acts on any of them, rather than
  * two locked adds per buffer. */
-void pool_kernel_took(struct pool *pl, unsigned took[POOL_CLASSES]);
+void pool_kernel_took(struct pool *pl, const unsigned took[POOL_CLASSES]);
 /* A reap of the kernel's completions is over: size the kernel's store to
  * what it took lately and fill it up again from the pool's own stack. */
 void pool_reaped(struct pool *pl);
