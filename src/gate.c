@@ -290,7 +290,10 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 		big = (size_t)res >= p->pool.cls[POOL_SMALL].size ? LARGE_STREAK : big ? big - 1 : 0;
 		atomic_store_explicit(&fe->pooled_big, (uint8_t)big, memory_order_relaxed);
 	}
-	op_bits_clear(op, OPB_GRANTED);
+	/* Rarely set here (the kernel chose the buffer): a load, not a locked
+	 * clear, in the common case. Only this op's own path sets it. */
+	if (op_bits_test(op, OPB_GRANTED))
+		op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {
 		op->_buf_id = id; /* the completion's buf */
 		op->_flags = CPORT_CF_BUFFER;

@@ -60,7 +60,8 @@ static void class_init(struct pool_class *c, char *base, unsigned first, unsigne
 	for (unsigned i = 0; i < count; i++)
 		c->free_ids[i] = first + count - 1 - i;
 	c->nfree = count;
-	atomic_init(&c->in_kernel, 0);
+	atomic_init(&c->given, 0);
+	atomic_init(&c->taken, 0);
 	atomic_init(&c->depth, count);
 	atomic_init(&c->took, 0);
 	atomic_init(&c->burst_peak, 0);
@@ -132,8 +133,11 @@ static unsigned pop_free(struct pool_class *k)
 /* Buffer id goes to the kernel's store (lock held). */
 static void to_kernel(struct pool *pl, unsigned id)
 {
+	/* Counted before the kernel can see it: a take is never counted
+	 * before its give. */
+	atomic_uint *given = &pl->cls[pool_class_of(pl, id)].given;
+	atomic_store_explicit(given, atomic_load_explicit(given, memory_order_relaxed) + 1, memory_order_release);
 	pl->kernel_put(pl->kernel_ctx, id);
-	atomic_fetch_add(&pl->cls[pool_class_of(pl, id)].in_kernel, 1);
 }
 
 /* The kernel's store of a class holds at least DEPTH_MIN free buffers (if
@@ -155,7 +159,7 @@ static unsigned depth_clamp(const struct pool_class *k, unsigned want)
 
 static unsigned in_kernel(const struct pool_class *k)
 {
-	return atomic_load_explicit(&k->in_kernel, memory_order_relaxed);
+	return pool_in_kernel(k);
 }
 
 static unsigned depth_of(const struct pool_class *k)
@@ -248,7 +252,7 @@ void pool_kernel_took(struct pool *pl, const unsigned took[POOL_CLASSES])
 	for (int c = 0; c < POOL_CLASSES; c++) {
 		if (!took[c])
 			continue;
-		atomic_fetch_sub(&pl->cls[c].in_kernel, took[c]);
+		atomic_fetch_add(&pl->cls[c].taken, took[c]);
 		atomic_fetch_add_explicit(&pl->cls[c].took, took[c], memory_order_relaxed);
 	}
 }
@@ -504,7 +508,7 @@ static void push_cold(struct pool_class *k, unsigned id)
 struct cport_op *pool_kernel_returned(struct pool *pl, unsigned id)
 {
 	struct pool_class *k = &pl->cls[pool_class_of(pl, id)];
-	atomic_fetch_sub(&k->in_kernel, 1);
+	atomic_fetch_add(&k->taken, 1);
 	lock_take_if(pl->mt, &pl->lock);
 	struct cport_op *op = take_waiter(pl, id);
 	if (!op)

@@ -36,7 +36,13 @@ struct pool_class {
 	unsigned first, count; /* its ids */
 	unsigned *free_ids;    /* its buffers the pool holds itself */
 	unsigned nfree;
-	atomic_uint in_kernel; /* handed to the kernel's store, not yet seen taken */
+	/* The kernel's store holds given - taken of them (pool_in_kernel).
+	 * Two counts, not one, so that handing a buffer over (under the lock,
+	 * once a message) needs no locked instruction: only the lock's holder
+	 * writes given; taken is added to once a reaped batch, by whichever
+	 * thread reaped it. */
+	atomic_uint given;
+	atomic_uint taken;
 	/* With a kernel store: how many free buffers it may hold. The kernel
 	 * takes them first in, first out, so the fewer it holds, the sooner a
 	 * buffer just freed, still in the cache, is filled again; the rest wait
@@ -107,10 +113,21 @@ static inline int pool_class_wanted(const struct pool *pl, const struct fdent *f
 		       : POOL_SMALL;
 }
 
+/* How many buffers of k the kernel's store holds: exact under the lock
+ * but for takes not yet counted, else a hint. taken is read first: a
+ * buffer is taken only after it was given, so the later read of given is
+ * at least as large. */
+static inline unsigned pool_in_kernel(const struct pool_class *k)
+{
+	unsigned t = atomic_load_explicit(&k->taken, memory_order_acquire);
+	unsigned n = atomic_load_explicit(&k->given, memory_order_relaxed) - t;
+	return n <= k->count ? n : 0; /* never more than the class has */
+}
+
 /* Whether the kernel's store seems to hold buffers of class c. */
 static inline bool pool_kernel_has(struct pool *pl, int c)
 {
-	return atomic_load_explicit(&pl->cls[c].in_kernel, memory_order_relaxed) > 0;
+	return pool_in_kernel(&pl->cls[c]) > 0;
 }
 /* From now on count the small buffers the caller holds (those lent before
  * are not counted). */

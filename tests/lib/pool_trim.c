@@ -261,10 +261,10 @@ Test(pool_trim, a_buffer_taken_out_of_the_store_goes_to_a_parked_receive_first)
 	cr_assert_eq(pool_take(&pl, POOL_SMALL, &id), 0); /* the one buffer */
 	cr_assert_eq(pool_wait(&pl, &op), POOL_PARKED, "none free, none in the store: the receive waits");
 	/* Say the store held the buffer, and a drain took it out unused. */
-	atomic_store(&pl.cls[POOL_SMALL].in_kernel, 1);
+	atomic_store(&pl.cls[POOL_SMALL].given, 1);
 	cr_assert_eq(pool_kernel_returned(&pl, id), &op, "the parked receive gets the buffer");
 	cr_assert_eq(op._buf_id, id);
 	cr_assert(op_bits_test(&op, OPB_GRANTED));
-	cr_assert_eq(atomic_load(&pl.cls[POOL_SMALL].in_kernel), 0);
+	cr_assert_eq(pool_in_kernel(&pl.cls[POOL_SMALL]), 0);
 	pool_fini(&pl);
 }
