@@ -598,7 +598,7 @@ static void ur_cancel_fd(struct cport *p, struct fdent *fe, struct list *dropped
 	 * socket's multishot request is not an op): a cancel would find
 	 * nothing, and cost a system call and a wake of the poller. This is
 	 * every close of a TCP socket after an error or the end of the stream. */
-	if (!dg_armed && atomic_load(&fe->inflight) == 0)
+	if (!dg_armed && fd_inflight(fe) == 0)
 		return;
 	struct uring_be *b = UB(p);
 	lock_take_if(p->mt, &b->sq_lock);

@@ -32,7 +32,7 @@ static int attach_locked(struct cport *p, struct fdent *fe, int fd, int fl, uint
 	fe->finishing = false;
 	fe->modes = 0;
 	atomic_store_explicit(&fe->pooled_big, 0, memory_order_relaxed);
-	atomic_store(&fe->inflight, 0);
+	/* started and ended are equal: the fd's last life ended with no op in flight. */
 	r = p->be_ops->attach(p, fe);
 	if (r < 0) {
 		fe->fd = -1;
@@ -163,7 +163,7 @@ void fd_finish(struct cport *p, struct fdent *fe)
 
 void core_fd_hold(struct fdent *fe)
 {
-	atomic_fetch_add(&fe->inflight, 1);
+	fd_count_start(fe, 1);
 }
 
 void core_fd_release(struct cport *p, struct fdent *fe)
@@ -173,14 +173,16 @@ void core_fd_release(struct cport *p, struct fdent *fe)
 
 void fd_op_queued(struct cport *p, struct fdent *fe)
 {
-	/* The common case takes no lock: the count falls, and the fd is not
-	 * closing. A close sets CLOSING before it reads the count, and this
-	 * lowers the count before it reads the state (both sequentially
-	 * consistent), so one of the two sees the other and finishes the fd. */
-	if (atomic_fetch_sub(&fe->inflight, 1) != 1 || atomic_load(&fe->state) != FD_CLOSING)
+	/* The common case takes no lock: the op is counted ended, and the fd
+	 * is not closing. A close sets CLOSING before it reads the counts, and
+	 * this counts the op before it reads the state (both sequentially
+	 * consistent), so one of the two sees the other and finishes the fd.
+	 * While it closes, each op's end looks under the lock. */
+	atomic_fetch_add(&fe->ended, 1);
+	if (atomic_load(&fe->state) != FD_CLOSING)
 		return;
 	fd_lock(p, fe);
-	bool fin = fe->state == FD_CLOSING && !fe->finishing && atomic_load(&fe->inflight) == 0;
+	bool fin = fe->state == FD_CLOSING && !fe->finishing && fd_inflight(fe) == 0;
 	if (fin)
 		fe->finishing = true;
 	fd_unlock(p, fe);
@@ -246,7 +248,7 @@ static int end_fd(struct cport *p, int fd, struct cport_op *op, bool close_fd)
 	fe->closer = op;
 	fe->close_fd = close_fd;
 	cancel_all_locked(p, fe, &dropped);
-	bool now = atomic_load(&fe->inflight) == 0;
+	bool now = fd_inflight(fe) == 0;
 	if (now)
 		fe->finishing = true;
 	fd_unlock(p, fe);

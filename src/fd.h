@@ -27,29 +27,50 @@ enum { FD_FREE = 0, FD_ATTACHED, FD_CLOSING };
 struct fdent {
 	lock_t lock; /* state, epoch, key or closer, the flags; the backend's area */
 	int fd;
-	/* Ops started whose completion is not yet in the port's queue. It falls
-	 * only once a completion is queued, so the closer is always queued last. */
-	atomic_uint inflight;
+	/* Ops in flight: started - ended (fd_inflight). An op counts from its
+	 * start until its completion is queued, so the closer is always queued
+	 * last. Two counts, not one, so that a start, made under the lock,
+	 * needs no locked instruction: only the lock's holder writes started;
+	 * ended is added to, without the lock, as completions are queued. */
+	atomic_uint started;
+	atomic_uint ended;
 	/* Bumped by cancel_fd, detach, close and the end of the fd's life: an op
 	 * started under an older epoch was cancelled on purpose. */
 	atomic_uint epoch;
-	union {
-		uintptr_t key;           /* attached: every op started takes it */
-		struct cport_op *closer; /* closing: the detach/close op (it has the key now), completes after the last op */
-	};
 	/* Written under lock; read without it only by fd_op_queued, which
 	 * must see CLOSING if the close saw its op still counted. */
 	_Atomic uint8_t state;
-	bool close_fd;
-	bool finishing;
+	bool close_fd : 1;
+	bool finishing : 1;
 	uint8_t modes; /* CPORT_SKIP_ON_SUCCESS, CPORT_RECV_AHEAD (under lock) */
 	/* Pooled receives ask the pool for a large buffer while this is not 0:
 	 * set to LARGE_STREAK by one that got a small buffer's worth or more,
 	 * one less after each that got less. A hint, read and written without
 	 * the lock. */
 	_Atomic uint8_t pooled_big;
+	union {
+		uintptr_t key;           /* attached: every op started takes it */
+		struct cport_op *closer; /* closing: the detach/close op (it has the key now), completes after the last op */
+	};
 	alignas(void *) unsigned char backend_area[FD_BACKEND_AREA];
 };
+
+/* Ops of fe's in flight: exact under fe->lock, where started stands
+ * still. ended is read first: an op ends only after it started, so the
+ * difference cannot fall below 0. */
+static inline unsigned fd_inflight(const struct fdent *fe)
+{
+	unsigned e = atomic_load(&fe->ended);
+	return atomic_load_explicit(&fe->started, memory_order_relaxed) - e;
+}
+
+/* One op more (1) or fewer (-1) started on fe: fe->lock held (or a
+ * single-thread port), so a plain load and store. */
+static inline void fd_count_start(struct fdent *fe, int d)
+{
+	unsigned s = atomic_load_explicit(&fe->started, memory_order_relaxed);
+	atomic_store_explicit(&fe->started, s + (unsigned)d, memory_order_relaxed);
+}
 
 #define LARGE_STREAK 4 /* see pooled_big */
 

@@ -152,11 +152,11 @@ int gate_start(struct cport *p, struct fdent *fe, struct cport_op *op)
 	}
 	op->_key = fe->key;
 	op->_epoch = atomic_load(&fe->epoch);
-	atomic_fetch_add(&fe->inflight, 1);
+	fd_count_start(fe, 1);
 	int r = first_submit(p, fe, op);
 	bool done_now = r == 1 && skips_port(fe, op);
 	if (r < 0 || done_now)
-		atomic_fetch_sub(&fe->inflight, 1); /* attached, under its lock: no close waits on the count */
+		fd_count_start(fe, -1); /* attached, under its lock: no close waits on the count */
 	if (done_now) {
 		/* Idle before the lock goes: a cancel looks again under it. */
 		set_outputs(op, op->_result);

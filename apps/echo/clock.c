@@ -24,3 +24,16 @@ uint64_t coarse_ms(void)
 		return now_ms();
 	return ts_ms(&ts);
 }
+
+/* 0: this thread takes no batches. */
+static __thread uint64_t tls_batch_ms;
+
+void clock_batch(void)
+{
+	tls_batch_ms = coarse_ms() | 1; /* never 0; a millisecond is below the stamps' grain */
+}
+
+uint64_t batch_ms(void)
+{
+	return tls_batch_ms ? tls_batch_ms : coarse_ms();
+}

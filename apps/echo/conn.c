@@ -46,7 +46,7 @@ static char *conn_chunk(const struct conn *cn)
 
 static uint32_t stamp_now(void)
 {
-	return (uint32_t)(coarse_ms() / STAMP_MS);
+	return (uint32_t)(batch_ms() / STAMP_MS);
 }
 
 void conns_init(struct conns *cs, struct loop_core *core, struct conn_limit *limit,

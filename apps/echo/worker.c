@@ -1,6 +1,7 @@
 /* worker.c - a worker thread: set up its loop (or wait for that), wait on the port, dispatch. */
 #include "worker.h"
 
+#include "clock.h"
 #include "housekeep.h"
 #include "log.h"
 #include "loop.h"
@@ -69,6 +70,7 @@ static void worker_run(struct worker *w)
 			 * most: no cost to speak of outside valgrind. */
 			sched_yield();
 		}
+		clock_batch();
 		for (int i = 0; i < n; i++)
 			dispatch(w, &comp[i]);
 		housekeep(lp, &w->ctr);
