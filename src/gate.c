@@ -291,7 +291,9 @@ void core_report_buf(struct cport *p, struct cport_op *op, int64_t res, unsigned
 		atomic_store_explicit(&fe->pooled_big, (uint8_t)big, memory_order_relaxed);
 	}
 	/* Rarely set here (the kernel chose the buffer): a load, not a locked
-	 * clear, in the common case. Only this op's own path sets it. */
+	 * clear, in the common case. It is set only before the op goes to the
+	 * kernel (at its submit, or by the pool's grant before a restart), so
+	 * it cannot be set while its completion is reported. */
 	if (op_bits_test(op, OPB_GRANTED))
 		op_bits_clear(op, OPB_GRANTED);
 	if (res > 0) {

@@ -4,6 +4,7 @@
  * its per-connection data on the close completion relies on this. */
 #include "cport_test.h"
 #include "fault.h"
+#include "fd.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -75,4 +76,79 @@ Test(close_last, a_detach_while_the_last_recv_is_on_its_way_to_the_queue_complet
      .timeout = TEST_TIMEOUT)
 {
 	ends_after_its_last_op(true);
+}
+
+/* Fault hook: the batch holding either of two ops (the kernel may end
+ * them in either order) is about to be queued: close (or detach) the fd,
+ * noting how many of its ops were in flight (completed, not yet queued). */
+static struct cport_op *other_watched;
+static unsigned inflight_at_end;
+static int64_t end_fd_noting_inflight(enum fault_point pt, struct cport_op *op, int64_t v, void *ctx)
+{
+	struct close_midway *m = ctx;
+	if (op == other_watched && !m->fired)
+		m->watched = op;
+	if (op == m->watched && !m->fired)
+		inflight_at_end = fd_inflight(op->_fd_entry);
+	return end_fd_before_queueing(pt, op, v, ctx);
+}
+
+/* Two receives of the fd wait; data for one comes, and the close comes as
+ * that one is queued, while the other is still in the kernel: the close
+ * cancels it, and completes after both. (Each op's end looks at a closing
+ * fd under its lock; only the end that finds none left in flight
+ * finishes it. Finishing on the first end seen while closing would queue
+ * the close before the other receive.) */
+static void ends_after_both_ops(bool detach)
+{
+	int a, b;
+	struct cport_op ops[2];
+	struct cport_completion cs[3];
+	char buf[2][4];
+	struct iovec iov[2] = {{buf[0], 4}, {buf[1], 4}};
+
+	test_tcp_pair(&a, &b);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, a, 5), 0);
+	for (int i = 0; i < 2; i++) {
+		cport_op_init(&ops[i]);
+		cr_assert_eq(cport_recv(port, a, &ops[i], &iov[i], 1), 0, "nothing to read yet: both wait");
+	}
+	struct close_midway m = {.port = port, .fd = a, .watched = &ops[0], .detach = detach};
+	cport_op_init(&m.end_op);
+	other_watched = &ops[1];
+	inflight_at_end = 0;
+	cport_fault_set(FAULT_DELIVER, end_fd_noting_inflight, &m);
+	cr_assert_eq(test_write_all(b, "ping", 4), 0);
+	cr_assert_eq(test_wait_n(port, cs, 3, TEST_WAIT_MS), 3);
+	cport_fault_set(FAULT_DELIVER, NULL, NULL);
+	cr_assert(m.fired, "the receive with data never reached the queue");
+	cr_assert_eq(inflight_at_end, 2, "both receives were counted when the fd closed");
+	struct cport_op *other = m.watched == &ops[0] ? &ops[1] : &ops[0];
+	for (int i = 0; i < 2; i++) {
+		if (cs[i].op == m.watched)
+			cr_assert_eq(cs[i].result, 4, "the receive with data");
+		else
+			cr_assert(cs[i].op == other && cs[i].result == -ECANCELED, "the other receive, cancelled: %lld",
+				  (long long)cs[i].result);
+	}
+	cr_assert_neq(cs[0].op, cs[1].op);
+	cr_assert_eq(cs[2].op, &m.end_op, "the %s completion came last", detach ? "detach" : "close");
+	cr_assert_eq(cs[2].result, 0);
+	cport_destroy(port);
+	if (detach)
+		close(a);
+	close(b);
+}
+
+Test(close_last, a_close_as_one_of_two_receives_is_queued_completes_after_both,
+     .timeout = TEST_TIMEOUT)
+{
+	ends_after_both_ops(false);
+}
+
+Test(close_last, a_detach_as_one_of_two_receives_is_queued_completes_after_both,
+     .timeout = TEST_TIMEOUT)
+{
+	ends_after_both_ops(true);
 }
