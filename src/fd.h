@@ -56,8 +56,9 @@ struct fdent {
 };
 
 /* Ops of fe's in flight: exact under fe->lock, where started stands
- * still. ended is read first: an op ends only after it started, so the
- * difference cannot fall below 0. */
+ * still (every caller holds it). ended is read first: an op ends only
+ * after it started, so even a reader without the lock gets no less than
+ * 0. */
 static inline unsigned fd_inflight(const struct fdent *fe)
 {
 	unsigned e = atomic_load(&fe->ended);

@@ -135,6 +135,7 @@ static void ends_after_both_ops(bool detach)
 	cr_assert_neq(cs[0].op, cs[1].op);
 	cr_assert_eq(cs[2].op, &m.end_op, "the %s completion came last", detach ? "detach" : "close");
 	cr_assert_eq(cs[2].result, 0);
+	other_watched = NULL;
 	cport_destroy(port);
 	if (detach)
 		close(a);
