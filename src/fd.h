@@ -66,11 +66,10 @@ static inline unsigned fd_inflight(const struct fdent *fe)
 }
 
 /* One op more (1) or fewer (-1) started on fe: fe->lock held (or a
- * single-thread port), so a plain load and store. */
+ * single-thread port). */
 static inline void fd_count_start(struct fdent *fe, int d)
 {
-	unsigned s = atomic_load_explicit(&fe->started, memory_order_relaxed);
-	atomic_store_explicit(&fe->started, s + (unsigned)d, memory_order_relaxed);
+	lock_held_add(&fe->started, (unsigned)d);
 }
 
 #define LARGE_STREAK 4 /* see pooled_big */

@@ -14,6 +14,7 @@
 #define CPORT_LOCK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* gcc says __SANITIZE_THREAD__; clang says it through __has_feature. */
@@ -108,6 +109,16 @@ static inline void lock_give_if(bool mt, lock_t *l)
 {
 	if (mt)
 		lock_give(l);
+}
+
+/* Add d to a count that only the holder of one lock writes (readers
+ * without it load it atomically): a load and a release store, not a
+ * locked add. Paired with a second count that the other side adds to,
+ * it makes a difference that costs the lock's side no locked
+ * instruction (fd_inflight, pool_in_kernel, req_inflight). */
+static inline void lock_held_add(atomic_uint *c, unsigned d)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d, memory_order_release);
 }
 
 #endif

@@ -135,8 +135,7 @@ static void to_kernel(struct pool *pl, unsigned id)
 {
 	/* Counted before the kernel can see it: a take is never counted
 	 * before its give. */
-	atomic_uint *given = &pl->cls[pool_class_of(pl, id)].given;
-	atomic_store_explicit(given, atomic_load_explicit(given, memory_order_relaxed) + 1, memory_order_release);
+	lock_held_add(&pl->cls[pool_class_of(pl, id)].given, 1);
 	pl->kernel_put(pl->kernel_ctx, id);
 }
 
@@ -155,11 +154,6 @@ static unsigned depth_clamp(const struct pool_class *k, unsigned want)
 	unsigned lo = k->depth_min ? k->depth_min : DEPTH_MIN;
 	lo = k->count < lo ? k->count : lo;
 	return want < lo ? lo : want > k->count ? k->count : want;
-}
-
-static unsigned in_kernel(const struct pool_class *k)
-{
-	return pool_in_kernel(k);
 }
 
 static unsigned depth_of(const struct pool_class *k)
@@ -181,7 +175,7 @@ static unsigned fill_kernel(struct pool *pl, struct pool_class *k)
 	unsigned moved = 0;
 	if (!list_empty(&pl->waiters))
 		return 0;
-	for (; k->nfree && in_kernel(k) < depth_of(k); moved++)
+	for (; k->nfree && pool_in_kernel(k) < depth_of(k); moved++)
 		to_kernel(pl, pop_free(k));
 	return moved;
 }
@@ -272,7 +266,7 @@ void pool_reaped(struct pool *pl)
 		if (took > atomic_load_explicit(&k->burst_peak, memory_order_relaxed))
 			atomic_store_explicit(&k->burst_peak, took, memory_order_relaxed);
 		bool resize = atomic_fetch_add_explicit(&k->window, 1, memory_order_relaxed) + 1 == DEPTH_WINDOW;
-		if (!resize && 2 * in_kernel(k) >= depth_of(k))
+		if (!resize && 2 * pool_in_kernel(k) >= depth_of(k))
 			continue;
 		lock_take_if(pl->mt, &pl->lock);
 		/* Shallower once a whole window wanted less; deeper only when the
@@ -333,7 +327,7 @@ struct cport_op *pool_put(struct pool *pl, unsigned id)
 	struct cport_op *op = take_waiter(pl, id);
 	if (!op) {
 		struct pool_class *cl = &pl->cls[pool_class_of(pl, id)];
-		if (pl->kernel_put && in_kernel(cl) < depth_of(cl))
+		if (pl->kernel_put && pool_in_kernel(cl) < depth_of(cl))
 			to_kernel(pl, id);
 		else
 			cl->free_ids[cl->nfree++] = id;
@@ -475,7 +469,7 @@ static int trim_class(struct pool *pl, struct pool_class *k, unsigned *excess)
 			 * to the system at a later trim. */
 			if (pl->kernel_put && !atomic_exchange_explicit(&k->kernel_busy, false, memory_order_relaxed)) {
 				set_depth(k, 0);
-				*excess = in_kernel(k) > depth_of(k) ? in_kernel(k) - depth_of(k) : 0;
+				*excess = pool_in_kernel(k) > depth_of(k) ? pool_in_kernel(k) - depth_of(k) : 0;
 			}
 		}
 		lock_give_if(pl->mt, &pl->lock);

@@ -76,8 +76,7 @@ struct io_uring_sqe *get_sqe(struct uring_be *b, struct cport_op *op);
 /* An SQE was written (sq_lock held). */
 static inline void sq_wrote(struct uring_be *b)
 {
-	atomic_store_explicit(&b->unflushed, atomic_load_explicit(&b->unflushed, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	lock_held_add(&b->unflushed, 1);
 }
 
 /* An SQE that the kernel will answer with a completion to reap was written
@@ -85,8 +84,7 @@ static inline void sq_wrote(struct uring_be *b)
 static inline void req_started(struct uring_be *b)
 {
 	sq_wrote(b);
-	atomic_store_explicit(&b->started, atomic_load_explicit(&b->started, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	lock_held_add(&b->started, 1);
 }
 
 static inline void req_ended(struct uring_be *b, unsigned n)
