@@ -346,6 +346,29 @@ static bool flush_once(struct cport *p, struct wait *w)
 	return true;
 }
 
+/* A batch this large or smaller goes to one thread whole (up to its max):
+ * waking another for part of it costs more than running it warm. */
+#define SHARE_MIN 64
+
+/* How many queued completions a waiter takes: up to max, all of them on a
+ * port where it is the only thread that may run now. Where the limit
+ * leaves room and followers wait, a large queue is shared out (at least
+ * SHARE_MIN each), so that a caller with a large max does not run the lot
+ * while the other CPUs idle. Port lock held; the waiter does not count as
+ * running yet, nor as woken. */
+static int share(const struct cport *p, int max)
+{
+	unsigned len = p->queue.len;
+	unsigned others = p->concurrency - p->running - 1; /* may_take: running < concurrency */
+	unsigned followers = p->waiters.len + p->woken; /* parked, or released and on their way */
+	if (others > followers)
+		others = followers;
+	unsigned part = (len + others) / (others + 1);
+	if (part < SHARE_MIN)
+		part = SHARE_MIN;
+	return part < (unsigned)max ? (int)part : max;
+}
+
 /* Port lock held. Returns the count taken, 0 at the deadline, or -errno. */
 static int wait_loop(struct cport *p, struct cport_completion *out, int max, struct wait *w)
 {
@@ -355,7 +378,7 @@ static int wait_loop(struct cport *p, struct cport_completion *out, int max, str
 		if (may_take(p, w)) {
 			if (flush_once(p, w))
 				continue;
-			int n = took(p, take(p, out, max));
+			int n = took(p, take(p, out, share(p, max)));
 			become_running(p);
 			if (!list_empty(&p->queue) && p->running < p->concurrency)
 				wake_one(p);

@@ -11,7 +11,14 @@
 #include <sched.h>
 #include <string.h>
 
-#define WAIT_BATCH 64 /* completions taken per cport_wait */
+/* Completions taken per cport_wait: all a busy port has queued, as a rule.
+ * The replies a batch starts go out together at the next wait, so the
+ * bigger the batch the fewer the enters, and the fewer the times a client
+ * runs dry and sleeps, whose wake-up the server's send pays for on
+ * loopback (docs/performance.md, "Kept: a wait takes all that is
+ * queued"). Where other threads may run too, the port shares a large
+ * queue out among them (cport_wait(3)). */
+#define WAIT_BATCH 1024
 
 static void dispatch(struct worker *w, const struct cport_completion *c)
 {

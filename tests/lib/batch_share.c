@@ -1,0 +1,161 @@
+/* batch_share.c - how much of a batch one wait takes. A caller may ask for
+ * many completions at once (cport-echo asks for 1,024): where it alone may
+ * run, it gets all that is queued; where the concurrency limit leaves room
+ * for a thread waiting beside it, a large batch is shared out between
+ * them, so that one thread does not run the lot while another CPU idles.
+ * A small batch still goes to one thread whole: waking a second for part
+ * of it costs more than it saves. */
+#include "cport_test.h"
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+TEST_SUITE(batch_share);
+
+#define BIG_MAX 1024
+#define SHARE_MIN 64 /* the least a shared-out batch gives each thread (queue.c) */
+#define MAX_OPS 200
+#define KEY_FD 5
+#define KEY_STOP 99
+#define TAKER_WAIT_MS 2000
+
+struct taker {
+	cport_t *port;
+	_Atomic pid_t tid;
+	int got; /* what its one wait returned */
+	bool stopped; /* it got the stop post instead of the batch */
+	struct cport_completion c[BIG_MAX];
+	pthread_t thread;
+};
+
+static void *taker_main(void *arg)
+{
+	struct taker *t = arg;
+	atomic_store(&t->tid, gettid());
+	t->got = cport_wait(t->port, t->c, BIG_MAX, TAKER_WAIT_MS);
+	t->stopped = t->got == 1 && t->c[0].key == KEY_STOP;
+	return NULL;
+}
+
+struct scene {
+	cport_t *port;
+	int a, b;
+	struct cport_op ops[MAX_OPS];
+	struct taker t[2];
+};
+
+/* A port with the given limit, n polls waiting on one socket, and two
+ * threads asleep in cport_wait(max 1024): one in the kernel, one parked.
+ * Then one byte makes all n polls finish in a single batch. */
+static void batch_arrives(struct scene *s, unsigned limit, int n)
+{
+	struct cport_options o;
+	test_options(&o);
+	o.concurrency = limit;
+	s->port = test_port_new(&o);
+	test_tcp_pair(&s->a, &s->b);
+	cr_assert_eq(cport_attach(s->port, s->a, KEY_FD), 0);
+	for (int i = 0; i < n; i++) {
+		cport_op_init(&s->ops[i]);
+		cr_assert_eq(cport_poll(s->port, s->a, &s->ops[i], POLLIN), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		s->t[i].port = s->port;
+		test_thread_start(&s->t[i].thread, taker_main, &s->t[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		while (!atomic_load(&s->t[i].tid))
+			usleep(100);
+		cr_assert(test_thread_parked(atomic_load(&s->t[i].tid), TEST_WAIT_MS), "taker %d never slept", i);
+	}
+	cr_assert_eq(test_write_all(s->b, "x", 1), 0);
+}
+
+/* The one that took the batch (index), after the other is released by a
+ * stop post once the first is back. */
+static int batch_taken(struct scene *s, int n)
+{
+	int first = -1;
+	for (int64_t deadline = test_now_ms() + TEST_WAIT_MS; first < 0; usleep(100)) {
+		cr_assert_lt(test_now_ms(), deadline, "no taker came back");
+		for (int i = 0; i < 2 && first < 0; i++)
+			if (test_thread_join_within(s->t[i].thread, 0))
+				first = i;
+	}
+	if (s->t[first].got < n)
+		return first; /* the other has the rest: it comes back with it */
+	cr_assert_eq(cport_post(s->port, KEY_STOP, NULL, 0), 0);
+	return first;
+}
+
+static void scene_end(struct scene *s, int first)
+{
+	test_thread_join(s->t[!first].thread);
+	cport_destroy(s->port);
+	close(s->a);
+	close(s->b);
+}
+
+/* Every completion of the batch is one of the polls, each once. */
+static void assert_all_polls(struct scene *s, int n)
+{
+	bool seen[MAX_OPS] = {false};
+	int total = 0;
+	for (int i = 0; i < 2; i++) {
+		if (s->t[i].stopped)
+			continue;
+		cr_assert_geq(s->t[i].got, 0, "taker %d: %s", i, strerror(-s->t[i].got));
+		for (int k = 0; k < s->t[i].got; k++) {
+			struct cport_completion *c = &s->t[i].c[k];
+			cr_assert_eq(c->key, (uintptr_t)KEY_FD);
+			long idx = (struct cport_op *)c->op - s->ops;
+			cr_assert(idx >= 0 && idx < n && !seen[idx], "completion %d of taker %d is not a new poll", k, i);
+			seen[idx] = true;
+			total++;
+		}
+	}
+	cr_assert_eq(total, n, "%d completions of %d polls", total, n);
+}
+
+Test(batch_share, with_room_for_two_threads_a_large_batch_is_shared_between_them, .timeout = TEST_TIMEOUT)
+{
+	struct scene s;
+	memset(&s, 0, sizeof(s));
+	batch_arrives(&s, 2, MAX_OPS);
+	int first = batch_taken(&s, MAX_OPS);
+	test_thread_join(s.t[!first].thread);
+	assert_all_polls(&s, MAX_OPS);
+	for (int i = 0; i < 2; i++)
+		cr_assert(s.t[i].got >= SHARE_MIN && s.t[i].got <= MAX_OPS - SHARE_MIN,
+			  "taker %d took %d of a batch of %d with room for two threads", i, s.t[i].got, MAX_OPS);
+	cport_destroy(s.port);
+	close(s.a);
+	close(s.b);
+}
+
+Test(batch_share, where_one_thread_may_run_it_takes_the_whole_batch, .timeout = TEST_TIMEOUT)
+{
+	struct scene s;
+	memset(&s, 0, sizeof(s));
+	batch_arrives(&s, 1, MAX_OPS);
+	int first = batch_taken(&s, MAX_OPS);
+	cr_assert_eq(s.t[first].got, MAX_OPS, "took %d of %d", s.t[first].got, MAX_OPS);
+	scene_end(&s, first);
+	cr_assert(s.t[!first].stopped, "the other thread got %d completions", s.t[!first].got);
+	assert_all_polls(&s, MAX_OPS);
+}
+
+Test(batch_share, a_small_batch_goes_to_one_thread_whole, .timeout = TEST_TIMEOUT)
+{
+	struct scene s;
+	const int n = SHARE_MIN;
+	memset(&s, 0, sizeof(s));
+	batch_arrives(&s, 2, n);
+	int first = batch_taken(&s, n);
+	cr_assert_eq(s.t[first].got, n, "took %d of %d", s.t[first].got, n);
+	scene_end(&s, first);
+	cr_assert(s.t[!first].stopped, "the other thread got %d completions", s.t[!first].got);
+	assert_all_polls(&s, n);
+}
