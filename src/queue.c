@@ -346,26 +346,30 @@ static bool flush_once(struct cport *p, struct wait *w)
 	return true;
 }
 
-/* A batch this large or smaller goes to one thread whole (up to its max):
- * waking another for part of it costs more than running it warm. */
+/* The least a thread is given of a batch that is shared out: waking
+ * another thread for less costs more than running it warm. */
 #define SHARE_MIN 64
 
 /* How many queued completions a waiter takes: up to max, all of them on a
  * port where it is the only thread that may run now. Where the limit
- * leaves room and followers wait, a large queue is shared out (at least
- * SHARE_MIN each), so that a caller with a large max does not run the lot
- * while the other CPUs idle. Port lock held; the waiter does not count as
- * running yet, nor as woken. */
+ * leaves room and followers wait, a queue of 2 * SHARE_MIN or more is
+ * shared out in parts of at least SHARE_MIN, one per thread that may run,
+ * so that a caller with a large max does not run the lot while the other
+ * CPUs idle. Port lock held; the waiter does not count as running yet, nor
+ * as woken. */
 static int share(const struct cport *p, int max)
 {
 	unsigned len = p->queue.len;
 	unsigned others = p->concurrency - p->running - 1; /* may_take: running < concurrency */
-	unsigned followers = p->waiters.len + p->woken; /* parked, or released and on their way */
+	unsigned followers = p->waiters.len + p->woken;    /* parked, or released and on their way */
 	if (others > followers)
 		others = followers;
-	unsigned part = (len + others) / (others + 1);
-	if (part < SHARE_MIN)
-		part = SHARE_MIN;
+	unsigned parts = len / SHARE_MIN;
+	if (parts > others + 1)
+		parts = others + 1;
+	if (parts == 0)
+		parts = 1;
+	unsigned part = (len + parts - 1) / parts;
 	return part < (unsigned)max ? (int)part : max;
 }
 
