@@ -469,7 +469,8 @@ static int trim_class(struct pool *pl, struct pool_class *k, unsigned *excess)
 			 * to the system at a later trim. */
 			if (pl->kernel_put && !atomic_exchange_explicit(&k->kernel_busy, false, memory_order_relaxed)) {
 				set_depth(k, 0);
-				*excess = pool_in_kernel(k) > depth_of(k) ? pool_in_kernel(k) - depth_of(k) : 0;
+				unsigned held = pool_in_kernel(k);
+				*excess = held > depth_of(k) ? held - depth_of(k) : 0;
 			}
 		}
 		lock_give_if(pl->mt, &pl->lock);

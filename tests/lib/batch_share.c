@@ -121,6 +121,13 @@ static bool two_harvests(const struct scene *s)
 	return !s->t[0].stopped && !s->t[1].stopped;
 }
 
+static void scene_close(struct scene *s)
+{
+	cport_destroy(s->port);
+	close(s->a);
+	close(s->b);
+}
+
 /* Run the scene until the batch came in one harvest by the test's own
  * sign, at most ATTEMPTS times; returns the thread that came back first,
  * with both threads joined. */
@@ -133,17 +140,8 @@ static int one_harvest(struct scene *s, unsigned limit, int n, bool (*split)(con
 		test_thread_join(s->t[!first].thread);
 		if (!split(s) || attempt == ATTEMPTS)
 			return first;
-		cport_destroy(s->port);
-		close(s->a);
-		close(s->b);
+		scene_close(s);
 	}
-}
-
-static void scene_close(struct scene *s)
-{
-	cport_destroy(s->port);
-	close(s->a);
-	close(s->b);
 }
 
 /* Shared, one part under SHARE_MIN: no split of one batch gives that. */

@@ -36,6 +36,24 @@ static int64_t end_fd_before_queueing(enum fault_point pt, struct cport_op *op, 
 	return v;
 }
 
+/* A connected pair, a attached to a new port under key 5. */
+static cport_t *attached_pair(int *a, int *b)
+{
+	test_tcp_pair(a, b);
+	cport_t *port = test_port_new(NULL);
+	cr_assert_eq(cport_attach(port, *a, 5), 0);
+	return port;
+}
+
+/* After a close the port closed a; after a detach it is still ours. */
+static void scene_end(cport_t *port, int a, int b, bool detach)
+{
+	cport_destroy(port);
+	if (detach)
+		close(a);
+	close(b);
+}
+
 static void ends_after_its_last_op(bool detach)
 {
 	int a, b;
@@ -44,9 +62,7 @@ static void ends_after_its_last_op(bool detach)
 	char buf[16];
 	struct iovec iov = {buf, sizeof(buf)};
 
-	test_tcp_pair(&a, &b);
-	cport_t *port = test_port_new(NULL);
-	cr_assert_eq(cport_attach(port, a, 5), 0);
+	cport_t *port = attached_pair(&a, &b);
 	cport_op_init(&recv_op);
 	struct close_midway m = {.port = port, .fd = a, .watched = &recv_op, .detach = detach};
 	cport_op_init(&m.end_op);
@@ -60,10 +76,7 @@ static void ends_after_its_last_op(bool detach)
 	cr_assert_eq(cs[0].result, 4);
 	cr_assert_eq(cs[1].op, &m.end_op);
 	cr_assert_eq(cs[1].result, 0);
-	cport_destroy(port);
-	if (detach)
-		close(a);
-	close(b);
+	scene_end(port, a, b, detach);
 }
 
 Test(close_last, a_close_while_the_last_recv_is_on_its_way_to_the_queue_completes_after_it,
@@ -107,9 +120,7 @@ static void ends_after_both_ops(bool detach)
 	char buf[2][4];
 	struct iovec iov[2] = {{buf[0], 4}, {buf[1], 4}};
 
-	test_tcp_pair(&a, &b);
-	cport_t *port = test_port_new(NULL);
-	cr_assert_eq(cport_attach(port, a, 5), 0);
+	cport_t *port = attached_pair(&a, &b);
 	for (int i = 0; i < 2; i++) {
 		cport_op_init(&ops[i]);
 		cr_assert_eq(cport_recv(port, a, &ops[i], &iov[i], 1), 0, "nothing to read yet: both wait");
@@ -136,10 +147,7 @@ static void ends_after_both_ops(bool detach)
 	cr_assert_eq(cs[2].op, &m.end_op, "the %s completion came last", detach ? "detach" : "close");
 	cr_assert_eq(cs[2].result, 0);
 	other_watched = NULL;
-	cport_destroy(port);
-	if (detach)
-		close(a);
-	close(b);
+	scene_end(port, a, b, detach);
 }
 
 Test(close_last, a_close_as_one_of_two_receives_is_queued_completes_after_both,
