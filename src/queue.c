@@ -347,8 +347,11 @@ static bool flush_once(struct cport *p, struct wait *w)
 }
 
 /* The least a thread is given of a batch that is shared out: waking
- * another thread for less costs more than running it warm. */
-#define SHARE_MIN 64
+ * another thread for less costs more than running it warm. Measured with
+ * two CPUs (docs/performance.md, "Kept: a wait takes all that is
+ * queued"): 32 against 64 takes 100 x 64 B from 1.28x to 1.03x of
+ * ref-epoll and leaves 1,000 x 64 B where it was; 16 is no better. */
+#define SHARE_MIN 32
 
 /* How many queued completions a waiter takes: up to max, all of them on a
  * port where it is the only thread that may run now. Where the limit

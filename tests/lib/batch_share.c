@@ -15,7 +15,7 @@
 TEST_SUITE(batch_share);
 
 #define BIG_MAX 1024
-#define SHARE_MIN 64 /* the least a shared-out batch gives each thread (queue.c) */
+#define SHARE_MIN 32 /* the least a shared-out batch gives each thread (queue.c) */
 #define MAX_OPS 200
 #define KEY_FD 5
 #define KEY_STOP 99
@@ -150,16 +150,29 @@ static bool share_split(const struct scene *s)
 	return two_harvests(s) && (s->t[0].got < SHARE_MIN || s->t[1].got < SHARE_MIN);
 }
 
-Test(batch_share, with_room_for_two_threads_a_large_batch_is_shared_between_them, .timeout = TEST_TIMEOUT)
+/* A batch of n with room for two threads: each takes a part of at least
+ * SHARE_MIN. */
+static void assert_shared(int n)
 {
 	static struct scene s;
-	one_harvest(&s, 2, MAX_OPS, share_split);
-	assert_all_polls(&s, MAX_OPS);
+	one_harvest(&s, 2, n, share_split);
+	assert_all_polls(&s, n);
 	for (int i = 0; i < 2; i++)
-		cr_assert(!s.t[i].stopped && s.t[i].got >= SHARE_MIN && s.t[i].got <= MAX_OPS - SHARE_MIN,
+		cr_assert(!s.t[i].stopped && s.t[i].got >= SHARE_MIN && s.t[i].got <= n - SHARE_MIN,
 			  "taker %d took %d of a batch of %d with room for two threads", i, s.t[i].stopped ? 0 : s.t[i].got,
-			  MAX_OPS);
+			  n);
 	scene_close(&s);
+}
+
+Test(batch_share, with_room_for_two_threads_a_large_batch_is_shared_between_them, .timeout = TEST_TIMEOUT)
+{
+	assert_shared(MAX_OPS);
+}
+
+/* The smallest batch that is shared: two parts of SHARE_MIN. */
+Test(batch_share, a_batch_of_two_parts_is_shared_half_and_half, .timeout = TEST_TIMEOUT)
+{
+	assert_shared(2 * SHARE_MIN);
 }
 
 Test(batch_share, where_one_thread_may_run_it_takes_the_whole_batch, .timeout = TEST_TIMEOUT)
