@@ -3,11 +3,10 @@
 
 usage: bench/interleave.py ROUNDS CONNS SIZE [udp|churn] -- NAME='COMMAND {port}' ...
 
-Each round runs every server in turn (A B C, A B C, ...), pinned to CPU 0
-(SERVER_CPUS, environment),
-against build/cport-bench --backend epoll (the neutral client) pinned to
-CPU 1, for DUR seconds (environment, default 2) after 0.5 s of warm-up, and
-reads the server's CPU per message from the client's JSON. With "churn" the
+Each round runs every server in turn (A B C, A B C, ...), pinned to
+SERVER_CPUS (environment, default CPU 0), against build/cport-bench
+--backend epoll (the neutral client) pinned to CPU 1, for DUR seconds
+(environment, default 2) after 0.5 s of warm-up, and reads the server's CPU per message from the client's JSON. With "churn" the
 client is bench/churn.py instead (CONNS is ignored: one connection at a
 time, each a connect, one message and a reset), and the figures are the
 server's CPU per connection and connections a second. The first server
@@ -121,7 +120,7 @@ def main():
         sys.exit("the reference server gave no figure")
     ref_cpu = list(by_round[ref].values())
     ref_min, ref_med = min(ref_cpu), statistics.median(ref_cpu)
-    print("load", open("/proc/loadavg").read().strip())
+    print("load", open("/proc/loadavg").read().strip(), "server CPUs", SERVER_CPUS)
     for name, _ in servers:
         v = list(by_round[name].values())
         if not v:

@@ -3,8 +3,9 @@
 
 usage: bench/kprofile.py CONNS SIZE [udp] [--out FILE] -- NAME='COMMAND {port}' ...
 
-Each server runs in turn pinned to CPU 0, against build/cport-bench
---backend epoll (the neutral client) pinned to CPU 1, as in interleave.py.
+Each server runs in turn pinned to CPU 0 (or SERVER_CPUS, environment, as
+interleave.py takes it), against build/cport-bench --backend epoll (the
+neutral client) pinned to CPU 1, as in interleave.py.
 While the load runs, `perf record -e cpu-clock -g` samples the server's
 threads (a software clock: this machine has no hardware counters). Each
 sample is put in one kind of work by its stack, leaf first (what the CPU was

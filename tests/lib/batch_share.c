@@ -15,7 +15,7 @@
 TEST_SUITE(batch_share);
 
 #define BIG_MAX 1024
-#define SHARE_MIN 32 /* the least a shared-out batch gives each thread (queue.c) */
+#define SHARE_MIN 32 /* the least a shared-out batch gives each thread: keep equal to src/queue.c's */
 #define MAX_OPS 200
 #define KEY_FD 5
 #define KEY_STOP 99
