@@ -9,7 +9,10 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Completions taken per cport_wait: all a busy port has queued, as a rule.
  * The replies a batch starts go out together at the next wait, so the
@@ -19,6 +22,14 @@
  * queued"). Where other threads may run too, the port shares a large
  * queue out among them (cport_wait(3)). */
 #define WAIT_BATCH 1024
+
+/* A turn this small, after one of more than BATCH_BIG, gives the array's
+ * unused pages back: a burst fills the whole array (40 KiB a worker), and
+ * a server that goes idle after it should not keep that resident (the
+ * idle-memory bound is per connection held). Between the two thresholds
+ * nothing happens, so a steady load does not fault pages in and out. */
+#define BATCH_SMALL 16
+#define BATCH_BIG 256
 
 static void dispatch(struct worker *w, const struct cport_completion *c)
 {
@@ -51,10 +62,25 @@ static int worker_start(struct worker *w)
 	return lp->core.port ? 0 : -1;
 }
 
+/* Give back the whole pages of comp past its first used entries. They
+ * hold only completions already dispatched; the next turn that reaches
+ * them finds zeroed pages. false: madvise refused (locked memory, say):
+ * the pages stay, as they would without this. */
+static bool give_back_tail(struct cport_completion *comp, int used)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)(comp + used) + page - 1) & ~(page - 1);
+	uintptr_t to = (uintptr_t)(comp + WAIT_BATCH) & ~(page - 1);
+
+	return to <= from || madvise((void *)from, to - from, MADV_DONTNEED) == 0;
+}
+
 static void worker_run(struct worker *w)
 {
 	struct loop *lp = w->loop;
 	struct cport_completion comp[WAIT_BATCH];
+	int high = 0; /* the largest turn since the array's tail last went back */
+	bool may_give_back = true;
 
 	while (!atomic_load(&lp->core.done)) {
 		/* No timeout: the server's ticker wakes the loop (loop_wake). */
@@ -80,6 +106,11 @@ static void worker_run(struct worker *w)
 		clock_batch();
 		for (int i = 0; i < n; i++)
 			dispatch(w, &comp[i]);
+		high = n > high ? n : high;
+		if (n <= BATCH_SMALL && high > BATCH_BIG && may_give_back) {
+			may_give_back = give_back_tail(comp, BATCH_SMALL);
+			high = n;
+		}
 		housekeep(lp, &w->ctr);
 	}
 }
