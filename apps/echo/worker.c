@@ -65,7 +65,8 @@ static int worker_start(struct worker *w)
 /* Give back the whole pages of comp past its first used entries. They
  * hold only completions already dispatched; the next turn that reaches
  * them finds zeroed pages. false: madvise refused (locked memory, say):
- * the pages stay, as they would without this. */
+ * the pages stay, as they would without this, and the worker does not
+ * try again (it would be refused again). */
 static bool give_back_tail(struct cport_completion *comp, int used)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
