@@ -175,23 +175,23 @@ Test(batch_share, a_batch_of_two_parts_is_shared_half_and_half, .timeout = TEST_
 	assert_shared(2 * SHARE_MIN);
 }
 
-Test(batch_share, where_one_thread_may_run_it_takes_the_whole_batch, .timeout = TEST_TIMEOUT)
+/* A batch of n with room for `limit` threads goes to one of them whole. */
+static void assert_whole(unsigned limit, int n)
 {
 	static struct scene s;
-	int first = one_harvest(&s, 1, MAX_OPS, two_harvests);
-	cr_assert_eq(s.t[first].got, MAX_OPS, "took %d of %d", s.t[first].got, MAX_OPS);
-	cr_assert(s.t[!first].stopped, "the other thread got %d completions", s.t[!first].got);
-	assert_all_polls(&s, MAX_OPS);
-	scene_close(&s);
-}
-
-Test(batch_share, a_batch_too_small_for_two_parts_goes_to_one_thread_whole, .timeout = TEST_TIMEOUT)
-{
-	static struct scene s;
-	const int n = 2 * SHARE_MIN - 1;
-	int first = one_harvest(&s, 2, n, two_harvests);
+	int first = one_harvest(&s, limit, n, two_harvests);
 	cr_assert_eq(s.t[first].got, n, "took %d of %d", s.t[first].got, n);
 	cr_assert(s.t[!first].stopped, "the other thread got %d completions", s.t[!first].got);
 	assert_all_polls(&s, n);
 	scene_close(&s);
+}
+
+Test(batch_share, where_one_thread_may_run_it_takes_the_whole_batch, .timeout = TEST_TIMEOUT)
+{
+	assert_whole(1, MAX_OPS);
+}
+
+Test(batch_share, a_batch_too_small_for_two_parts_goes_to_one_thread_whole, .timeout = TEST_TIMEOUT)
+{
+	assert_whole(2, 2 * SHARE_MIN - 1);
 }
