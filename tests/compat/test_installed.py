@@ -63,6 +63,21 @@ def test_install_puts_the_shim_in_its_own_include_folder(prefix):
     assert "-I" + os.path.join(inc, "cport-win32") in pkg_config(prefix, "--cflags")
 
 
+def test_the_installed_libcport_a_links_where_gccs_link_time_code_cannot_be_read(prefix, tmp_path):
+    """The release build is optimised at link time, and its objects carry
+    plain code beside GCC's link-time code (fat objects): a link that cannot
+    read the latter, as another compiler's or another GCC's cannot, still
+    finds every call in the installed libcport.a, and the program runs."""
+    exe = str(tmp_path / "app-static")
+    args = ["gcc", "-fno-lto", "-fno-use-linker-plugin", *SANFLAGS, "-I", os.path.join(prefix, "include"),
+            os.path.join(REPO, "tests", "package", "app.c"), os.path.join(prefix, "lib", "libcport.a"),
+            "-luring", "-lpthread", "-o", exe]
+    r = subprocess.run(args, capture_output=True, text=True)
+    assert r.returncode == 0, f"{' '.join(args)}\n{r.stderr}"
+    r = subprocess.run([exe], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("name", ["iocp_echo", "acceptex_echo", "connectex_client"])
 def test_each_example_builds_with_wall_werror_through_pkg_config(prefix, tmp_path, name):
     build(prefix, os.path.join(REPO, "examples", "win32", name + ".c"), str(tmp_path / name),
