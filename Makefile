@@ -8,6 +8,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 export PATH := /usr/bin:$(PATH)
 DESTDIR ?=
 CC ?= cc
+OBJCOPY ?= objcopy
 SANITIZE ?=
 TSAN ?=
 
@@ -18,14 +19,17 @@ else ifeq ($(SANITIZE),1)
 B := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1 -g
 else
-B := build
-SANFLAGS := -O2 -g
 # The release build optimises at link time: the library's calls from file to
 # file (ops, gate, backend, pool, queue) and cport-echo's into the library
 # inline, for 11 % fewer user-space instructions a message (docs/performance.md,
-# "Kept: link-time optimisation"). Fat objects keep libcport.a usable by a
-# link without it. `make LTO=` builds without.
+# "Kept: link-time optimisation"). Its objects are fat: plain code beside GCC's
+# link-time code, so the links that do not ask for it (tests, the Win32 shim)
+# work as before; `make install` strips the link-time code from the libcport.a
+# it installs, as Debian's dh_strip does, for another compiler or GCC cannot
+# read it. `make LTO=` builds without, in build-nolto/.
 LTO ?= 1
+B := build$(if $(LTO),,-nolto)
+SANFLAGS := -O2 -g
 LTOFLAGS := $(if $(LTO),-flto=auto -ffat-lto-objects)
 endif
 
@@ -65,7 +69,7 @@ $(B)/libcport.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/libcport.so: $(LIB_OBJ)
-	$(CC) $(SANFLAGS) $(LTOFLAGS) $(LDFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(SANFLAGS) $(LTOFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libcport.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 # cport-echo alone links libsystemd (socket activation, sd_notify); the library never does.
 ECHO_LIBS := $(or $(shell pkg-config --libs libsystemd 2>/dev/null),-lsystemd)
@@ -135,6 +139,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 include/cport.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libcport.a $(DESTDIR)$(LIBDIR)/
+	$(OBJCOPY) -R '.gnu.lto_*' -R '.gnu.debuglto_*' -N __gnu_lto_v1 -N __gnu_lto_slim $(DESTDIR)$(LIBDIR)/libcport.a
 	install -m 755 $(B)/libcport.so $(DESTDIR)$(LIBDIR)/libcport.so.0
 	ln -sf libcport.so.0 $(DESTDIR)$(LIBDIR)/libcport.so
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
@@ -149,4 +154,4 @@ install: all
 -include $(wildcard mk/*.mk)
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-nolto

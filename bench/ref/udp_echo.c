@@ -1,11 +1,16 @@
 /* udp_echo.c - reference UDP echo server: one thread, one socket, blocking
  * recvfrom/sendto. The baseline of make bench's UDP cells.
- * usage: ref-udp [PORT [ADDR]]   (IPv4; PORT 0 picks one; the ready line names it)
+ * usage: ref-udp [PORT [ADDR [mmsg]]]   (IPv4; PORT 0 picks one; the ready line names it)
+ * With "mmsg" it is the floor of a batching server instead: one blocking
+ * recvmmsg(2) takes every datagram queued (up to BATCH, MSG_WAITFORONE) and
+ * one sendmmsg(2) answers them all, two system calls a batch where the
+ * baseline makes two a datagram (docs/performance.md, "The floors").
  * SIGTERM or SIGINT: exit 0. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +19,7 @@
 
 #define BUF_SIZE 65536 /* the largest IPv4 UDP payload is 65507 */
 #define MAX_SEND_ERRORS_SHOWN 10
+#define BATCH 64 /* datagrams a recvmmsg may take, in mmsg mode */
 
 static volatile sig_atomic_t stopping;
 static int sock_fd = -1;
@@ -108,11 +114,78 @@ static int serve(int fd)
 	return 0;
 }
 
+/* One batch's datagrams, their senders and their headers (mmsg mode). */
+struct batch {
+	char buf[BATCH][BUF_SIZE];
+	struct sockaddr_in peer[BATCH];
+	struct iovec iov[BATCH];
+	struct mmsghdr msg[BATCH];
+};
+
+static void batch_init(struct batch *b)
+{
+	for (int i = 0; i < BATCH; i++) {
+		b->iov[i] = (struct iovec){.iov_base = b->buf[i], .iov_len = BUF_SIZE};
+		b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->peer[i], .msg_namelen = sizeof(b->peer[i]),
+						    .msg_iov = &b->iov[i], .msg_iovlen = 1};
+	}
+}
+
+/* Ready the n entries a batch used for the next receive: the calls changed
+ * only their lengths (recvmmsg the name's, batch_send the buffer's). */
+static void batch_reset(struct batch *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		b->iov[i].iov_len = BUF_SIZE;
+		b->msg[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
+	}
+}
+
+/* Send the n replies of a batch, each to its sender, with as few calls as
+ * sendmmsg takes. A reply it refuses is lost, as UDP may, and the rest go on. */
+static void batch_send(int fd, struct batch *b, int n, unsigned long *errors)
+{
+	for (int i = 0; i < n; i++)
+		b->iov[i].iov_len = b->msg[i].msg_len;
+	int done = 0;
+	while (done < n && !stopping) {
+		int r = sendmmsg(fd, b->msg + done, (unsigned)(n - done), 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && ++*errors <= MAX_SEND_ERRORS_SHOWN)
+			perror("ref-udp: sendmmsg");
+		done += r > 0 ? r : 1; /* a refused reply is skipped */
+	}
+}
+
+/* The batching floor: as serve(), a batch at a time. */
+static int serve_mmsg(int fd)
+{
+	static struct batch b;
+	unsigned long send_errors = 0;
+	batch_init(&b);
+	while (!stopping) {
+		int n = recvmmsg(fd, b.msg, BATCH, MSG_WAITFORONE, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("ref-udp: recvmmsg");
+			return -1;
+		}
+		if (stopping)
+			break; /* the shutdown's wake-up, or datagrams that came with the signal */
+		batch_send(fd, &b, n, &send_errors);
+		batch_reset(&b, n);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int port = 5150;
-	if (argc > 3 || (argc > 1 && parse_port(argv[1], &port) != 0)) {
-		fprintf(stderr, "usage: ref-udp [PORT [ADDR]]   (PORT 0..65535, ADDR IPv4, default 127.0.0.1)\n");
+	bool mmsg = argc > 3 && strcmp(argv[3], "mmsg") == 0;
+	if (argc > 4 || (argc > 3 && !mmsg) || (argc > 1 && parse_port(argv[1], &port) != 0)) {
+		fprintf(stderr, "usage: ref-udp [PORT [ADDR [mmsg]]]   (PORT 0..65535, ADDR IPv4, default 127.0.0.1)\n");
 		return 2;
 	}
 	if (catch_signals() != 0)
@@ -121,7 +194,7 @@ int main(int argc, char **argv)
 	if (fd < 0)
 		return 1;
 	sock_fd = fd;
-	int rc = serve(fd);
+	int rc = mmsg ? serve_mmsg(fd) : serve(fd);
 	sock_fd = -1;
 	if (close(fd) != 0) {
 		perror("ref-udp: close");

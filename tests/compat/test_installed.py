@@ -63,15 +63,18 @@ def test_install_puts_the_shim_in_its_own_include_folder(prefix):
     assert "-I" + os.path.join(inc, "cport-win32") in pkg_config(prefix, "--cflags")
 
 
-def test_the_installed_libcport_a_links_where_gccs_link_time_code_cannot_be_read(prefix, tmp_path):
+def test_the_installed_libcport_a_holds_plain_code_only_and_links_without_gccs_link_time_code(prefix, tmp_path):
     """The release build is optimised at link time, and its objects carry
-    plain code beside GCC's link-time code (fat objects): a link that cannot
-    read the latter, as another compiler's or another GCC's cannot, still
-    finds every call in the installed libcport.a, and the program runs."""
+    GCC's link-time code beside plain code. Another compiler, or another
+    GCC, cannot read the former, so `make install` strips it from the
+    libcport.a it installs: no member has a .gnu.lto_ section, and a link
+    that reads no link-time code finds every call, and the program runs."""
+    lib = os.path.join(prefix, "lib", "libcport.a")
+    r = subprocess.run(["objdump", "-h", lib], capture_output=True, text=True, check=True)
+    assert ".text" in r.stdout and ".gnu.lto_" not in r.stdout
     exe = str(tmp_path / "app-static")
     args = ["gcc", "-fno-lto", "-fno-use-linker-plugin", *SANFLAGS, "-I", os.path.join(prefix, "include"),
-            os.path.join(REPO, "tests", "package", "app.c"), os.path.join(prefix, "lib", "libcport.a"),
-            "-luring", "-lpthread", "-o", exe]
+            os.path.join(REPO, "tests", "package", "app.c"), lib, "-luring", "-lpthread", "-o", exe]
     r = subprocess.run(args, capture_output=True, text=True)
     assert r.returncode == 0, f"{' '.join(args)}\n{r.stderr}"
     r = subprocess.run([exe], capture_output=True, text=True, timeout=30)
