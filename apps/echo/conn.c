@@ -38,6 +38,12 @@
  * last 13 years); --idle-timeout closes it at most this much later. */
 #define STAMP_MS 100
 
+/* A connection's address carries KEY_CONN in its fd's key; and each byte
+ * of its record is a byte of every idle connection's memory, which the
+ * issue bounds at 256 a connection (docs/performance.md, "Idle memory"). */
+_Static_assert(_Alignof(struct conn) > KEY_CONN, "KEY_CONN must be a bit every connection's address leaves clear");
+_Static_assert(sizeof(struct conn) <= 184, "struct conn outgrew its idle-memory budget");
+
 /* The chunk being echoed, NULL if none. */
 static char *conn_chunk(const struct conn *cn)
 {
@@ -165,7 +171,7 @@ void conn_close(struct conn *cn, struct counters *ctr)
 		proxy_conn_failed(cn->fd, PF_TIMEOUT, ctr);
 	conn_list(cn, 0);
 	cn->state = CS_CLOSING;
-	r = cport_close(conn_cs(cn)->core->port, cn->fd, &cn->r.op);
+	r = cport_close(conn_cs(cn)->core->port, cn->fd, &cn->op);
 	if (r < 0) {
 		log_limited(LK_CONN, LOG_ERR, "cannot close connection fd %d: %s", cn->fd, strerror(-r));
 		close(cn->fd);
@@ -205,7 +211,7 @@ static void conn_recv(struct conn *cn, struct counters *ctr)
 	if (conn_close_if_killed(cn, ctr))
 		return;
 	cn->state = CS_RECV;
-	r = cport_recv_pooled(conn_cs(cn)->core->port, cn->fd, &cn->r.op);
+	r = cport_recv_pooled(conn_cs(cn)->core->port, cn->fd, &cn->op);
 	if (r < 0)
 		conn_fail(cn, -r, ctr);
 }
@@ -219,9 +225,9 @@ static void conn_send(struct conn *cn, struct counters *ctr)
 	if (conn_close_if_killed(cn, ctr))
 		return;
 	cn->state = CS_SEND;
-	r = cport_send(conn_cs(cn)->core->port, cn->fd, &cn->r.op, &cn->iov, 1);
+	r = cport_send(conn_cs(cn)->core->port, cn->fd, &cn->op, &cn->iov, 1);
 	if (r == 1)
-		conn_sent(cn, cport_op_result(&cn->r.op), ctr); /* out at once: no completion follows */
+		conn_sent(cn, cport_op_result(&cn->op), ctr); /* out at once: no completion follows */
 	else if (r < 0)
 		conn_fail(cn, -r, ctr);
 }
@@ -390,12 +396,12 @@ static void conn_proxy_recv(struct conn *cn, struct counters *ctr)
 		if (conn_close_if_killed(cn, ctr))
 			return;
 		cn->state = CS_PROXY;
-		r = cport_recv(port, cn->fd, &cn->r.op, &cn->iov, 1);
+		r = cport_recv(port, cn->fd, &cn->op, &cn->iov, 1);
 		if (r < 0) {
 			conn_fail(cn, -r, ctr);
 			return;
 		}
-	} while (r == 1 && conn_proxy_take(cn, cport_op_result(&cn->r.op), ctr));
+	} while (r == 1 && conn_proxy_take(cn, cport_op_result(&cn->op), ctr));
 }
 
 static void conn_proxy_start(struct conn *cn, struct counters *ctr)
@@ -416,9 +422,9 @@ static void conn_proxy_start(struct conn *cn, struct counters *ctr)
 	conn_proxy_recv(cn, ctr);
 }
 
-static void conn_done(struct req *r, const struct cport_completion *c, struct counters *ctr)
+void conn_done(const struct cport_completion *c, struct counters *ctr)
 {
-	struct conn *cn = cport_container_of(r, struct conn, r);
+	struct conn *cn = cport_container_of(c->op, struct conn, op);
 
 	atomic_store_explicit(&cn->last_stamp, stamp_now(), memory_order_relaxed);
 	if (cn->state == CS_CLOSING)
@@ -467,14 +473,13 @@ void conn_start(struct conns *cs, int fd, struct counters *ctr)
 		goto fail;
 	}
 	/* TCP_NODELAY came from the listener (bind.c). */
-	cn->r.done = conn_done;
 	cn->fd = fd;
 	cn->spliced = SPLICE_NOT_YET;
 	atomic_init(&cn->kill, KILL_NONE);
 	atomic_init(&cn->hdr_wait, 0);
 	atomic_init(&cn->last_stamp, stamp_now());
 	cn->born = life_now();
-	r = cport_attach(cs->core->port, fd, (uintptr_t)cn);
+	r = cport_attach(cs->core->port, fd, (uintptr_t)cn | KEY_CONN);
 	if (r < 0)
 		goto fail;
 	/* A send that goes out at once then skips the queue and the wait. With

@@ -55,6 +55,9 @@ void conns_port_ready(struct conns *cs);
  * that is stopping, the limit or a failure closes fd instead. */
 void conn_start(struct conns *cs, int fd, struct counters *ctr);
 
+/* Handle a completion of a connection's op: one whose key has KEY_CONN set. */
+void conn_done(const struct cport_completion *c, struct counters *ctr);
+
 /* Close every connection (KILL_DRAIN), those without a completion since
  * cutoff (KILL_IDLE), or those still waiting for their PROXY header cutoff
  * ms after they were accepted (KILL_PROXY), at their next step. A cancel can lose the race with

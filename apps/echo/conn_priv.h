@@ -5,7 +5,6 @@
 #define ECHO_CONN_PRIV_H
 
 #include "conn.h"
-#include "req.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,16 +17,16 @@ enum splice_state { SPLICE_NOT_YET, SPLICE_ON, SPLICE_NEVER };
 /* CS_POLL_IN, CS_POLL_OUT: a spliced echo's cport_poll is in flight. */
 enum conn_state { CS_RECV, CS_SEND, CS_CLOSING, CS_PROXY, CS_POLL_IN, CS_POLL_OUT };
 
-/* One accepted TCP connection; attached under its own address as key. One
+/* One accepted TCP connection; attached under its own address, KEY_CONN set, as key. One
  * op at a time: recv, then send until the chunk is all out, then recv.
  * There is one per connection, idle or not, in its loop's slab (which also
  * says which loop it belongs to), so it holds only what every connection
- * needs, packed: 192 bytes, the op 144 of them (docs/performance.md; 8
- * of them since the lifetime histogram of --metrics). An echo in progress
+ * needs, packed: 184 bytes, the op 144 of them (docs/performance.md). Its
+ * completions find it by key (KEY_CONN), so it keeps no handler pointer. An echo in progress
  * adds just where it is in its chunk; a spliced one (conn_splice.c) has its pipe
  * where a pooled one has its chunk. */
 struct conn {
-	struct req r;
+	struct cport_op op;
 	union {
 		/* Sending: the rest of the chunk, named by the send in flight.
 		 * The chunk (a pool buffer, or our own copy) starts off bytes

@@ -125,7 +125,7 @@ void conn_splice_go(struct conn *cn, int next, struct counters *ctr)
 			next = conn_splice_out(cn, ctr);
 		} else {
 			cn->state = (uint8_t)next;
-			int r = cport_poll(conn_cs(cn)->core->port, cn->fd, &cn->r.op, next == CS_POLL_IN ? POLLIN : POLLOUT);
+			int r = cport_poll(conn_cs(cn)->core->port, cn->fd, &cn->op, next == CS_POLL_IN ? POLLIN : POLLOUT);
 			if (r == 0)
 				return;
 			if (r < 0) {

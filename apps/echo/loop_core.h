@@ -8,6 +8,11 @@
 #include <stdint.h>
 
 #define KEY_WAKE ((uintptr_t)1) /* posted: run housekeeping now (no op) */
+/* A connection's fd is attached under the connection's address with this
+ * bit set: its completions go to conn_done by their key, so a connection
+ * holds no handler pointer (8 bytes of each one's idle memory). No other
+ * key has it: they are KEY_WAKE or addresses of 8-byte-aligned records. */
+#define KEY_CONN ((uintptr_t)2)
 
 struct loop_core {
 	cport_t *port;     /* made by the loop's owner thread at setup */

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include "clock.h"
+#include "conn.h"
 #include "housekeep.h"
 #include "log.h"
 #include "loop.h"
@@ -38,6 +39,10 @@ static void dispatch(struct worker *w, const struct cport_completion *c)
 	if (!c->op) {
 		if (c->key == KEY_WAKE)
 			housekeep_soon(w->loop);
+		return;
+	}
+	if (c->key & KEY_CONN) {
+		conn_done(c, &w->ctr);
 		return;
 	}
 	r = cport_container_of(c->op, struct req, op);
