@@ -8,7 +8,6 @@
 #include "log.h"
 #include "proxy_conn.h"
 #include "proxy_hdr.h"
-#include "req.h"
 #include "slab.h"
 
 #include <errno.h>
@@ -38,7 +37,7 @@
  * last 13 years); --idle-timeout closes it at most this much later. */
 #define STAMP_MS 100
 
-/* A connection's address carries KEY_CONN in its fd's key; and each byte
+/* A connection's fd key is its address with KEY_CONN set; and each byte
  * of its record is a byte of every idle connection's memory, which the
  * issue bounds at 256 a connection (docs/performance.md, "Idle memory"). */
 _Static_assert(_Alignof(struct conn) > KEY_CONN, "KEY_CONN must be a bit every connection's address leaves clear");

@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define KEY_WAKE ((uintptr_t)1) /* posted: run housekeeping now (no op) */
+#define KEY_WAKE ((uintptr_t)1) /* posted: run housekeeping now (with no op, or the loop's wake op) */
 /* A connection's fd is attached under the connection's address with this
  * bit set: its completions go to conn_done by their key, so a connection
  * holds no handler pointer (8 bytes of each one's idle memory). No other
