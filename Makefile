@@ -104,8 +104,11 @@ $(URING_PROBE): tests/tools/uring_probe.c tests/helpers/uring_raw.c tests/helper
 # The second: build and run the whole suite on both backends. Where io_uring
 # works here, CPORT_URING_EXPECTED=1 makes every suite fail, not skip, when
 # cport cannot use it.
+# Everything the suites run is built first, BUILD_JOBS at a time (each
+# mk/*.mk adds its programs to TEST_BINS); the suites then run one by one.
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps-test
-	@$(MAKE) --no-print-directory all $(B)/tests/lib-tests $(URING_PROBE)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all $(B)/tests/lib-tests $(URING_PROBE) $(TEST_BINS)
 	@CPORT_URING_EXPECTED=$$($(URING_PROBE) >/dev/null && echo 1 || echo 0) \
 		$(MAKE) --no-print-directory test-lib test-echo $(TEST_EXTRA)
 
@@ -124,14 +127,22 @@ test-lib: $(B)/tests/lib-tests
 		[ $$rc -eq 0 ] || exit $$rc; \
 	done
 
+# The pytest suites whose cases mostly wait (on a peer, a timeout, a child
+# process) run PYTEST_JOBS at a time (pytest-xdist); a module that needs a
+# fixed resource to itself (port 7, one install) names its xdist_group.
+# The adversarial and fairness suites load the CPUs and run one at a time.
+PYTEST_JOBS ?= 4
+PYTEST_PAR := -n $(PYTEST_JOBS) --dist loadgroup
+
 test-echo: $(PROGS)
 	@echo "== echo server tests (both backends)"
-	CPORT_BUILD=$(B) python3 -m pytest -q -rs -p no:cacheprovider tests/echo
+	CPORT_BUILD=$(B) python3 -m pytest -q -rs -p no:cacheprovider $(PYTEST_PAR) tests/echo
 
 test-sanitize:
 	@$(MAKE) --no-print-directory test SANITIZE=1
 
 test-tsan:
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) TSAN=1 build-tsan/tests/lib-tests build-tsan/tests/stress-ledger
 	@$(MAKE) --no-print-directory test-lib test-stress TSAN=1
 
 install: all

@@ -61,6 +61,7 @@ bench-usershare:
 
 test-bench: $(B)/cport-bench $(BENCH_TEST_BINS)
 	@echo "== cport-bench tests"
-	CPORT_BUILD=$(B) $(BENCH_PY) -m pytest -q -rs -p no:cacheprovider tests/bench
+	CPORT_BUILD=$(B) $(BENCH_PY) -m pytest -q -rs -p no:cacheprovider $(PYTEST_PAR) tests/bench
 
 TEST_EXTRA += test-bench
+TEST_BINS += $(B)/cport-bench $(BENCH_TEST_BINS)

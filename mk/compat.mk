@@ -40,7 +40,7 @@ $(B)/tests/win32/%: tests/compat/%.c tests/compat/w32test.h $(COMPAT_HDR) $(B)/l
 test-compat: $(W32_EXAMPLES) $(W32_TESTS) $(PROGS) $(B)/libcport-win32.so
 	@echo "== Win32 shim tests (both backends)"
 	CPORT_BUILD=$(B) CPORT_SANFLAGS="$(SANFLAGS)" CPORT_MAKEFLAGS="$(if $(filter 1,$(SANITIZE)),SANITIZE=1)$(if $(filter 1,$(TSAN)),TSAN=1)" \
-		python3 -m pytest -q -rs -p no:cacheprovider tests/compat
+		python3 -m pytest -q -rs -p no:cacheprovider $(PYTEST_PAR) tests/compat
 
 # Its own include folder, so that its windows.h never shadows anything.
 install: install-win32
@@ -54,3 +54,4 @@ install-win32: $(B)/libcport-win32.a $(B)/libcport-win32.so
 		> $(DESTDIR)$(LIBDIR)/pkgconfig/cport-win32.pc
 
 TEST_EXTRA += test-compat
+TEST_BINS += $(W32_EXAMPLES) $(W32_TESTS) $(B)/libcport-win32.so

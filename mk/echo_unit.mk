@@ -14,3 +14,4 @@ test-echo-unit: $(ECHO_UNIT_BIN)
 	@./$(ECHO_UNIT_BIN) --jobs 1
 
 TEST_EXTRA += test-echo-unit
+TEST_BINS += $(ECHO_UNIT_BIN)

@@ -29,3 +29,4 @@ stress: $(STRESS_BIN)
 	@tests/stress/matrix.sh $(STRESS_BIN) $(STRESS_LONG_SECONDS) "$(STRESS_LONG_SEEDS)" $(STRESS_ARGS)
 
 TEST_EXTRA += test-stress
+TEST_BINS += $(STRESS_BIN)

@@ -3,7 +3,7 @@
 # usage: scripts/deps.sh build|run|test|bench|fuzz|package
 set -eu
 build="make gcc pkg-config liburing-dev libsystemd-dev"
-test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest iproute2 procps systemd prometheus man-db haproxy valgrind"
+test="$build libcriterion-dev libseccomp-dev socat netcat-openbsd python3 python3-pytest python3-pytest-xdist iproute2 procps systemd prometheus man-db haproxy valgrind"
 # make run: the build, and socat for the README's "try it" line.
 run="$build socat"
 bench="$build gnuplot-nox libuv1-dev python3-uvloop nodejs util-linux valgrind strace linux-perf"

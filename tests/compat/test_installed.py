@@ -21,7 +21,9 @@ from test_examples import resets
 # the plain pass does; under sanitizers the examples (test_examples.py) run
 # the same library code, and this module's five builds and servers would
 # only add minutes.
-pytestmark = pytest.mark.skipif(SLOW > 1, reason="the plain build's pass installs and builds against the shim")
+# One worker runs the whole module (pytest-xdist), so it installs once.
+pytestmark = [pytest.mark.skipif(SLOW > 1, reason="the plain build's pass installs and builds against the shim"),
+              pytest.mark.xdist_group("install")]
 
 SEED_DIR = os.path.join(REPO, "..", "shared", "seed")
 SANFLAGS = os.environ.get("CPORT_SANFLAGS", "").split()

@@ -7,6 +7,8 @@ import pytest
 from echoserver import IO_TIMEOUT, Server, echo_once, start_args
 
 ECHO_PORT = 7  # RFC 862's: binding it needs root, which --user then gives up
+# Every case here binds it: one worker runs them all (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("port-7")
 
 
 def ids(pid, field):
