@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ static void usage(FILE *f)
 		"  -p, --port N             port to serve (0: pick a free one; default %d)\n"
 		"  -b, --bind ADDR          serve on this IPv4 or IPv6 address only\n"
 		"  -l, --listen ADDR:PORT   serve on ADDR:PORT ([ADDR]:PORT for IPv6); repeatable\n"
-		"  -t, --threads N          worker threads (default: 2 x CPUs shared, CPUs per-thread)\n"
+		"  -t, --threads N          worker threads (default: 2 x usable CPUs shared, usable CPUs per-thread)\n"
 		"      --backend NAME       auto, io_uring or epoll (default auto)\n"
 		"      --model NAME         shared (one port for all threads) or per-thread\n"
 		"                           (one port and listener per thread; default shared)\n"
@@ -161,9 +162,22 @@ static int add_addr(struct config *cfg, const struct listen_addr *la)
 	return 0;
 }
 
+/* The CPUs this process may run on (its affinity mask, as taskset or
+ * systemd's CPUAffinity= set it), as the port's concurrency limit counts
+ * them: a per-thread port more than that only takes turns on a CPU. */
+static long usable_cpus(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static unsigned default_threads(enum model model)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = usable_cpus();
 
 	if (n < 1)
 		n = 1;
