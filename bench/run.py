@@ -69,7 +69,7 @@ def servers(build, proto, size=0):
     """(name, argv) for every server of a protocol, each taking its port (0: any) from the argv.
 
     cport-default is cport-echo as shipped: no flag that touches performance, its
-    default thread count (2 x CPUs, all on the one CPU taskset gives it) and both
+    default thread count (2 x the CPUs it may run on: 2 on the one CPU taskset gives it) and both
     protocols on one port. The variants run one thread and serve the cell's
     protocol only. For messages larger than its 16 KiB buffers the io_uring
     floor takes 64 KiB ones, a few at a time in its ring ("big"), as cport's
@@ -503,7 +503,7 @@ def markdown(summs, cells, plan, quick, stamp, png_note, loads):
              f"{load_text(loads[1])} at the end.", "",
              f"Each server is pinned to CPU {SERVER_CPU} with taskset and the client (cport-bench, one thread, "
              f"every byte verified) to CPU {CLIENT_CPU}. `cport-default` is cport-echo with no performance flags: "
-             f"its default thread count ({2 * (os.cpu_count() or 1)}, 2 x CPUs) all share CPU {SERVER_CPU}, and it "
+             f"its default thread count (2 x the CPUs it may run on: 2, on CPU {SERVER_CPU}), and it "
              "serves TCP and UDP on one port. The `cport-BACKEND-MODEL` variants run one thread and serve the "
              "cell's protocol only.", "",
              f"Every cell is measured with the client on its epoll backend (the neutral client: it favours "
